@@ -1,0 +1,78 @@
+// Package monitor is the shared container supervisor.
+//
+// This file is the contract berthd codes against; see doc.go for the design.
+package monitor
+
+import (
+	"context"
+	"net"
+	"syscall"
+	"time"
+)
+
+// CreateRequest describes a container for the monitor to create.
+type CreateRequest struct {
+	ID     string
+	Bundle string // OCI bundle dir (config.json)
+	// Runtime is "berth" for the built-in runtime or the path of a
+	// runc-compatible binary; RuntimeArgs are passed before the command.
+	Runtime     string
+	RuntimeArgs []string
+	Terminal    bool // spec.Process.Terminal; output is raw, not multiplexed
+	OpenStdin   bool // keep a stdin pipe (docker -i)
+	StdinOnce   bool // close the container's stdin when the first attached client closes its stdin
+	Log         LogConfig
+}
+
+// LogConfig configures the json-file log the monitor writes.
+type LogConfig struct {
+	Path     string // "<data-root>/containers/<id>/<id>-json.log"; "" disables logging
+	MaxSize  int64  // bytes per file before rotation; 0 = unbounded
+	MaxFiles int    // files kept including the current one; >= 1
+}
+
+// Exit is how a container's init ended.
+type Exit struct {
+	Code      int       // exit status, or 128+signal
+	OOMKilled bool      // the cgroup's OOM killer fired
+	At        time.Time // when the monitor reaped it
+}
+
+// State is the monitor's view of one container.
+type State struct {
+	ID      string
+	Pid     int
+	Running bool
+	Exit    *Exit // set once exited
+}
+
+// AttachOptions selects the streams of an attach.
+type AttachOptions struct {
+	Stdin, Stdout, Stderr bool
+}
+
+// Client is berthd's handle on the monitor. Every method fails with an
+// errdefs.NotFound error for an id the monitor does not know.
+type Client interface {
+	// Create creates the container's task (process exists, user program
+	// not yet running) and returns its host pid.
+	Create(ctx context.Context, req CreateRequest) (pid int, err error)
+	// Start lets a created container run its program.
+	Start(ctx context.Context, id string) error
+	// Attach returns a stream connected to the container's stdio. Reads
+	// yield output: raw bytes with a terminal, else Docker's stdcopy frames
+	// (8-byte header: stream, 0,0,0, big-endian uint32 length). Writes go to
+	// the container's stdin; CloseWrite on the returned conn (it is a
+	// *net.UnixConn) ends this client's stdin. Closing the conn detaches.
+	Attach(ctx context.Context, id string, opts AttachOptions) (net.Conn, error)
+	Resize(ctx context.Context, id string, height, width uint) error
+	Kill(ctx context.Context, id string, sig syscall.Signal) error
+	// Wait blocks until the container has exited (or ctx ends).
+	Wait(ctx context.Context, id string) (Exit, error)
+	State(ctx context.Context, id string) (State, error)
+	List(ctx context.Context) ([]State, error)
+	// Delete releases the runtime's resources of an exited container and
+	// forgets it. Deleting a running container is a Conflict.
+	Delete(ctx context.Context, id string) error
+	Close() error
+}

@@ -1,0 +1,79 @@
+// Package runtime defines the seam between berth and an OCI runtime.
+//
+// A Runtime takes an OCI runtime bundle (a directory holding config.json, per
+// the OCI runtime spec) and turns it into a Task: a container whose init
+// process exists (namespaces, cgroup, rootfs set up) but has not yet executed
+// the user's program. Task.Start lets it run. Two implementations sit behind
+// this seam:
+//
+//   - runtime/linux: berth's own runtime, which forks a re-executed copy of the
+//     calling binary ("<self> init") with the namespaces' clone flags and
+//     finishes setup there (the fast path; no external binary).
+//   - runtime/ocicli: any runc-compatible binary (runc, crun), driven through
+//     its create/start/kill/delete commands, for differential tests and for
+//     users who choose --runtime.
+//
+// Process exits are collected by the caller (the monitor is a child
+// subreaper and reaps every child with wait4(-1)); runtimes never call
+// Wait on the container process, and helper binaries they exec are waited
+// for through the reaper package so that the reaper does not steal their
+// exit statuses.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+)
+
+// Runtime creates tasks from OCI bundles.
+type Runtime interface {
+	// Name is the runtime's name as shown in docker info ("berth", "runc", ...).
+	Name() string
+	// Create sets up the container described by <opts.Bundle>/config.json.
+	// On return the container's init process exists, is in its namespaces
+	// and cgroup, and waits for Start. On error nothing is left behind
+	// (no process, cgroup, mount or state directory).
+	Create(ctx context.Context, id string, opts CreateOpts) (Task, error)
+}
+
+// CreateOpts are the per-task inputs that are not part of the OCI spec.
+type CreateOpts struct {
+	// Bundle is the bundle directory (config.json; spec.Root.Path is
+	// absolute or relative to it).
+	Bundle string
+	// Stdin, Stdout and Stderr become fds 0, 1 and 2 of the container
+	// process when spec.Process.Terminal is false. nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// StateDir is where the runtime may keep per-task state (pid file,
+	// sockets). It is created by the caller and removed by Task.Delete.
+	StateDir string
+}
+
+// Task is one created container.
+type Task interface {
+	ID() string
+	// Pid is the host pid of the container's init (PID 1 in its namespace).
+	Pid() int
+	// Console is the pty master when spec.Process.Terminal is set, else nil.
+	// The slave end is the container's stdio and /dev/console.
+	Console() *os.File
+	// Start makes the init execute the user's program. An error that wraps
+	// ErrExecNotFound or ErrExecPermission means the program could not be
+	// executed; the error text carries the path, as Docker's does
+	// (`exec: "x": executable file not found in $PATH`).
+	Start(ctx context.Context) error
+	// Kill sends sig to the init (all: to every process in the container).
+	Kill(ctx context.Context, sig syscall.Signal, all bool) error
+	// Delete releases everything the runtime holds for the task (cgroup,
+	// state dir) after the process has exited. It is idempotent.
+	Delete(ctx context.Context) error
+}
+
+// Errors a Task's Start wraps so callers can pick Docker's exit codes
+// (127 not found, 126 not executable).
+var (
+	ErrExecNotFound   = errors.New("executable file not found")
+	ErrExecPermission = errors.New("permission denied")
+)
