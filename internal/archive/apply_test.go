@@ -343,4 +343,3 @@ func FuzzApplyHeader(f *testing.F) {
 		}
 	})
 }
-
