@@ -1,0 +1,156 @@
+package container
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+)
+
+// StatusText is the human status ps shows ("Up 5 minutes",
+// "Exited (0) 3 seconds ago"), as Docker words it.
+func (s State) StatusText(now time.Time) string {
+	switch s.Status {
+	case ctypes.StateRunning:
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+	case ctypes.StatePaused:
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
+	case ctypes.StateRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", s.ExitCode, units.HumanDuration(now.Sub(s.FinishedAt)))
+	case ctypes.StateRemoving:
+		return "Removal In Progress"
+	case ctypes.StateDead:
+		return "Dead"
+	}
+	if s.StartedAt.IsZero() && s.FinishedAt.IsZero() {
+		return "Created"
+	}
+	if s.FinishedAt.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, units.HumanDuration(now.Sub(s.FinishedAt)))
+}
+
+// MountPoints lists the container's bind and explicit mounts as inspect
+// and ps show them.
+func (c *Container) MountPoints() []ctypes.MountPoint {
+	out := []ctypes.MountPoint{}
+	if c.HostConfig == nil {
+		return out
+	}
+	for _, b := range c.HostConfig.Binds {
+		parts := strings.Split(b, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		mp := ctypes.MountPoint{Type: mount.TypeBind, Source: parts[0], Destination: parts[1], RW: true, Propagation: mount.PropagationRPrivate}
+		if len(parts) > 2 {
+			mp.Mode = parts[2]
+			for _, o := range strings.Split(parts[2], ",") {
+				switch o {
+				case "ro":
+					mp.RW = false
+				case "private", "rprivate", "shared", "rshared", "slave", "rslave":
+					mp.Propagation = mount.Propagation(o)
+				}
+			}
+		}
+		out = append(out, mp)
+	}
+	for _, m := range c.HostConfig.Mounts {
+		mp := ctypes.MountPoint{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
+		if m.Type == mount.TypeBind {
+			mp.Propagation = mount.PropagationRPrivate
+			if m.BindOptions != nil && m.BindOptions.Propagation != "" {
+				mp.Propagation = m.BindOptions.Propagation
+			}
+		}
+		out = append(out, mp)
+	}
+	return out
+}
+
+func (c *Container) networks() map[string]*network.EndpointSettings {
+	nets := map[string]*network.EndpointSettings{}
+	if c.HostConfig != nil && c.HostConfig.NetworkMode == "none" {
+		nets["none"] = &network.EndpointSettings{}
+	}
+	return nets
+}
+
+// Summary is the container as GET /containers/json shows it.
+func (c *Container) Summary(now time.Time) ctypes.Summary {
+	s := ctypes.Summary{
+		ID:      c.ID,
+		Names:   []string{c.Name},
+		Image:   c.Config.Image,
+		ImageID: string(c.ImageID),
+		Command: c.Command(),
+		Created: c.Created.Unix(),
+		Ports:   []ctypes.PortSummary{},
+		Labels:  c.Config.Labels,
+		State:   c.State.Status,
+		Status:  c.State.StatusText(now),
+		Mounts:  c.MountPoints(),
+	}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	if c.HostConfig != nil {
+		s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+		s.HostConfig.Annotations = c.HostConfig.Annotations
+	}
+	s.NetworkSettings = &ctypes.NetworkSettingsSummary{Networks: c.networks()}
+	return s
+}
+
+// Inspect is the container as GET /containers/{id}/json shows it;
+// graph describes the writable layer (nil when unknown).
+func (c *Container) Inspect(graph *storage.DriverData) ctypes.InspectResponse {
+	st := c.State
+	return ctypes.InspectResponse{
+		ID:      c.ID,
+		Created: c.Created.UTC().Format(time.RFC3339Nano),
+		Path:    c.Path,
+		Args:    nonNil(c.Args),
+		State: &ctypes.State{
+			Status:     st.Status,
+			Running:    st.Running(),
+			Paused:     st.Status == ctypes.StatePaused,
+			Restarting: st.Status == ctypes.StateRestarting,
+			OOMKilled:  st.OOMKilled,
+			Dead:       st.Status == ctypes.StateDead,
+			Pid:        st.Pid,
+			ExitCode:   st.ExitCode,
+			Error:      st.Error,
+			StartedAt:  st.StartedAt.UTC().Format(time.RFC3339Nano),
+			FinishedAt: st.FinishedAt.UTC().Format(time.RFC3339Nano),
+		},
+		Image:           string(c.ImageID),
+		ResolvConfPath:  c.ResolvConfPath,
+		HostnamePath:    c.HostnamePath,
+		HostsPath:       c.HostsPath,
+		LogPath:         c.LogPath,
+		Name:            c.Name,
+		RestartCount:    c.RestartCount,
+		Driver:          c.Driver,
+		Platform:        "linux",
+		HostConfig:      c.HostConfig,
+		GraphDriver:     graph,
+		Mounts:          c.MountPoints(),
+		Config:          c.Config,
+		NetworkSettings: &ctypes.NetworkSettings{Ports: network.PortMap{}, Networks: c.networks()},
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
