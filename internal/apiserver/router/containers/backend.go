@@ -30,8 +30,9 @@ type Backend interface {
 	List(ctx context.Context, opts ListOptions) ([]container.Summary, error)
 	Inspect(ctx context.Context, idOrName string, size bool) (container.InspectResponse, error)
 	// Logs writes the selected log entries to w, framed as Docker does
-	// (stdcopy frames unless the container has a TTY), following if asked,
-	// until ctx ends.
+	// (stdcopy frames unless the container has a TTY; see
+	// apiserver/stream.NewStdWriter), following if asked, until ctx ends.
+	// An error before the first write gets its own HTTP status.
 	Logs(ctx context.Context, idOrName string, opts LogsOptions, w io.Writer) error
 	// ContainerTTY reports whether the container was created with a TTY
 	// (the router needs it to pick the attach/log content type).
@@ -87,11 +88,22 @@ type LogsOptions struct {
 }
 
 // AttachOptions carries the hijacked connection's streams.
+//
+// Stdin reads what the client sends. It returns io.EOF when the client
+// half-closes its side (docker CLI: stdin reached EOF): pass that on by
+// CloseWrite on the monitor's attach conn (StdinOnce semantics are the
+// monitor's). Any other read error means the client went away.
+//
+// Stdout and Stderr already frame for the client: without a TTY each Write
+// becomes one stdcopy frame of its stream (so an engine reading the
+// monitor's multiplexed stream demuxes it with stdcopy.StdCopy(Stdout,
+// Stderr, conn)); with a TTY both write raw bytes to the same connection.
+// They may be written from different goroutines. A write error means the
+// client went away. The router closes the connection after Attach returns.
 type AttachOptions struct {
 	Stdin          io.Reader // nil unless stdin=1
 	Stdout, Stderr io.Writer // nil unless asked; with a TTY only Stdout is used
-	// CloseStdin is called when the client half-closes its stdin side.
-	Logs       bool // replay the log before streaming
-	Stream     bool
-	DetachKeys string
+	Logs           bool      // replay the log before streaming
+	Stream         bool
+	DetachKeys     string
 }

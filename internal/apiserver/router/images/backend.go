@@ -16,7 +16,9 @@ type Backend interface {
 	// repo/tag may be empty (dangling image). changes are Dockerfile
 	// instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER,
 	// VOLUME, WORKDIR, STOPSIGNAL) applied to the config. progress receives
-	// Docker JSON-message lines; the returned id is "sha256:...".
+	// Docker JSON-message lines; the returned id is "sha256:...". The router
+	// writes the final {"status":"<id>"} line itself, and an error as an
+	// errorDetail line once progress has started (else as an HTTP status).
 	Import(ctx context.Context, src io.Reader, repo, tag string, changes []string, message string, progress io.Writer) (string, error)
 	List(ctx context.Context, opts ListOptions) ([]image.Summary, error)
 	Inspect(ctx context.Context, ref string) (image.InspectResponse, error)

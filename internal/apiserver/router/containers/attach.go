@@ -1,0 +1,69 @@
+package containers
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+
+	"github.com/berth-dev/berth/internal/apiserver/router"
+	"github.com/berth-dev/berth/internal/apiserver/stream"
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// attach hijacks the connection once the container is known to exist and
+// hands its two directions to the backend: reads are the client's stdin
+// (io.EOF on the client's half-close), writes the output, in stdcopy frames
+// unless the container has a TTY.
+func (c *containerRouter) attach(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	useStdin, useStdout, useStderr := router.BoolValue(r, "stdin"), router.BoolValue(r, "stdout"), router.BoolValue(r, "stderr")
+	logs, streamOut := router.BoolValue(r, "logs"), router.BoolValue(r, "stream")
+	if !logs && !streamOut {
+		return errdefs.InvalidArgumentf("Bad parameters: you must choose at least one stream")
+	}
+	tty, err := c.b.ContainerTTY(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	conn, err := stream.Hijack(w, r, stream.HijackContentType(tty, router.VersionAtLeast(r.Context(), "1.42")))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	opts := AttachOptions{Logs: logs, Stream: streamOut, DetachKeys: q.Get("detachKeys")}
+	if useStdin {
+		opts.Stdin = conn
+	}
+	var out io.Writer = conn
+	if tty {
+		if useStdout {
+			opts.Stdout = out
+		}
+		if useStderr {
+			opts.Stderr = out
+		}
+	} else {
+		if useStdout {
+			opts.Stdout = stream.NewStdWriter(out, stdcopy.Stdout)
+		}
+		if useStderr {
+			opts.Stderr = stream.NewStdWriter(out, stdcopy.Stderr)
+		}
+	}
+	// After the hijack the request context no longer notices the client
+	// leaving (only Shutdown cancels it); the backend sees that as a read
+	// or write error on conn.
+	if err := c.b.Attach(r.Context(), id, opts); err != nil {
+		if tty {
+			_, _ = io.WriteString(out, err.Error()+"\r\n")
+		} else {
+			_, _ = stream.NewStdWriter(out, stdcopy.Systemerr).Write([]byte(err.Error()))
+		}
+		return err
+	}
+	_ = conn.CloseWrite()
+	return nil
+}

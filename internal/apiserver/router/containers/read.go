@@ -1,0 +1,57 @@
+package containers
+
+import (
+	"net/http"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-dev/berth/internal/apiserver/router"
+	"github.com/berth-dev/berth/internal/filters"
+)
+
+func (c *containerRouter) list(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters.Parse(r.URL.Query().Get("filters"))
+	if err != nil {
+		return err
+	}
+	limit, _, err := router.IntValue(r, "limit")
+	if err != nil {
+		return err
+	}
+	list, err := c.b.List(r.Context(), ListOptions{
+		All:     router.BoolValue(r, "all"),
+		Limit:   limit,
+		Size:    router.BoolValue(r, "size"),
+		Filters: f,
+	})
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []container.Summary{}
+	}
+	return router.WriteJSON(w, http.StatusOK, list)
+}
+
+func (c *containerRouter) inspect(w http.ResponseWriter, r *http.Request) error {
+	resp, err := c.b.Inspect(r.Context(), r.PathValue("id"), router.BoolValue(r, "size"))
+	if err != nil {
+		return err
+	}
+	return router.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (c *containerRouter) prune(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters.Parse(r.URL.Query().Get("filters"))
+	if err != nil {
+		return err
+	}
+	rep, err := c.b.Prune(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if rep.ContainersDeleted == nil {
+		rep.ContainersDeleted = []string{}
+	}
+	return router.WriteJSON(w, http.StatusOK, rep)
+}
