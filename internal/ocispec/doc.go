@@ -1,0 +1,33 @@
+// Package ocispec describes a container as an OCI runtime spec, with the
+// defaults dockerd gives a `docker run` of the same flags.
+//
+// It is the "describe" half of starting a container: Build turns the
+// container's (image-merged) config and host config into a *specs.Spec,
+// and HostnameFile, HostsFile and ResolvConf compute the contents of the
+// files the engine writes and Build bind-mounts. Nothing here mounts,
+// forks or writes; the only reads are the container's /etc/passwd and
+// /etc/group (resolved inside the rootfs, symlinks included, with
+// securejoin), the host's /dev for --privileged, /proc/sys for the
+// default network sysctls and /proc/self/status when the caller gives no
+// capability bounding set; each of these can be injected through Input.
+//
+// What Build produces, in dockerd's terms (moby daemon/oci_linux.go and
+// daemon/pkg/oci/defaults.go):
+//
+//	process   args = Entrypoint + Cmd; env = PATH, HOSTNAME, TERM (tty), the
+//	          config's, HOME (from passwd); cwd; user uid/gid + groups from
+//	          the rootfs's /etc/group + --group-add; Docker's 14 default
+//	          capabilities (CapEff 00000000a80425fb) in bounding, effective
+//	          and permitted, tweaked by --cap-add/--cap-drop; everything the
+//	          daemon holds for --privileged; rlimits from --ulimit only
+//	mounts    /proc /dev /dev/pts /sys /sys/fs/cgroup /dev/mqueue /dev/shm,
+//	          then binds, volumes, the generated files and tmpfs mounts,
+//	          parents before children
+//	linux     namespaces (mount, network, uts, pid, ipc, cgroup when
+//	          private), masked and read-only paths, device cgroup rules,
+//	          resources, sysctls, cgroupsPath berth/<id> (relative: nested
+//	          under the runtime's own cgroup) or <cgroup-parent>/<id>
+//
+// Validate makes dockerd's create-time checks with dockerd's messages;
+// errors are classified with internal/errdefs.
+package ocispec

@@ -1,0 +1,235 @@
+package ocispec
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// linuxMinMemory is dockerd's smallest memory limit and reservation (6 MiB).
+const linuxMinMemory = 6 << 20
+
+// Validate makes dockerd's create-time checks of a container's config and
+// host config, with dockerd's messages, as InvalidArgument errors (or
+// NotImplemented for what berth cannot do yet). It needs no image: it runs
+// before the config is merged with the image's. Besides parsing, it looks
+// at the host only to check that --mount bind sources exist.
+func Validate(cfg *container.Config, hc *container.HostConfig) error {
+	if cfg != nil {
+		if err := validateConfig(cfg); err != nil {
+			return err
+		}
+	}
+	if hc == nil {
+		return nil
+	}
+	if err := validateResources(&hc.Resources); err != nil {
+		return err
+	}
+	if hc.ShmSize < 0 {
+		return errdefs.InvalidArgumentf("SHM size can not be less than 0")
+	}
+	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
+		return errdefs.InvalidArgumentf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
+	}
+	if !hc.IpcMode.Valid() {
+		return errdefs.InvalidArgumentf("invalid IPC mode: %v", hc.IpcMode)
+	}
+	if !hc.PidMode.Valid() {
+		return errdefs.InvalidArgumentf("invalid PID mode: %v", hc.PidMode)
+	}
+	if !hc.UTSMode.Valid() {
+		return errdefs.InvalidArgumentf("invalid UTS mode: %v", hc.UTSMode)
+	}
+	if !hc.CgroupnsMode.Valid() {
+		return errdefs.InvalidArgumentf("invalid cgroup namespace mode: %v", hc.CgroupnsMode)
+	}
+	if cfg != nil && hc.NetworkMode.IsContainer() && cfg.Hostname != "" {
+		return errdefs.InvalidArgumentf("conflicting options: hostname and the network mode")
+	}
+	if _, err := normalizeCaps(hc.CapAdd, 0); err != nil {
+		return err
+	}
+	if _, err := normalizeCaps(hc.CapDrop, 0); err != nil {
+		return err
+	}
+	if _, err := parseSecurityOpts(hc.SecurityOpt); err != nil {
+		return err
+	}
+	ums, err := UserMounts(hc)
+	if err != nil {
+		return err
+	}
+	for _, um := range ums {
+		if um.Kind != KindBind || um.CreateSource {
+			continue
+		}
+		if _, err := os.Stat(um.Source); errors.Is(err, fs.ErrNotExist) {
+			return errdefs.InvalidArgumentf("invalid mount config for type %q: bind source path does not exist: %s", mount.TypeBind, um.Source)
+		} else if err != nil {
+			return errdefs.InvalidArgumentf("invalid mount config for type %q: %v", mount.TypeBind, err)
+		}
+	}
+	for name := range hc.Sysctls {
+		if err := checkSysctl(name, hc); err != nil {
+			return err
+		}
+	}
+	for _, u := range hc.Ulimits {
+		if err := validateUlimit(u); err != nil {
+			return err
+		}
+	}
+	for _, r := range hc.DeviceCgroupRules {
+		if _, err := ParseDeviceCgroupRule(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateMerged checks what can only be checked once the config is merged
+// with the image's: there must be a command.
+func ValidateMerged(cfg *container.Config) error {
+	if _, err := Args(cfg); err != nil {
+		return err
+	}
+	return validateConfig(cfg)
+}
+
+func validateConfig(cfg *container.Config) error {
+	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
+		return errdefs.InvalidArgumentf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	for _, e := range cfg.Env {
+		if k, _, _ := strings.Cut(e, "="); strings.TrimSpace(k) == "" {
+			return errdefs.InvalidArgumentf("invalid environment variable: %s", e)
+		}
+	}
+	return nil
+}
+
+var ulimitNames = map[string]bool{
+	"as": true, "core": true, "cpu": true, "data": true, "fsize": true,
+	"locks": true, "memlock": true, "msgqueue": true, "nice": true,
+	"nofile": true, "nproc": true, "rss": true, "rtprio": true,
+	"rttime": true, "sigpending": true, "stack": true,
+}
+
+func validateUlimit(u *container.Ulimit) error {
+	if u == nil {
+		return nil
+	}
+	if !ulimitNames[u.Name] {
+		return errdefs.InvalidArgumentf("invalid ulimit type: %s", u.Name)
+	}
+	if u.Soft > u.Hard {
+		return errdefs.InvalidArgumentf("ulimit soft limit must be less than or equal to hard limit: %d > %d", u.Soft, u.Hard)
+	}
+	return nil
+}
+
+// validateResources is dockerd's verifyPlatformContainerResources, less
+// the warnings about controllers the kernel lacks.
+func validateResources(r *container.Resources) error {
+	bad := errdefs.InvalidArgumentf
+	if r.Memory != 0 && r.Memory < linuxMinMemory {
+		return bad("Minimum memory limit allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
+		return bad("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if r.Memory == 0 && r.MemorySwap > 0 {
+		return bad("You should always set the Memory limit when using Memoryswap limit, see usage")
+	}
+	if s := r.MemorySwappiness; s != nil && *s != -1 && (*s < 0 || *s > 100) {
+		return bad("Invalid value: %v, valid memory swappiness range is 0-100", *s)
+	}
+	if r.MemoryReservation > 0 && r.MemoryReservation < linuxMinMemory {
+		return bad("Minimum memory reservation allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation {
+		return bad("Minimum memory limit can not be less than memory reservation limit, see usage")
+	}
+	if r.NanoCPUs > 0 && r.CPUPeriod > 0 {
+		return bad("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if r.NanoCPUs > 0 && r.CPUQuota > 0 {
+		return bad("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+	}
+	n := runtime.NumCPU()
+	if r.NanoCPUs < 0 || r.NanoCPUs > int64(n)*1e9 {
+		return bad("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
+	}
+	if r.CPUShares < 0 {
+		return bad("shares: invalid argument")
+	}
+	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
+		return bad("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+	}
+	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
+		return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+	}
+	if err := validateCpuset(r.CpusetCpus, "cpus", n); err != nil {
+		return err
+	}
+	if err := validateCpuset(r.CpusetMems, "mems", -1); err != nil {
+		return err
+	}
+	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
+		return bad("Range of blkio weight is from 10 to 1000")
+	}
+	if r.IOMaximumBandwidth != 0 || r.IOMaximumIOps != 0 {
+		return bad("Invalid QoS settings: %s does not support Maximum IO Bandwidth or Maximum IO IOps", runtime.GOOS)
+	}
+	if len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
+		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0 {
+		return errdefs.NotImplementedf("per-device block I/O limits are not supported yet")
+	}
+	if len(r.DeviceRequests) > 0 {
+		return errdefs.NotImplementedf("device requests (--gpus) are not supported")
+	}
+	return nil
+}
+
+// validateCpuset parses a cpuset list ("0-2,4") and, when max >= 0,
+// checks every cpu is below max.
+func validateCpuset(list, what string, max int) error {
+	if list == "" {
+		return nil
+	}
+	invalid := func(err error) error {
+		return errdefs.InvalidArgumentf("Invalid value %s for cpuset %s: %v", list, what, err)
+	}
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return invalid(fmt.Errorf("invalid format: %s", list))
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return invalid(fmt.Errorf("invalid format: %s", list))
+			}
+		}
+		if max >= 0 && b >= max {
+			avail := "0"
+			if max > 1 {
+				avail = fmt.Sprintf("0-%d", max-1)
+			}
+			return errdefs.InvalidArgumentf("Requested CPUs are not available - requested %s, available: %s", list, avail)
+		}
+	}
+	return nil
+}
