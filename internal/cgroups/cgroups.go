@@ -1,5 +1,49 @@
 // Package cgroups manages one cgroup per container on cgroup v1 (all
 // mounted hierarchies, as on hybrid hosts) and v2 (the unified hierarchy).
+//
+// It writes cgroupfs directly (Driver "cgroupfs"); there is no systemd
+// driver. The host's layout is read once per process from
+// /proc/self/mountinfo and /proc/self/cgroup (plus a statfs of
+// /sys/fs/cgroup), so a container start costs a mkdir and a few small
+// writes per hierarchy.
+//
+// # Modes
+//
+//	v1      every mounted v1 hierarchy: cpu, cpuacct, cpuset, memory, pids,
+//	        devices, freezer, blkio, net_cls,net_prio, perf_event, hugetlb,
+//	        misc, rdma, name=systemd (whichever are mounted, each joined)
+//	hybrid  v1 as above, plus the unified hierarchy (/sys/fs/cgroup/unified),
+//	        joined too so /proc/<pid>/cgroup agrees on every line, as runc
+//	        does; a controller bound to no v1 hierarchy but offered by the
+//	        unified one (hugetlb, on some hosts) is used there, enabled on
+//	        first use
+//	v2      /sys/fs/cgroup is the unified hierarchy
+//
+// For a container with cgroupsPath "berth/<id>" and a caller living in
+// /daemon.slice in every hierarchy, the tree is:
+//
+//	/sys/fs/cgroup/<hierarchy>/daemon.slice/berth/<id>/   (v1, one per hierarchy)
+//	/sys/fs/cgroup/unified/daemon.slice/berth/<id>/       (hybrid)
+//	/sys/fs/cgroup/daemon.slice/berth/<id>/               (v2)
+//
+// # Delegation on v2
+//
+// v2 lets a cgroup enable controllers for its children only while it holds
+// no processes itself (the root excepted). berth enables every offered
+// controller from the root down to the container's parent. With a relative
+// cgroupsPath, one of those is the caller's own cgroup, which holds the
+// daemon: berth then moves every process of it into a leaf child named
+// "berth-daemon" (as docker-in-docker's entrypoint does) and a caller found
+// living in such a leaf later nests containers under the leaf's parent, so
+// restarts keep one layout. Other busy ancestors (an absolute cgroup parent
+// with processes) are an error naming the cgroup.
+//
+// # Not enforced
+//
+// Device rules on v2 need an eBPF program attached to the cgroup; berth
+// loads none yet, so spec.Linux.Resources.Devices is enforced on v1 only
+// (HostCapabilities().DeviceControl). Other settings a host cannot honour
+// fail Set with an *UnsupportedError rather than being dropped.
 package cgroups
 
 import specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -30,4 +74,6 @@ type Manager interface {
 	// Path returns the cgroup's directory in the hierarchy holding the
 	// given controller ("memory", "pids", ...; "" for v2's unified dir).
 	Path(controller string) string
+	// Stats reads the cgroup's memory, CPU and pids usage.
+	Stats() (*Stats, error)
 }
