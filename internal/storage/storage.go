@@ -1,0 +1,184 @@
+// Package storage is the seam between the layer store and the filesystems
+// that hold layer contents: a Driver keeps snapshots (directory trees
+// stacked on a parent) and describes how to mount them as data ([]Mount),
+// after containerd's snapshotter but smaller.
+//
+// Vocabulary:
+//
+//	key        the caller's name for a snapshot; also its directory name
+//	           on disk ([0-9a-zA-Z_.-], no "/"), e.g. a layer's cache ID
+//	active     made by Prepare: writable, may not be a parent
+//	view       made by View: a read-only look at a committed parent
+//	committed  made by Commit from an active snapshot: read-only, may be a
+//	           parent of active snapshots and views
+//
+// Lifecycle: Prepare(key, parent) -> write through Mounts(key) (or into
+// the directory a Differ gives) -> Commit(name, key) -> Prepare(k2, name)
+// ... Remove(key) fails with Conflict while the snapshot has children.
+//
+// A Driver is safe for concurrent use. Every snapshot is built in
+// <data-root>/tmp and renamed into place, so a crash leaves either a whole
+// snapshot or a temp directory that New removes; the layer store removes
+// snapshots no layer refers to (Walk + Remove).
+//
+// The drivers live in overlay2/ (default) and vfs/; drivers.New picks one.
+// storagetest/ is the conformance suite both pass.
+package storage
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// Kind is a snapshot's kind.
+type Kind int
+
+// The kinds.
+const (
+	KindUnknown Kind = iota
+	KindActive
+	KindView
+	KindCommitted
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindActive:
+		return "active"
+	case KindView:
+		return "view"
+	case KindCommitted:
+		return "committed"
+	}
+	return "unknown"
+}
+
+// Info describes a snapshot.
+type Info struct {
+	Key     string
+	Parent  string // "" for a base snapshot
+	Kind    Kind
+	Created time.Time
+}
+
+// Usage is the space a snapshot's own directory uses (not its parents').
+type Usage struct {
+	Size   int64 // bytes of regular files (and symlink targets)
+	Inodes int64
+}
+
+// Opts are Prepare's options.
+type Opts struct {
+	// Volatile asks for a writable layer whose durability does not matter
+	// (a container's): overlay2 mounts it with "volatile" so that neither
+	// fsync in the container nor unmount syncs the host filesystem.
+	Volatile bool
+}
+
+// Opt sets an option.
+type Opt func(*Opts)
+
+// WithVolatile marks a snapshot as throw-away; see Opts.Volatile.
+func WithVolatile() Opt { return func(o *Opts) { o.Volatile = true } }
+
+// Driver keeps snapshots. Errors: NotFound for an unknown key or parent,
+// Conflict for an existing key or a parent that is not committed (or a
+// Remove of a snapshot with children), InvalidArgument for a bad key.
+type Driver interface {
+	// Name is the driver's name ("overlay2", "vfs"): the GraphDriver name
+	// and the directory under the data root.
+	Name() string
+	// Prepare creates an active snapshot on top of parent ("" = empty).
+	Prepare(ctx context.Context, key, parent string, opts ...Opt) ([]Mount, error)
+	// View creates a read-only view of committed parent.
+	View(ctx context.Context, key, parent string) ([]Mount, error)
+	// Mounts returns how to mount an existing active snapshot or view.
+	Mounts(ctx context.Context, key string) ([]Mount, error)
+	// Commit turns active snapshot key into committed snapshot name
+	// (name == key commits in place).
+	Commit(ctx context.Context, name, key string) error
+	// Remove deletes a snapshot that has no children. It must not be
+	// mounted.
+	Remove(ctx context.Context, key string) error
+	Stat(ctx context.Context, key string) (Info, error)
+	Usage(ctx context.Context, key string) (Usage, error)
+	// Walk calls fn for every snapshot, in no particular order.
+	Walk(ctx context.Context, fn func(context.Context, Info) error) error
+	Close() error
+}
+
+// Differ is a driver whose snapshots are plain directories that a layer can
+// be applied into without mounting: vfs's copy, overlay2's upper (diff) dir.
+type Differ interface {
+	// UpperDir is the directory holding an active snapshot's own changes;
+	// Whiteouts says how deletions must be recorded in it.
+	UpperDir(ctx context.Context, key string) (dir string, overlayWhiteouts bool, err error)
+}
+
+// Mountpointer says where a snapshot is conventionally mounted
+// (overlay2: <data-root>/overlay2/<key>/merged).
+type Mountpointer interface {
+	Mountpoint(key string) string
+}
+
+// Metadataer reports a snapshot's GraphDriver data for inspect
+// (overlay2: LowerDir, UpperDir, MergedDir, WorkDir).
+type Metadataer interface {
+	Metadata(ctx context.Context, key string) (map[string]string, error)
+}
+
+// ValidateKey checks that key can name a snapshot directory.
+func ValidateKey(key string) error {
+	if key == "" || key == "." || key == ".." || len(key) > 128 {
+		return errdefs.InvalidArgumentf("invalid snapshot key %q", key)
+	}
+	for _, r := range key {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return errdefs.InvalidArgumentf("invalid snapshot key %q", key)
+		}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes a file through a temp file in the same directory,
+// fsyncs it and renames it into place.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// SyncDir fsyncs a directory, making renames and creations in it durable.
+func SyncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

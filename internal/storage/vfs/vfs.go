@@ -1,0 +1,364 @@
+// Package vfs is the portable storage driver: every snapshot is a full
+// copy of its parent's tree, mounted by binding its directory. Slow and
+// large, but it works on any filesystem.
+//
+// On disk (the dir/ tree as dockerd's vfs lays it out):
+//
+//	<data-root>/vfs/
+//	  dir/<key>/        the snapshot's whole tree
+//	  meta/<key>.json   {"parent":"<key>","kind":"active|view|committed","created":...}
+//	<data-root>/tmp/vfs-*   trees being copied (removed on open)
+//
+// A snapshot exists once its meta file does: the tree is renamed into
+// dir/ first, the meta file written (atomically) second, so on open a tree
+// without meta is half-made and removed, as is meta without a tree.
+package vfs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/sys/mountinfo"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/storage"
+)
+
+// Name is the driver's name.
+const Name = "vfs"
+
+type meta struct {
+	Parent  string    `json:"parent,omitempty"`
+	Kind    string    `json:"kind"`
+	Created time.Time `json:"created"`
+}
+
+func (m meta) kind() storage.Kind {
+	switch m.Kind {
+	case "active":
+		return storage.KindActive
+	case "view":
+		return storage.KindView
+	case "committed":
+		return storage.KindCommitted
+	}
+	return storage.KindUnknown
+}
+
+// Driver is the vfs driver.
+type Driver struct {
+	home, tmp string
+
+	mu    sync.Mutex
+	snaps map[string]meta
+}
+
+var (
+	_ storage.Driver       = (*Driver)(nil)
+	_ storage.Differ       = (*Driver)(nil)
+	_ storage.Mountpointer = (*Driver)(nil)
+)
+
+// New opens (creating if needed) the driver under dataRoot.
+func New(dataRoot string) (*Driver, error) {
+	d := &Driver{home: filepath.Join(dataRoot, Name), tmp: filepath.Join(dataRoot, "tmp"), snaps: map[string]meta{}}
+	for _, dir := range []string{d.dirs(), d.metas(), d.tmp} {
+		if err := os.MkdirAll(dir, 0o710); err != nil {
+			return nil, err
+		}
+	}
+	return d, d.load()
+}
+
+func (d *Driver) dirs() string             { return filepath.Join(d.home, "dir") }
+func (d *Driver) metas() string            { return filepath.Join(d.home, "meta") }
+func (d *Driver) dir(key string) string    { return filepath.Join(d.home, "dir", key) }
+func (d *Driver) metaOf(key string) string { return filepath.Join(d.home, "meta", key+".json") }
+
+func (d *Driver) load() error {
+	tmps, _ := filepath.Glob(filepath.Join(d.tmp, "vfs-*"))
+	for _, t := range tmps {
+		if err := removeTree(t); err != nil {
+			return err
+		}
+	}
+	ments, err := os.ReadDir(d.metas())
+	if err != nil {
+		return err
+	}
+	for _, e := range ments {
+		key, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || storage.ValidateKey(key) != nil {
+			_ = os.Remove(filepath.Join(d.metas(), e.Name())) // a temp file
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(d.metas(), e.Name()))
+		if err != nil {
+			return err
+		}
+		var m meta
+		if json.Unmarshal(b, &m) != nil || m.kind() == storage.KindUnknown {
+			continue // damaged: keep for a human, do not list
+		}
+		if _, err := os.Lstat(d.dir(key)); err != nil {
+			_ = os.Remove(d.metaOf(key))
+			continue
+		}
+		d.snaps[key] = m
+	}
+	dents, err := os.ReadDir(d.dirs())
+	if err != nil {
+		return err
+	}
+	for _, e := range dents {
+		if _, ok := d.snaps[e.Name()]; !ok {
+			if err := removeTree(filepath.Join(d.dirs(), e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Name implements storage.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Mountpoint implements storage.Mountpointer: the tree is bound onto itself.
+func (d *Driver) Mountpoint(key string) string { return d.dir(key) }
+
+// Prepare implements storage.Driver.
+func (d *Driver) Prepare(ctx context.Context, key, parent string, _ ...storage.Opt) ([]storage.Mount, error) {
+	if err := d.create(ctx, key, parent, storage.KindActive); err != nil {
+		return nil, err
+	}
+	return d.Mounts(ctx, key)
+}
+
+// View implements storage.Driver.
+func (d *Driver) View(ctx context.Context, key, parent string) ([]storage.Mount, error) {
+	if parent == "" {
+		return nil, errdefs.InvalidArgumentf("view %s: a view needs a parent", key)
+	}
+	if err := d.create(ctx, key, parent, storage.KindView); err != nil {
+		return nil, err
+	}
+	return d.Mounts(ctx, key)
+}
+
+func (d *Driver) create(ctx context.Context, key, parent string, kind storage.Kind) (retErr error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	_, exists := d.snaps[key]
+	pm, pok := d.snaps[parent]
+	d.mu.Unlock()
+	if exists {
+		return errdefs.Conflictf("snapshot %s already exists", key)
+	}
+	if parent != "" && !pok {
+		return errdefs.NotFoundf("parent snapshot %s not found", parent)
+	}
+	if parent != "" && pm.kind() != storage.KindCommitted {
+		return errdefs.Conflictf("parent snapshot %s is not committed", parent)
+	}
+	tmp, err := os.MkdirTemp(d.tmp, "vfs-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = removeTree(tmp)
+		}
+	}()
+	tree := filepath.Join(tmp, "tree")
+	if parent != "" {
+		// Committed snapshots never change, so the copy needs no lock.
+		if err := CopyTree(ctx, d.dir(parent), tree); err != nil {
+			return err
+		}
+	} else if err := os.Mkdir(tree, 0o755); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.snaps[key]; ok {
+		return errdefs.Conflictf("snapshot %s already exists", key)
+	}
+	if _, ok := d.snaps[parent]; parent != "" && !ok {
+		return errdefs.NotFoundf("parent snapshot %s was removed", parent)
+	}
+	if err := os.Rename(tree, d.dir(key)); err != nil {
+		return err
+	}
+	m := meta{Parent: parent, Kind: kind.String(), Created: time.Now().UTC()}
+	if err := d.writeMeta(key, m); err != nil {
+		_ = os.RemoveAll(d.dir(key))
+		return err
+	}
+	_ = os.Remove(tmp)
+	d.snaps[key] = m
+	return nil
+}
+
+func (d *Driver) writeMeta(key string, m meta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return storage.WriteFileAtomic(d.metaOf(key), b, 0o600)
+}
+
+// Mounts implements storage.Driver.
+func (d *Driver) Mounts(ctx context.Context, key string) ([]storage.Mount, error) {
+	i, err := d.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	switch i.Kind {
+	case storage.KindActive:
+		return []storage.Mount{{Type: "bind", Source: d.dir(key), Options: []string{"rw", "rbind"}}}, nil
+	case storage.KindView:
+		return []storage.Mount{{Type: "bind", Source: d.dir(key), Options: []string{"ro", "rbind"}}}, nil
+	}
+	return nil, errdefs.Conflictf("snapshot %s is committed: prepare a child or a view to mount it", key)
+}
+
+// Commit implements storage.Driver.
+func (d *Driver) Commit(ctx context.Context, name, key string) error {
+	if err := storage.ValidateKey(name); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok := d.snaps[key]
+	if !ok {
+		return errdefs.NotFoundf("snapshot %s not found", key)
+	}
+	if m.kind() != storage.KindActive {
+		return errdefs.Conflictf("commit %s: snapshot is %s, not active", key, m.kind())
+	}
+	m.Kind = storage.KindCommitted.String()
+	if name != key {
+		if _, ok := d.snaps[name]; ok {
+			return errdefs.Conflictf("commit %s: snapshot %s already exists", key, name)
+		}
+		if mounted, _ := mountinfo.Mounted(d.dir(key)); mounted {
+			return errdefs.Conflictf("commit %s: snapshot is mounted", key)
+		}
+		if err := os.Rename(d.dir(key), d.dir(name)); err != nil {
+			return err
+		}
+		if err := d.writeMeta(name, m); err != nil {
+			return err
+		}
+		delete(d.snaps, key)
+		_ = os.Remove(d.metaOf(key))
+	} else if err := d.writeMeta(name, m); err != nil {
+		return err
+	}
+	d.snaps[name] = m
+	return nil
+}
+
+// Remove implements storage.Driver.
+func (d *Driver) Remove(ctx context.Context, key string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.snaps[key]; !ok {
+		return errdefs.NotFoundf("snapshot %s not found", key)
+	}
+	for k, m := range d.snaps {
+		if m.Parent == key {
+			return errdefs.Conflictf("remove snapshot %s: snapshot %s is on top of it", key, k)
+		}
+	}
+	if at, mounted, err := storage.MountedFrom(d.dir(key)); err != nil {
+		return err
+	} else if mounted {
+		return errdefs.Conflictf("remove snapshot %s: it is mounted on %s", key, at)
+	}
+	if err := os.Remove(d.metaOf(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	delete(d.snaps, key)
+	gone, err := os.MkdirTemp(d.tmp, "vfs-rm-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(d.dir(key), filepath.Join(gone, "x")); err != nil {
+		_ = os.Remove(gone)
+		return err
+	}
+	return os.RemoveAll(gone)
+}
+
+// Stat implements storage.Driver.
+func (d *Driver) Stat(ctx context.Context, key string) (storage.Info, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok := d.snaps[key]
+	if !ok {
+		return storage.Info{}, errdefs.NotFoundf("snapshot %s not found", key)
+	}
+	return storage.Info{Key: key, Parent: m.Parent, Kind: m.kind(), Created: m.Created}, nil
+}
+
+// Walk implements storage.Driver.
+func (d *Driver) Walk(ctx context.Context, fn func(context.Context, storage.Info) error) error {
+	d.mu.Lock()
+	infos := make([]storage.Info, 0, len(d.snaps))
+	for k, m := range d.snaps {
+		infos = append(infos, storage.Info{Key: k, Parent: m.Parent, Kind: m.kind(), Created: m.Created})
+	}
+	d.mu.Unlock()
+	for _, i := range infos {
+		if err := fn(ctx, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Usage implements storage.Driver. A vfs snapshot is a whole tree, so its
+// usage includes what it copied from its parents.
+func (d *Driver) Usage(ctx context.Context, key string) (storage.Usage, error) {
+	if _, err := d.Stat(ctx, key); err != nil {
+		return storage.Usage{}, err
+	}
+	return storage.DirUsage(d.dir(key))
+}
+
+// UpperDir implements storage.Differ: changes are applied to the copy,
+// deletions by deleting.
+func (d *Driver) UpperDir(ctx context.Context, key string) (string, bool, error) {
+	i, err := d.Stat(ctx, key)
+	if err != nil {
+		return "", false, err
+	}
+	if i.Kind != storage.KindActive {
+		return "", false, errdefs.Conflictf("snapshot %s is %s, not active", key, i.Kind)
+	}
+	return d.dir(key), false, nil
+}
+
+// Close implements storage.Driver.
+func (d *Driver) Close() error { return nil }
+
+func removeTree(p string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(p))
+	if err != nil {
+		return err
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		_ = storage.Unmount(mounts[i].Mountpoint)
+	}
+	return os.RemoveAll(p)
+}
