@@ -406,3 +406,165 @@ func TestModeOfThisHost(t *testing.T) {
 		t.Fatalf("Driver = %q", Driver())
 	}
 }
+
+func TestDeviceRulesV1(t *testing.T) {
+	needRoot(t)
+	if !HostCapabilities().DeviceControl {
+		t.Skip("no v1 devices controller")
+	}
+	m := newTestCgroup(t, "")
+	r := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}, // /dev/null
+	}}
+	if err := m.Set(r); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBack(t, m, "devices", "devices.list"); got != "c 1:3 rwm" {
+		t.Fatalf("devices.list = %q, want only /dev/null", got)
+	}
+	cmd := exec.Command("sh", "-c", `read x; echo hi > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 || echo zero-denied`)
+	stdin, _ := cmd.StdinPipe()
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := m.Apply(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, "go\n")
+	cmd.Wait()
+	if got := strings.Fields(out.String()); strings.Join(got, " ") != "null-ok zero-denied" {
+		t.Fatalf("inside the cgroup: %q, want /dev/null usable and /dev/zero denied", out.String())
+	}
+}
+
+// TestV2MechanicsOnUnified drives the v2 code paths (cgroup.procs,
+// cgroup.freeze, cgroup.events, rmdir) on this host's unified hierarchy
+// when it has one, with no controllers enabled so nothing outside the
+// test's own cgroup changes.
+func TestV2MechanicsOnUnified(t *testing.T) {
+	needRoot(t)
+	hl, _ := host()
+	if hl.Unified == nil {
+		t.Skip("no unified hierarchy")
+	}
+	u := *hl.Unified
+	l := &layout{Mode: ModeV2, Unified: &u}
+	if hl.Mode == ModeV2 {
+		l.UnifiedControllers = hl.UnifiedControllers
+	}
+	name := uniqueName(t)
+	m, err := newManager(l, name+"/ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, _ := newManager(l, name)
+	t.Cleanup(func() {
+		killAll(t, m)
+		if err := m.Destroy(); err != nil {
+			t.Error(err)
+		}
+		if err := parent.Destroy(); err != nil {
+			t.Error(err)
+		}
+	})
+	cmd := startSleep(t)
+	if err := m.Apply(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if pids, err := m.Pids(); err != nil || len(pids) != 1 || pids[0] != cmd.Process.Pid {
+		t.Fatalf("Pids = %v, %v", pids, err)
+	}
+	if err := m.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := readKey(filepath.Join(m.Path(""), "cgroup.events"), "frozen"); n != 1 {
+		t.Fatal("cgroup.events does not say frozen")
+	}
+	if err := m.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := readKey(filepath.Join(m.Path(""), "cgroup.events"), "frozen"); n != 0 {
+		t.Fatal("cgroup.events still says frozen")
+	}
+	if oom, err := m.OOMKilled(); oom || err != nil && hl.Mode == ModeV2 {
+		t.Fatalf("OOMKilled = %v, %v", oom, err)
+	}
+
+	// Evacuation: the processes of a busy cgroup move to its leaf.
+	busy := parent.Path("")
+	other := startSleep(t)
+	if err := writeFile(busy, "cgroup.procs", strconv.Itoa(other.Process.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Rmdir(filepath.Join(busy, evacLeaf)) })
+	if err := evacuate(busy); err != nil {
+		t.Fatal(err)
+	}
+	if procs, _ := readFile(filepath.Join(busy, "cgroup.procs")); procs != "" {
+		t.Fatalf("after evacuate, %s still holds %q", busy, procs)
+	}
+	if procs, _ := readFile(filepath.Join(busy, evacLeaf, "cgroup.procs")); procs != strconv.Itoa(other.Process.Pid) {
+		t.Fatalf("leaf holds %q, want %d", procs, other.Process.Pid)
+	}
+	other.Process.Kill()
+	other.Wait()
+}
+
+// BenchmarkStartCost is what a container start and removal pay here:
+// New, Apply of a live process, Set of a typical limit set, Destroy.
+func BenchmarkStartCost(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	top := "berth-cgbench-" + strconv.Itoa(os.Getpid())
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20))},
+		CPU:    &specs.LinuxCPU{Shares: ptr(uint64(512))},
+		Pids:   &specs.LinuxPids{Limit: ptr(int64(100))},
+	}
+	home, _ := New(top + "/home")
+	if err := home.Apply(-1); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if err := home.Destroy(); err != nil {
+			b.Error(err)
+		}
+		p, _ := New(top)
+		if err := p.Destroy(); err != nil {
+			b.Error(err)
+		}
+	}()
+	var destroy time.Duration
+	for i := 0; b.Loop(); i++ {
+		m, err := New(top + "/" + strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Apply(cmd.Process.Pid); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Set(r); err != nil {
+			b.Fatal(err)
+		}
+		if err := home.Apply(cmd.Process.Pid); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := m.Destroy(); err != nil {
+			b.Fatal(err)
+		}
+		destroy += time.Since(t0)
+	}
+	b.ReportMetric(float64(destroy.Nanoseconds())/float64(b.N), "destroy-ns/op")
+}
