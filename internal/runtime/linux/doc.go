@@ -1,0 +1,62 @@
+// Package linux is berth's own OCI runtime: it turns a bundle into a
+// container without any external binary.
+//
+// Create forks a re-executed copy of the calling binary ("/proc/self/exe
+// init"; the binary's main must call InitMain when os.Args[1] == "init")
+// with the clone flags of the spec's new namespaces. That child, "init",
+// finishes the setup from inside the namespaces and finally becomes the
+// user's program through execve, so the program is PID 1 of its pid
+// namespace and no extra process remains.
+//
+// # Parent <-> init protocol
+//
+// The two talk over a SOCK_SEQPACKET socketpair, init's end being fd 3
+// (close-on-exec once init runs). Every message is one packet holding one
+// JSON object {"type": ..., ...}; the pty master travels as SCM_RIGHTS.
+//
+//	parent                                   init (/proc/self/exe init)
+//	------                                   --------------------------
+//	socketpair; fork with clone flags
+//	  (pid, mount, uts, ipc, net), setsid  -> Go runtime starts, reads fd 3
+//	cgroups.New(cgroupsPath).Apply(pid)
+//	  and Set(resources)
+//	"config" {rootfs, spec (raw JSON)}     ->
+//	                                          setns into namespaces given by path
+//	                                          unshare(CLONE_NEWCGROUP) (now that
+//	                                            the cgroup is final)
+//	                                          mounts, /dev, pivot_root, masked
+//	                                            and read-only paths, sysctls,
+//	                                            hostname, rlimits, console,
+//	                                            user, capabilities, cwd,
+//	                                            exec lookup in the spec's PATH
+//	                                       <- "ready" (+ pty master fd)
+//	Create returns the Task
+//	Task.Start: "start"                    ->
+//	                                          execve(program): the socket closes
+//	parent reads EOF: started
+//
+// Any failure in init is sent back as {"type": "error", "step": ...,
+// "error": ..., "kind": "notfound"|"permission"|""} and init exits 1; the
+// parent turns it into an error naming the step (kind maps to
+// runtime.ErrExecNotFound / ErrExecPermission). EOF before "ready" means
+// init died. On any Create error the parent kills init (pidfd), waits for
+// it to exit and destroys the cgroup: nothing is left but a zombie for the
+// caller's reaper. Like runc, the program is looked up at Create, so Create
+// already fails with ErrExecNotFound or ErrExecPermission; Start can still
+// fail with them if execve itself does.
+//
+// All of init runs on one locked OS thread: per-thread state (cgroup, net,
+// uts and ipc namespaces joined by path, credentials, capabilities,
+// no_new_privs) is set on it and carried over by the execve from it.
+//
+// # Not yet supported
+//
+// User and time namespaces and joining a mount namespace by path are
+// refused. spec.Linux.Seccomp is ignored (a later issue), as are AppArmor
+// and SELinux labels. Rlimits are clamped to the current hard limits, since
+// berth may run without CAP_SYS_RESOURCE. A new network namespace gets its
+// loopback interface up, as Docker's "none" network has.
+//
+// Processes are never waited for here: the caller reaps (see package
+// reaper).
+package linux

@@ -1,0 +1,255 @@
+package linux
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/cgroups"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// Options configure the runtime. The zero value is ready to use.
+type Options struct {
+	// InitPath is the binary re-executed as "<InitPath> init"; its main must
+	// call InitMain for that argument. "" means /proc/self/exe.
+	InitPath string
+	// NewCgroup returns the manager of a spec's cgroupsPath; nil means
+	// cgroups.New.
+	NewCgroup func(cgroupsPath string) (cgroups.Manager, error)
+}
+
+// Runtime is berth's built-in runtime.
+type Runtime struct {
+	initPath  string
+	newCgroup func(string) (cgroups.Manager, error)
+}
+
+// New returns berth's own runtime, named "berth".
+func New(opts Options) runtime.Runtime {
+	r := &Runtime{initPath: opts.InitPath, newCgroup: opts.NewCgroup}
+	if r.initPath == "" {
+		r.initPath = "/proc/self/exe"
+	}
+	if r.newCgroup == nil {
+		r.newCgroup = cgroups.New
+	}
+	return r
+}
+
+// Name implements runtime.Runtime.
+func (r *Runtime) Name() string { return "berth" }
+
+// Create implements runtime.Runtime. It fails with ErrExecNotFound or
+// ErrExecPermission when the program cannot be found or executed, as runc
+// create does.
+func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts) (_ runtime.Task, retErr error) {
+	raw, err := os.ReadFile(filepath.Join(opts.Bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read bundle config: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, errdefs.InvalidArgumentf("decode %s/config.json: %w", opts.Bundle, err)
+	}
+	if spec.Process == nil || spec.Root == nil || spec.Linux == nil || len(spec.Process.Args) == 0 {
+		return nil, errdefs.InvalidArgumentf("config.json: process (with args), root and linux are required")
+	}
+	ns, err := planNamespaces(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(opts.Bundle, rootfs)
+	}
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sync socketpair: %w", err)
+	}
+	sock := pair[0]
+	childSock := os.NewFile(uintptr(pair[1]), "init-sync")
+	defer func() {
+		if retErr != nil {
+			unix.Close(sock)
+		}
+	}()
+
+	pidfd := -1
+	cmd := &exec.Cmd{
+		Path:       r.initPath,
+		Args:       []string{"berth-init", "init"},
+		Env:        []string{},
+		Dir:        opts.Bundle, // relative bind sources are relative to the bundle
+		ExtraFiles: []*os.File{childSock},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: ns.cloneFlags,
+			Setsid:     true,
+			PidFD:      &pidfd,
+		},
+	}
+	if !spec.Process.Terminal {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
+	}
+	err = startIn(cmd, ns.pidPath)
+	childSock.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	if pidfd < 0 {
+		// Without a pidfd we could signal a recycled pid after the reaper
+		// collected the init; every supported kernel (>= 5.3) has them.
+		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
+		return nil, errors.New("start container init: kernel lacks pidfd support")
+	}
+	t := &task{id: id, pid: cmd.Process.Pid, pidfd: pidfd, sock: sock, stateDir: opts.StateDir}
+	cmd.Process.Release() // never waited for here: the caller reaps
+	defer func() {
+		if retErr != nil {
+			t.destroy()
+		}
+	}()
+
+	// Abort a blocked handshake when ctx ends: killing init closes its end.
+	stop := context.AfterFunc(ctx, func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) })
+	defer stop()
+
+	if p := spec.Linux.CgroupsPath; p != "" {
+		cg, err := r.newCgroup(p)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", p, err)
+		}
+		t.cg = cg
+		if err := cg.Apply(t.pid); err != nil {
+			return nil, fmt.Errorf("apply cgroup %s: %w", p, err)
+		}
+		if err := cg.Set(spec.Linux.Resources); err != nil {
+			return nil, fmt.Errorf("set cgroup %s resources: %w", p, err)
+		}
+	}
+	if err := send(sock, &message{Type: msgConfig, Rootfs: rootfs, Spec: raw}); err != nil {
+		return nil, err
+	}
+	_, fds, err := expect(sock, msgReady)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("create container %s: %w", id, ctx.Err())
+		}
+		return nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	if spec.Process.Terminal {
+		if len(fds) != 1 {
+			closeAll(fds)
+			return nil, errors.New("container init sent no console")
+		}
+		t.console = os.NewFile(uintptr(fds[0]), "console")
+	} else {
+		closeAll(fds)
+	}
+	return t, nil
+}
+
+// startIn starts cmd, in the pid namespace at pidPath if one is given. The
+// namespace is entered on a thread of its own that is thrown away after
+// (the goroutine exits locked), so no other work ever runs in it.
+func startIn(cmd *exec.Cmd, pidPath string) error {
+	if pidPath == "" {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread dies with us
+		f, err := os.Open(pidPath)
+		if err != nil {
+			errc <- fmt.Errorf("open pid namespace: %w", err)
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWPID); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", pidPath, err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
+// nsPlan is what the parent does with the spec's namespaces; init handles
+// the rest (joining by path, the cgroup namespace).
+type nsPlan struct {
+	cloneFlags uintptr
+	pidPath    string
+}
+
+var cloneFlag = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+}
+
+func planNamespaces(nss []specs.LinuxNamespace) (nsPlan, error) {
+	var p nsPlan
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, n := range nss {
+		if seen[n.Type] {
+			return p, errdefs.InvalidArgumentf("namespace %s given twice", n.Type)
+		}
+		seen[n.Type] = true
+		switch n.Type {
+		case specs.PIDNamespace:
+			if n.Path != "" {
+				p.pidPath = n.Path
+				continue
+			}
+		case specs.MountNamespace:
+			if n.Path != "" {
+				return p, errdefs.NotImplementedf("joining a mount namespace by path is not supported")
+			}
+		case specs.UTSNamespace, specs.IPCNamespace, specs.NetworkNamespace:
+			if n.Path != "" {
+				continue // joined by init
+			}
+		case specs.CgroupNamespace:
+			continue // unshared or joined by init, once in its cgroup
+		default:
+			return p, errdefs.NotImplementedf("%s namespace is not supported", n.Type)
+		}
+		p.cloneFlags |= cloneFlag[n.Type]
+	}
+	if !seen[specs.MountNamespace] {
+		return p, errdefs.InvalidArgumentf("a mount namespace is required")
+	}
+	return p, nil
+}
+
+// waitExit waits up to d for the process behind pidfd to exit (it need not
+// be reaped: a pidfd turns readable on exit).
+func waitExit(pidfd int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		ms := int(time.Until(deadline) / time.Millisecond)
+		if ms < 0 {
+			return false
+		}
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}

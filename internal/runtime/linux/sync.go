@@ -1,0 +1,166 @@
+package linux
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// Message types of the parent <-> init protocol (see the package doc).
+const (
+	msgConfig = "config"
+	msgReady  = "ready"
+	msgStart  = "start"
+	msgError  = "error"
+)
+
+// Error kinds carried by an error message.
+const (
+	kindNotFound   = "notfound"
+	kindPermission = "permission"
+)
+
+// initFd is init's end of the sync socket.
+const initFd = 3
+
+type message struct {
+	Type string `json:"type"`
+	// config
+	Rootfs string          `json:"rootfs,omitempty"`
+	Spec   json.RawMessage `json:"spec,omitempty"`
+	// error
+	Step  string `json:"step,omitempty"`
+	Error string `json:"error,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+}
+
+// initError is an error reported by init, naming the step that failed.
+type initError struct {
+	Step string
+	Msg  string
+	Kind string
+}
+
+func (e *initError) Error() string {
+	if e.Kind != "" {
+		// Exec errors read as Docker's: `exec: "x": executable file not found in $PATH`.
+		return e.Msg
+	}
+	return e.Step + ": " + e.Msg
+}
+
+func (e *initError) Unwrap() error {
+	switch e.Kind {
+	case kindNotFound:
+		return runtime.ErrExecNotFound
+	case kindPermission:
+		return runtime.ErrExecPermission
+	}
+	return nil
+}
+
+// send writes one message, with fds attached as SCM_RIGHTS.
+func send(fd int, m *message, fds ...int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	for {
+		err = unix.Sendmsg(fd, b, oob, nil, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("send %s message: %w", m.Type, err)
+	}
+	return nil
+}
+
+// recv reads one message and the fds attached to it. io.EOF means the
+// other end is closed (for the parent after "start": the execve happened).
+func recv(fd int) (*message, []int, error) {
+	// Peek with MSG_TRUNC to learn the packet's size, then read it whole.
+	var n int
+	var err error
+	for {
+		n, _, err = unix.Recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("receive message: %w", err)
+	}
+	if n == 0 {
+		return nil, nil, io.EOF
+	}
+	buf := make([]byte, n)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	var oobn int
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("receive message: %w", err)
+	}
+	var fds []int
+	if oobn > 0 {
+		scms, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, nil, fmt.Errorf("parse control message: %w", err)
+		}
+		for _, scm := range scms {
+			got, err := unix.ParseUnixRights(&scm)
+			if err == nil {
+				fds = append(fds, got...)
+			}
+		}
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		closeAll(fds)
+		return nil, nil, fmt.Errorf("decode message: %w", err)
+	}
+	return &m, fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// expect reads the next message and checks its type; an error message
+// becomes an *initError, EOF an error saying init exited.
+func expect(fd int, typ string) (*message, []int, error) {
+	m, fds, err := recv(fd)
+	if errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("container init exited before %q", typ)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Type == msgError {
+		closeAll(fds)
+		return nil, nil, &initError{Step: m.Step, Msg: m.Error, Kind: m.Kind}
+	}
+	if m.Type != typ {
+		closeAll(fds)
+		return nil, nil, fmt.Errorf("container init: got %q message, want %q", m.Type, typ)
+	}
+	return m, fds, nil
+}
+

@@ -1,0 +1,433 @@
+package runtimetest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// Run runs the conformance suite against the runtime newRuntime returns.
+// It needs root and skips without it.
+func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	startReaper()
+	s := &suite{rt: newRuntime(t), rootfs: Rootfs(t), cgParent: "berth-test-" + randHex(4)}
+	t.Cleanup(func() {
+		for _, d := range cgroupDirs(t, s.cgParent) {
+			os.Remove(d)
+		}
+	})
+	cases := []struct {
+		name string
+		f    func(*testing.T, *suite)
+	}{
+		{"ExitCodes", testExitCodes},
+		{"ExecErrors", testExecErrors},
+		{"Stdio", testStdio},
+		{"PID1", testPID1},
+		{"Ps", testPs},
+		{"Hostname", testHostname},
+		{"Namespaces", testNamespaces},
+		{"NetworkLoopbackOnly", testNetwork},
+		{"Capabilities", testCaps},
+		{"MaskedPaths", testMasked},
+		{"ReadonlyPaths", testReadonly},
+		{"Devices", testDevices},
+		{"ReadonlyRootfs", testReadonlyRootfs},
+		{"User", testUser},
+		{"Cwd", testCwd},
+		{"Cgroup", testCgroup},
+		{"HostCgroupNamespace", testHostCgroupns},
+		{"Terminal", testTerminal},
+		{"Signal", testSignal},
+		{"KillAll", testKillAll},
+		{"DeleteBeforeStart", testDeleteBeforeStart},
+		{"StartLatency", testLatency},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.f(t, s) })
+	}
+}
+
+func (s *suite) spec(args ...string) *specs.Spec {
+	return Spec(s.rootfs, "set-by-create", args...)
+}
+
+func testExitCodes(t *testing.T, s *suite) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"true"}, 0},
+		{[]string{"sh", "-c", "exit 3"}, 3},
+		{[]string{"sh", "-c", "exit 255"}, 255},
+	} {
+		if got := s.mustRun(t, s.spec(tc.args...), ""); got.code != tc.want {
+			t.Errorf("%q: exit %d, want %d (stderr %q)", tc.args, got.code, tc.want, got.stderr)
+		}
+	}
+}
+
+func testExecErrors(t *testing.T, s *suite) {
+	for _, tc := range []struct {
+		arg  string
+		want error
+		text string
+	}{
+		{"nosuchcmd", runtime.ErrExecNotFound, `exec: "nosuchcmd": executable file not found in $PATH`},
+		{"/nosuch/cmd", runtime.ErrExecNotFound, `/nosuch/cmd`},
+		{"/noexec", runtime.ErrExecPermission, `/noexec`},
+		{"/etc", runtime.ErrExecPermission, `/etc`},
+	} {
+		_, err := s.run(t, s.spec(tc.arg), "")
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: error %v, want one wrapping %v", tc.arg, err, tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.text) {
+			t.Errorf("%s: error %q does not say %q", tc.arg, err, tc.text)
+		}
+	}
+}
+
+func testStdio(t *testing.T, s *suite) {
+	got := s.mustRun(t, s.spec("sh", "-c", "cat; echo to-stderr >&2; exit 5"), "hello\nworld\n")
+	if got.stdout != "hello\nworld\n" || got.stderr != "to-stderr\n" || got.code != 5 {
+		t.Errorf("got stdout %q stderr %q exit %d; want %q %q 5", got.stdout, got.stderr, got.code, "hello\nworld\n", "to-stderr\n")
+	}
+}
+
+func testPID1(t *testing.T, s *suite) {
+	if got := s.mustRun(t, s.spec("sh", "-c", "echo $$"), ""); got.stdout != "1\n" {
+		t.Errorf("echo $$ = %q, want 1 (stderr %q)", got.stdout, got.stderr)
+	}
+}
+
+func testPs(t *testing.T, s *suite) {
+	got := s.mustRun(t, s.spec("sh", "-c", "ps -o pid,comm; true"), "")
+	lines := strings.Split(strings.TrimSpace(got.stdout), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[1]), " ") != "1 sh" || !strings.HasSuffix(lines[2], "ps") {
+		t.Errorf("ps shows %q, want a header, 1 sh and ps only (stderr %q)", got.stdout, got.stderr)
+	}
+}
+
+func testHostname(t *testing.T, s *suite) {
+	spec := s.spec("hostname")
+	spec.Hostname = "berth-host-x"
+	if got := s.mustRun(t, spec, ""); got.stdout != "berth-host-x\n" {
+		t.Errorf("hostname = %q (stderr %q)", got.stdout, got.stderr)
+	}
+}
+
+func testNamespaces(t *testing.T, s *suite) {
+	kinds := []string{"pid", "mnt", "uts", "ipc", "net", "cgroup"}
+	got := s.mustRun(t, s.spec("sh", "-c", "for n in "+strings.Join(kinds, " ")+"; do readlink /proc/self/ns/$n; done"), "")
+	lines := strings.Split(strings.TrimSpace(got.stdout), "\n")
+	if len(lines) != len(kinds) {
+		t.Fatalf("got %q (stderr %q)", got.stdout, got.stderr)
+	}
+	for i, k := range kinds {
+		host, err := os.Readlink("/proc/self/ns/" + k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(lines[i], k+":[") || lines[i] == host {
+			t.Errorf("%s namespace %q, host's %q: want a new one", k, lines[i], host)
+		}
+	}
+}
+
+func testNetwork(t *testing.T, s *suite) {
+	got := s.mustRun(t, s.spec("ls", "/sys/class/net"), "")
+	if got.stdout != "lo\n" {
+		t.Errorf("/sys/class/net holds %q, want lo only (stderr %q)", got.stdout, got.stderr)
+	}
+}
+
+func testCaps(t *testing.T, s *suite) {
+	got := s.mustRun(t, s.spec("grep", "^Cap", "/proc/self/status"), "")
+	for _, want := range []string{"CapPrm:\t" + DefaultCapEff, "CapEff:\t" + DefaultCapEff, "CapBnd:\t" + DefaultCapEff, "CapInh:\t0000000000000000", "CapAmb:\t0000000000000000"} {
+		if !strings.Contains(got.stdout, want+"\n") {
+			t.Errorf("status lacks %q:\n%s", want, got.stdout)
+		}
+	}
+}
+
+func testMasked(t *testing.T, s *suite) {
+	script := `for p in "$@"; do if [ -d $p ]; then echo $p $(ls -A $p | wc -l); elif [ -e $p ]; then echo $p $(cat $p | wc -c); else echo $p missing; fi; done`
+	got := s.mustRun(t, s.spec(append([]string{"sh", "-c", script, "sh"}, MaskedPaths...)...), "")
+	for _, p := range MaskedPaths {
+		if _, err := os.Stat(p); err != nil {
+			continue // not on this kernel, nothing to mask
+		}
+		if !strings.Contains(got.stdout, p+" 0\n") {
+			t.Errorf("%s not masked (want empty):\n%s%s", p, got.stdout, got.stderr)
+		}
+	}
+}
+
+// mountOptions returns, for each mount point in a mountinfo text, the
+// per-mount options of the topmost mount.
+func mountOptions(mountinfo string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 5 {
+			m[f[4]] = f[5]
+		}
+	}
+	return m
+}
+
+func testReadonly(t *testing.T, s *suite) {
+	got := s.mustRun(t, s.spec("sh", "-c", "cat /proc/self/mountinfo; echo x > /proc/sysrq-trigger && echo WROTE"), "")
+	opts := mountOptions(got.stdout)
+	for _, p := range ReadonlyPaths {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if o, ok := opts[p]; !ok || !strings.HasPrefix(o, "ro") {
+			t.Errorf("%s: mount options %q (mounted: %v), want read-only", p, o, ok)
+		}
+	}
+	if strings.Contains(got.stdout, "WROTE") {
+		t.Error("/proc/sysrq-trigger is writable")
+	}
+	for _, p := range []string{"/sys", "/sys/fs/cgroup"} {
+		if o := opts[p]; !strings.HasPrefix(o, "ro") {
+			t.Errorf("%s: mount options %q, want read-only", p, o)
+		}
+	}
+}
+
+func testDevices(t *testing.T, s *suite) {
+	devs := []string{"/dev/null 1:3", "/dev/zero 1:5", "/dev/full 1:7", "/dev/random 1:8", "/dev/urandom 1:9", "/dev/tty 5:0"}
+	var paths []string
+	for _, d := range devs {
+		paths = append(paths, strings.Fields(d)[0])
+	}
+	script := `stat -c '%n %F %t:%T %a' "$@"; for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done; echo hi > /dev/null && head -c 4 /dev/zero | wc -c`
+	got := s.mustRun(t, s.spec(append([]string{"sh", "-c", script, "sh"}, paths...)...), "")
+	want := []string{}
+	for _, d := range devs {
+		f := strings.Fields(d)
+		want = append(want, f[0]+" character special file "+f[1]+" 666")
+	}
+	want = append(want, "fd /proc/self/fd", "stdin /proc/self/fd/0", "stdout /proc/self/fd/1", "stderr /proc/self/fd/2", "ptmx pts/ptmx", "4")
+	if g := strings.TrimSpace(got.stdout); g != strings.Join(want, "\n") {
+		t.Errorf("devices:\n%s\nwant:\n%s\nstderr %q", g, strings.Join(want, "\n"), got.stderr)
+	}
+}
+
+func testReadonlyRootfs(t *testing.T, s *suite) {
+	spec := s.spec("sh", "-c", "touch /x 2>/dev/null && echo writable || echo ro; touch /dev/shm/x && echo shm-ok")
+	spec.Root.Readonly = true
+	if got := s.mustRun(t, spec, ""); got.stdout != "ro\nshm-ok\n" {
+		t.Errorf("got %q (stderr %q), want ro, shm-ok", got.stdout, got.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(s.rootfs, "x")); err == nil {
+		t.Error("/x was created in a read-only rootfs")
+	}
+}
+
+func testUser(t *testing.T, s *suite) {
+	spec := s.spec("sh", "-c", `grep -E "^(Uid|Gid|Groups|CapEff)" /proc/self/status; echo HOME=$HOME; touch /root/x 2>/dev/null || echo denied`)
+	spec.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000, 10}}
+	got := s.mustRun(t, spec, "")
+	want := "Uid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t10 1000 \nCapEff:\t0000000000000000\nHOME=/home/user\ndenied\n"
+	if got.stdout != want {
+		t.Errorf("got:\n%q\nwant:\n%q\nstderr %q", got.stdout, want, got.stderr)
+	}
+}
+
+func testCwd(t *testing.T, s *suite) {
+	dir := "/made/by/" + randHex(3)
+	spec := s.spec("pwd")
+	spec.Process.Cwd = dir
+	if got := s.mustRun(t, spec, ""); got.stdout != dir+"\n" {
+		t.Errorf("pwd = %q, want %s (stderr %q)", got.stdout, dir, got.stderr)
+	}
+}
+
+func testCgroup(t *testing.T, s *suite) {
+	spec := s.spec("sh", "-c", "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max")
+	limit := int64(77)
+	spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+	got := s.mustRun(t, spec, "")
+	lines := strings.Split(strings.TrimSpace(got.stdout), "\n")
+	if len(lines) < 2 || lines[len(lines)-1] != "77" {
+		t.Errorf("pids.max not 77 in %q (stderr %q)", got.stdout, got.stderr)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("in a cgroup namespace, want every cgroup at its root; got %q", l)
+		}
+	}
+}
+
+func testHostCgroupns(t *testing.T, s *suite) {
+	spec := s.spec("cat", "/proc/self/cgroup")
+	var nss []specs.LinuxNamespace
+	for _, n := range spec.Linux.Namespaces {
+		if n.Type != specs.CgroupNamespace {
+			nss = append(nss, n)
+		}
+	}
+	spec.Linux.Namespaces = nss
+	got := s.mustRun(t, spec, "")
+	lines := strings.Split(strings.TrimSpace(got.stdout), "\n")
+	for _, l := range lines {
+		if strings.Contains(l, "name=") && strings.Contains(l, "systemd") {
+			continue // runc leaves name= hierarchies it does not manage alone
+		}
+		if !strings.Contains(l, s.cgParent+"/rt-") {
+			t.Errorf("cgroup line %q is not under %s", l, s.cgParent)
+		}
+	}
+}
+
+func testTerminal(t *testing.T, s *suite) {
+	spec := s.spec("sh", "-c", "stty size; tty; [ -t 0 ] && echo stdin-tty")
+	spec.Process.Terminal = true
+	c, err := s.create(t, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	con := c.task.Console()
+	if con == nil {
+		c.task.Kill(context.Background(), unix.SIGKILL, true)
+		c.wait(t)
+		s.delete(t, c)
+		t.Fatal("no console for a terminal container")
+	}
+	if err := unix.IoctlSetWinsize(int(con.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 41, Col: 103}); err != nil {
+		t.Error(err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		var b []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := con.Read(buf)
+			b = append(b, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		out <- string(b)
+	}()
+	if err := c.task.Start(context.Background()); err != nil {
+		t.Error(err)
+	}
+	code := c.wait(t)
+	var text string
+	select {
+	case text = <-out:
+	case <-time.After(5 * time.Second):
+		t.Error("console not closed after the exit")
+	}
+	s.delete(t, c)
+	if code != 0 || !strings.Contains(text, "41 103\r\n") || !strings.Contains(text, "/dev/pts/0\r\n") || !strings.Contains(text, "stdin-tty") {
+		t.Errorf("exit %d, console output %q; want 41 103, /dev/pts/0, stdin-tty", code, text)
+	}
+}
+
+// startAndWaitReady starts c and waits for "ready" on its stdout.
+func startAndWaitReady(t *testing.T, c *container) {
+	t.Helper()
+	if err := c.task.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-c.stdout.line:
+		if l != "ready\n" {
+			t.Fatalf("first line %q, want ready", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no ready line; stderr %q", c.stderr.String())
+	}
+}
+
+func testSignal(t *testing.T, s *suite) {
+	spec := s.spec("sh", "-c", `trap "echo got TERM; exit 42" TERM; echo ready; while :; do sleep 0.05; done`)
+	c, err := s.create(t, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.delete(t, c)
+	startAndWaitReady(t, c)
+	if err := c.task.Kill(context.Background(), syscall.SIGTERM, false); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != 42 {
+		t.Errorf("exit %d, want 42 from the trap", code)
+	}
+	if out := c.stdout.all(t); !strings.Contains(out, "got TERM") {
+		t.Errorf("stdout %q lacks the trap's output", out)
+	}
+}
+
+func testKillAll(t *testing.T, s *suite) {
+	spec := s.spec("sh", "-c", `trap "" TERM; sleep 60 & sleep 60 & echo ready; wait`)
+	c, err := s.create(t, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAndWaitReady(t, c)
+	if err := c.task.Kill(context.Background(), syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != 137 {
+		t.Errorf("exit %d, want 137", code)
+	}
+	c.stdout.all(t) // EOF: every holder of the pipe is gone
+	s.delete(t, c)
+}
+
+func testDeleteBeforeStart(t *testing.T, s *suite) {
+	c, err := s.create(t, s.spec("true"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.task.Pid()
+	s.delete(t, c)
+	if _, ok := exits.wait(pid, 10*time.Second); !ok {
+		t.Errorf("init %d still running after Delete", pid)
+	}
+}
+
+func testLatency(t *testing.T, s *suite) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	const n = 20
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		spec := s.spec("true")
+		c, err := s.create(t, spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.task.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.wait(t)
+		ds = append(ds, time.Since(c.created))
+		s.delete(t, c)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	t.Logf("%s: create+start+exit of true, median of %d: %v (min %v, max %v)", s.rt.Name(), n, ds[n/2], ds[0], ds[n-1])
+}
