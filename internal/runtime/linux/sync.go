@@ -163,4 +163,3 @@ func expect(fd int, typ string) (*message, []int, error) {
 	}
 	return m, fds, nil
 }
-

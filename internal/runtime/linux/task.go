@@ -28,8 +28,8 @@ type task struct {
 	deleted bool
 }
 
-func (t *task) ID() string         { return t.id }
-func (t *task) Pid() int           { return t.pid }
+func (t *task) ID() string        { return t.id }
+func (t *task) Pid() int          { return t.pid }
 func (t *task) Console() *os.File { return t.console }
 
 // Start implements runtime.Task: init execs the program on "start"; the
