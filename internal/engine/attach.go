@@ -1,0 +1,213 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+
+	"github.com/berth-dev/berth/internal/apiserver/router/containers"
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/containerlog"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/monitor"
+)
+
+// pendingAttach is a client attached to a container that is not running:
+// the next start hands it the monitor stream before the program runs.
+type pendingAttach struct {
+	opts monitor.AttachOptions
+	ch   chan attachResult // buffered 1
+}
+
+type attachResult struct {
+	conn net.Conn
+	err  error
+}
+
+// Attach connects the client's streams to the container. The router gives
+// Stdout/Stderr writers that frame what they are given (non-TTY), so the
+// monitor's stdcopy frames are demultiplexed into them.
+func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachOptions) error {
+	ent, err := e.store.Get(ref)
+	if err != nil {
+		return err
+	}
+	c := ent.Snapshot()
+	tty := c.Config.Tty
+	stdout, stderr := opts.Stdout, opts.Stderr
+	if tty && stdout == nil {
+		stdout, stderr = stderr, nil
+	}
+	if tty {
+		stderr = nil
+	}
+	if opts.Logs && c.LogPath != "" {
+		err := e.readLog(ctx, ent, containerlog.ReadOptions{Tail: -1}, func(m containerlog.Message) error {
+			w := stdout
+			if m.Stream == "stderr" && !tty {
+				w = stderr
+			}
+			if w == nil {
+				return nil
+			}
+			_, err := w.Write(m.Line)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !opts.Stream {
+		return nil
+	}
+	mopts := monitor.AttachOptions{Stdin: opts.Stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil}
+	conn, err := e.attachConn(ctx, ent, mopts)
+	if err != nil {
+		return err
+	}
+	return pump(ctx, conn, opts.Stdin, stdout, stderr, tty)
+}
+
+// attachConn attaches to a running container at once; otherwise it waits
+// for the next start to hand it the stream.
+func (e *Engine) attachConn(ctx context.Context, ent *container.Entry, mopts monitor.AttachOptions) (net.Conn, error) {
+	id := ent.ID()
+	ent.Lock()
+	c := ent.Snapshot()
+	if c.State.Running() {
+		ent.Unlock()
+		return e.cfg.Monitor.Attach(ctx, id, mopts)
+	}
+	if !c.State.Running() && c.State.Status != "created" && c.State.Status != "exited" {
+		ent.Unlock()
+		return nil, errdefs.Conflictf("cannot attach to container %s: it is %s", id, c.State.Status)
+	}
+	p := &pendingAttach{opts: mopts, ch: make(chan attachResult, 1)}
+	e.attachMu.Lock()
+	e.pending[id] = append(e.pending[id], p)
+	e.attachMu.Unlock()
+	ent.Unlock()
+	select {
+	case r := <-p.ch:
+		return r.conn, r.err
+	case <-ctx.Done():
+		if e.dropPending(id, p) {
+			return nil, ctx.Err()
+		}
+		if r := <-p.ch; r.conn != nil {
+			r.conn.Close()
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// dropPending unregisters p; false means a start already took it.
+func (e *Engine) dropPending(id string, p *pendingAttach) bool {
+	e.attachMu.Lock()
+	defer e.attachMu.Unlock()
+	for i, q := range e.pending[id] {
+		if q == p {
+			e.pending[id] = append(e.pending[id][:i], e.pending[id][i+1:]...)
+			if len(e.pending[id]) == 0 {
+				delete(e.pending, id)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) takePending(id string) []*pendingAttach {
+	e.attachMu.Lock()
+	defer e.attachMu.Unlock()
+	ps := e.pending[id]
+	delete(e.pending, id)
+	return ps
+}
+
+// handOffAttaches connects the waiting clients to a created task; the
+// caller starts it afterwards.
+func (e *Engine) handOffAttaches(ctx context.Context, id string) {
+	for _, p := range e.takePending(id) {
+		conn, err := e.cfg.Monitor.Attach(ctx, id, p.opts)
+		p.ch <- attachResult{conn: conn, err: err}
+	}
+}
+
+// cancelAttaches fails the waiting clients of a container being removed.
+func (e *Engine) cancelAttaches(id string) {
+	for _, p := range e.takePending(id) {
+		p.ch <- attachResult{err: errdefs.NotFoundf("No such container: %s", id)}
+	}
+}
+
+// pump copies between the client and the monitor stream until the
+// container's output ends (or, without output streams, stdin ends).
+func pump(ctx context.Context, conn net.Conn, stdin io.Reader, stdout, stderr io.Writer, tty bool) error {
+	defer conn.Close()
+	outDone := make(chan error, 1)
+	go func() {
+		var err error
+		if tty {
+			_, err = io.Copy(orDiscard(stdout), conn)
+		} else {
+			_, err = stdcopy.StdCopy(orDiscard(stdout), orDiscard(stderr), conn)
+		}
+		outDone <- err
+	}()
+	inDone := make(chan struct{})
+	if stdin != nil {
+		go func() {
+			defer close(inDone)
+			io.Copy(conn, stdin)
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+		}()
+	}
+	if stdout == nil && stderr == nil && stdin != nil {
+		select {
+		case <-inDone:
+		case <-outDone:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	select {
+	case err := <-outDone:
+		if err != nil && !isClosed(err) {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func isClosed(err error) bool {
+	return err == io.EOF || errorsIsNetClosed(err)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// Resize sets the terminal size of a running container.
+func (e *Engine) Resize(ctx context.Context, ref string, height, width uint) error {
+	ent, err := e.store.Get(ref)
+	if err != nil {
+		return err
+	}
+	c := ent.Snapshot()
+	if !c.State.Running() {
+		return errNotRunning(c.ID)
+	}
+	return e.cfg.Monitor.Resize(ctx, c.ID, height, width)
+}
+
+func errorsIsNetClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

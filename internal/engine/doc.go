@@ -1,0 +1,33 @@
+// Package engine is the container lifecycle: it implements the
+// containers and system routers' Backends on top of the image store, the
+// layer store, the OCI spec builder and the monitor, with one file per
+// verb.
+//
+// # Lifecycle
+//
+//	create   validate; resolve image; merge config; reserve name;
+//	         mkdir containers/<id>; CreateRW layer; write record (created)
+//	start    Mount rootfs; mkdir workdir; write hostname, hosts, resolv.conf;
+//	         ocispec.Build; write <exec-root>/containers/<id>/config.json;
+//	         monitor.Create; hand the task to attaches waiting for it;
+//	         monitor.Start; record running; watch for the exit
+//	exit     monitor.Wait -> record exited (code, OOM, time); monitor.Delete;
+//	         Unmount; remove the bundle; --rm removes the container
+//	remove   (force: SIGKILL and wait) record removing; RemoveRW; remove the
+//	         bundle and containers/<id>; unregister
+//
+// Each step that acquires something registers its undo at once on a named
+// error result, so a failed create or start leaves nothing behind.
+//
+// # Trees
+//
+//	<data-root>/containers/<id>/      the record and generated files (see package container)
+//	<data-root>/engine-id             the engine's ID shown by docker info
+//	<exec-root>/containers/<id>/      the OCI bundle: config.json (the runtime may keep its state here)
+//
+// Restore, at daemon start, loads the records and reconciles them with the
+// monitor's list: running containers are watched again, those that exited
+// while berthd was away get their exit recorded, and those the monitor does
+// not know (the host rebooted) are marked exited with code 255, as dockerd
+// does.
+package engine

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/berth-dev/berth/internal/apiserver/router/containers"
+	"github.com/berth-dev/berth/internal/apiserver/router/system"
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// BuiltinRuntime is the name of berth's own runtime; the monitor runs it
+// in-process rather than through a runc-compatible binary.
+const BuiltinRuntime = "berth"
+
+// LogDefaults bound the json-file log of containers that set no log-opts.
+type LogDefaults struct {
+	MaxSize  int64 // bytes per file; 0 = unbounded
+	MaxFiles int   // files kept, >= 1
+}
+
+// DefaultLogDefaults are 20 MiB x 5 files.
+var DefaultLogDefaults = LogDefaults{MaxSize: 20 << 20, MaxFiles: 5}
+
+// Config configures an Engine.
+type Config struct {
+	DataRoot string // containers live in <DataRoot>/containers
+	ExecRoot string // bundles live in <ExecRoot>/containers
+	// DefaultRuntime names the runtime used when a container names none
+	// ("" = "berth").
+	DefaultRuntime string
+	// Runtimes maps extra runtime names to runc-compatible binaries
+	// ("runc" -> "/usr/bin/runc"). "berth" is always available.
+	Runtimes map[string]string
+	// CgroupParent is the daemon's --cgroup-parent ("" = relative berth/<id>).
+	CgroupParent string
+	// LogDefaults applies to json-file logs without max-size/max-file.
+	LogDefaults LogDefaults
+	// HostCapBounding is the daemon's capability bounding set (0: read it).
+	HostCapBounding uint64
+	// StorageDriver is the layer store's driver name for docker info.
+	StorageDriver string
+	// SecurityOptions are shown by docker info ("name=seccomp,profile=builtin").
+	SecurityOptions []string
+
+	Images       Images
+	ImageCounter ImageCounter // optional
+	Layers       Layers
+	Monitor      Monitor
+	Logger       logrus.FieldLogger // optional
+}
+
+// Engine runs containers. It implements containers.Backend and
+// system.Backend.
+type Engine struct {
+	cfg   Config
+	store *container.Store
+	log   logrus.FieldLogger
+
+	// ctx bounds the exit watchers; Close cancels it (containers keep
+	// running: live restore).
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	attachMu sync.Mutex
+	pending  map[string][]*pendingAttach // attaches waiting for the next start
+}
+
+var (
+	_ containers.Backend = (*Engine)(nil)
+	_ system.Backend     = (*Engine)(nil)
+)
+
+// New returns an engine over cfg. Call Restore before serving.
+func New(cfg Config) (*Engine, error) {
+	if cfg.DataRoot == "" || cfg.ExecRoot == "" {
+		return nil, errors.New("engine: DataRoot and ExecRoot are required")
+	}
+	if cfg.Images == nil || cfg.Layers == nil || cfg.Monitor == nil {
+		return nil, errors.New("engine: Images, Layers and Monitor are required")
+	}
+	if cfg.DefaultRuntime == "" {
+		cfg.DefaultRuntime = BuiltinRuntime
+	}
+	if cfg.LogDefaults.MaxFiles < 1 {
+		cfg.LogDefaults.MaxFiles = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	store, err := container.NewStore(filepath.Join(cfg.DataRoot, "containers"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.ExecRoot, "containers"), 0o700); err != nil {
+		return nil, fmt.Errorf("create bundle root: %w", err)
+	}
+	e := &Engine{cfg: cfg, store: store, log: cfg.Logger, pending: map[string][]*pendingAttach{}}
+	if _, err := e.runtimePath(cfg.DefaultRuntime); err != nil {
+		return nil, fmt.Errorf("default runtime: %w", err)
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Close stops watching containers; they keep running and the next
+// Restore adopts them again.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// Store is the container registry (read-only use: image removal checks).
+func (e *Engine) Store() *container.Store { return e.store }
+
+// ImageInUse returns the ids of containers created from image id.
+func (e *Engine) ImageInUse(id string) []string {
+	var ids []string
+	for _, c := range e.store.List() {
+		if string(c.ImageID) == id {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+func (e *Engine) bundleDir(id string) string {
+	return filepath.Join(e.cfg.ExecRoot, "containers", id)
+}
+
+// runtimePath resolves a runtime name to what monitor.CreateRequest wants.
+func (e *Engine) runtimePath(name string) (string, error) {
+	if name == BuiltinRuntime {
+		return BuiltinRuntime, nil
+	}
+	if p, ok := e.cfg.Runtimes[name]; ok && p != "" {
+		return p, nil
+	}
+	return "", errdefs.InvalidArgumentf("Unknown runtime specified %s", name)
+}
+
+func (e *Engine) runtimeNames() []string {
+	names := []string{BuiltinRuntime}
+	for n := range e.cfg.Runtimes {
+		if n != BuiltinRuntime {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names[1:])
+	return names
+}
+
+func errNotRunning(id string) error {
+	return errdefs.Conflictf("Container %s is not running", id)
+}
+
+// cleanupCtx is for undo work that must finish even when the request that
+// started it has gone.
+func cleanupCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

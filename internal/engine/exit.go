@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/monitor"
+)
+
+// exitUnknown is the exit code of a container whose exit status was lost
+// (the monitor no longer knows it: the host rebooted), as dockerd uses.
+const exitUnknown = 255
+
+// watch starts the goroutine that waits for a running container's exit
+// and records it.
+func (e *Engine) watch(ent *container.Entry) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		exit, ok := e.waitExit(ent.ID())
+		if !ok {
+			return // engine closing: the next Restore adopts it
+		}
+		e.handleExit(ent, exit)
+	}()
+}
+
+// waitExit waits on the monitor, riding out transient failures of its
+// connection. ok is false when the engine is closing.
+func (e *Engine) waitExit(id string) (monitor.Exit, bool) {
+	backoff := 100 * time.Millisecond
+	for {
+		exit, err := e.cfg.Monitor.Wait(e.ctx, id)
+		if err == nil {
+			return exit, true
+		}
+		if e.ctx.Err() != nil {
+			return monitor.Exit{}, false
+		}
+		if errdefs.Is(err, errdefs.NotFound) {
+			return monitor.Exit{Code: exitUnknown, At: time.Now().UTC()}, true
+		}
+		e.log.WithError(err).WithField("container", id).Warn("wait for container exit; retrying")
+		select {
+		case <-time.After(backoff):
+		case <-e.ctx.Done():
+			return monitor.Exit{}, false
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// handleExit records the exit, releases the runtime's resources and
+// honours --rm.
+func (e *Engine) handleExit(ent *container.Entry, exit monitor.Exit) {
+	ctx := context.Background()
+	ent.Lock()
+	c := ent.Snapshot()
+	if c.State.Running() {
+		at := exit.At
+		if at.IsZero() {
+			at = time.Now().UTC()
+		}
+		if _, err := ent.Update(func(c *container.Container) error {
+			c.State.SetExited(exit.Code, exit.OOMKilled, at.UTC(), "")
+			return nil
+		}); err != nil {
+			e.log.WithError(err).WithField("container", c.ID).Error("record exit")
+		}
+	}
+	e.releaseRuntime(ctx, c.ID)
+	ent.Unlock()
+	if c.HostConfig.AutoRemove {
+		if err := e.remove(ctx, ent, false); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+			e.log.WithError(err).WithField("container", c.ID).Warn("auto-remove")
+		}
+	}
+}
+
+// releaseRuntime deletes the monitor's task, unmounts the rootfs and
+// removes the bundle of a container that is not running.
+func (e *Engine) releaseRuntime(ctx context.Context, id string) {
+	if err := e.cfg.Monitor.Delete(ctx, id); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+		e.log.WithError(err).WithField("container", id).Warn("delete task")
+	}
+	if err := e.cfg.Layers.Unmount(ctx, id); err != nil {
+		e.log.WithError(err).WithField("container", id).Debug("unmount rootfs")
+	}
+	if err := os.RemoveAll(e.bundleDir(id)); err != nil {
+		e.log.WithError(err).WithField("container", id).Warn("remove bundle")
+	}
+}
+
+// waitStopped blocks until the container is not running, timeout passes
+// (negative: no limit), ctx ends or it is removed. It reports whether the
+// container stopped.
+func waitStopped(ctx context.Context, ent *container.Entry, timeout time.Duration) bool {
+	var expired <-chan time.Time
+	if timeout >= 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	for {
+		c, changed := ent.Watch()
+		if !c.State.Running() {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ent.Removed():
+			return true
+		case <-expired:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}

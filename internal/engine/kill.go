@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/moby/sys/signal"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// killWait bounds how long Kill with SIGKILL waits for the exit to be
+// recorded, so that ps right after kill shows the container exited.
+const killWait = 10 * time.Second
+
+// Kill sends a signal (name, "SIGNAME" or number; "" is SIGKILL).
+func (e *Engine) Kill(ctx context.Context, ref string, sigName string) error {
+	sig := syscall.SIGKILL
+	if sigName != "" {
+		s, err := signal.ParseSignal(sigName)
+		if err != nil {
+			return errdefs.InvalidArgumentf("%v", err)
+		}
+		sig = s
+	}
+	ent, err := e.store.Get(ref)
+	if err != nil {
+		return err
+	}
+	c := ent.Snapshot()
+	if !c.State.Running() {
+		return errNotRunning(c.ID)
+	}
+	if err := e.cfg.Monitor.Kill(ctx, c.ID, sig); err != nil {
+		if gone(err) {
+			return errNotRunning(c.ID)
+		}
+		return err
+	}
+	if sig == syscall.SIGKILL {
+		waitStopped(ctx, ent, killWait)
+	}
+	return nil
+}

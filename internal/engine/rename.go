@@ -1,0 +1,33 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// Rename gives a container a new name.
+func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
+	if ref == "" || newName == "" {
+		return errdefs.InvalidArgumentf("Neither old nor new names may be empty")
+	}
+	name, err := container.NormalizeName(newName)
+	if err != nil {
+		return err
+	}
+	ent, err := e.store.Get(ref)
+	if err != nil {
+		return err
+	}
+	if ent.Snapshot().Name == name {
+		return errdefs.InvalidArgumentf("Renaming a container with the same name as its current name")
+	}
+	if err := e.store.Rename(ent, name); err != nil {
+		if errdefs.Is(err, errdefs.Conflict) {
+			return errdefs.Conflictf("Error when allocating new name: %w", err)
+		}
+		return err
+	}
+	return nil
+}
