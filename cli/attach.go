@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/moby/moby/client"
+	"github.com/moby/term"
+	"github.com/spf13/cobra"
+)
+
+type attachOptions struct {
+	noStdin    bool
+	proxy      bool
+	detachKeys string
+	container  string
+}
+
+func newAttachCommand(c *CLI) *cobra.Command {
+	var o attachOptions
+	cmd := &cobra.Command{
+		Use:   "attach [OPTIONS] CONTAINER",
+		Short: "Attach local standard input, output, and error streams to a running container",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.container = args[0]
+			return runAttach(cmd.Context(), c, &o)
+		},
+	}
+	flags := cmd.Flags()
+	flags.BoolVar(&o.noStdin, "no-stdin", false, "Do not attach STDIN")
+	flags.BoolVar(&o.proxy, "sig-proxy", true, "Proxy all received signals to the process")
+	flags.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	return cmd
+}
+
+func runAttach(ctx context.Context, c *CLI, o *attachOptions) error {
+	cl, err := c.Client()
+	if err != nil {
+		return err
+	}
+	insp, err := cl.ContainerInspect(ctx, o.container, client.ContainerInspectOptions{})
+	if err != nil {
+		return err
+	}
+	ctr := insp.Container
+	if ctr.State == nil || ctr.Config == nil {
+		return errors.New("container has no state")
+	}
+	switch {
+	case !ctr.State.Running:
+		return errors.New("You cannot attach to a stopped container, start it first")
+	case ctr.State.Paused:
+		return errors.New("You cannot attach to a paused container, unpause it first")
+	case ctr.State.Restarting:
+		return errors.New("You cannot attach to a restarting container, wait until it is running")
+	}
+	tty := ctr.Config.Tty
+	withStdin := !o.noStdin && ctr.Config.OpenStdin
+	if withStdin && tty {
+		if _, isTerm := c.inFd(); !isTerm {
+			return errors.New("the input device is not a TTY")
+		}
+	}
+	if o.proxy && !tty {
+		stop := forwardSignals(context.WithoutCancel(ctx), cl, ctr.ID)
+		defer stop()
+	}
+
+	// Register the wait first so a quick exit is not missed.
+	res := cl.ContainerWait(ctx, ctr.ID, client.ContainerWaitOptions{})
+
+	resp, err := cl.ContainerAttach(ctx, ctr.ID, client.ContainerAttachOptions{
+		Stream:     true,
+		Stdin:      withStdin,
+		Stdout:     true,
+		Stderr:     true,
+		DetachKeys: o.detachKeys,
+	})
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	s := &ioStreamer{c: c, resp: resp.HijackedResponse, tty: tty, detachKeys: o.detachKeys, out: c.Out, errw: c.Err}
+	if tty {
+		s.errw = c.Out
+		if _, isTerm := c.outFd(); isTerm {
+			monitorTTYSize(ctx, c, cl, ctr.ID)
+		}
+	}
+	if withStdin {
+		s.in = c.In
+	}
+	if err := s.stream(ctx); err != nil {
+		var esc term.EscapeError
+		if errors.As(err, &esc) {
+			return nil
+		}
+		return err
+	}
+	select {
+	case r := <-res.Result:
+		if r.Error != nil {
+			return errors.New(r.Error.Message)
+		}
+		if r.StatusCode != 0 {
+			return StatusError{StatusCode: int(r.StatusCode)}
+		}
+	case err := <-res.Error:
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/moby/moby/client"
+	"github.com/moby/term"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/cli/opts"
+)
+
+type runOptions struct {
+	createOptions
+	detach     bool
+	sigProxy   bool
+	detachKeys string
+}
+
+func newRunCommand(c *CLI) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and run a new container from an image",
+		Args:  requiresMinArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			setImageArgs(o.copts, args)
+			return runRun(cmd.Context(), c, cmd, &o)
+		},
+	}
+	flags := cmd.Flags()
+	flags.SetInterspersed(false)
+	flags.BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
+	flags.BoolVar(&o.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
+	flags.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	addCreateFlags(cmd, &o.createOptions)
+	return cmd
+}
+
+// runRun is docker's run: create; attach before start so no output is lost;
+// register the wait (next-exit, or removed for --rm) before start; start;
+// stream until the container's output ends; exit with its status.
+func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) error {
+	cfg, err := opts.Parse(cmd.Flags(), o.copts)
+	if err != nil {
+		c.reportError(cmd, err, true)
+		return StatusError{StatusCode: 125}
+	}
+	config := cfg.Config
+	if o.detach {
+		if o.copts.AttachCount() != 0 {
+			return errors.New("conflicting options: cannot specify both --attach and --detach")
+		}
+		config.AttachStdin, config.AttachStdout, config.AttachStderr = false, false, false
+		config.StdinOnce = false
+	} else if config.Tty && config.AttachStdin {
+		if _, isTerm := c.inFd(); !isTerm {
+			return errors.New("the input device is not a TTY")
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	id, err := createContainer(ctx, c, cfg, &o.createOptions)
+	if err != nil {
+		c.reportError(cmd, err, true)
+		return StatusError{StatusCode: startErrorCode(err)}
+	}
+	cl, err := c.Client()
+	if err != nil {
+		return err
+	}
+
+	attached := config.AttachStdin || config.AttachStdout || config.AttachStderr
+	if o.sigProxy && attached && !config.Tty {
+		stop := forwardSignals(context.WithoutCancel(ctx), cl, id)
+		defer stop()
+	}
+
+	var displayed chan struct{}
+	if !config.AttachStdout && !config.AttachStderr {
+		// Print the ID without blocking a client that writes to stdin first.
+		displayed = make(chan struct{})
+		go func() {
+			defer close(displayed)
+			fmt.Fprintln(c.Out, id)
+		}()
+	}
+
+	var streamErr <-chan error
+	if attached {
+		resp, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
+			Stream:     true,
+			Stdin:      config.AttachStdin,
+			Stdout:     config.AttachStdout,
+			Stderr:     config.AttachStderr,
+			DetachKeys: o.detachKeys,
+		})
+		if err != nil {
+			return err
+		}
+		defer resp.Close()
+		s := &ioStreamer{c: c, resp: resp.HijackedResponse, tty: config.Tty, detachKeys: o.detachKeys}
+		if config.AttachStdin {
+			s.in = c.In
+		}
+		if config.AttachStdout {
+			s.out = c.Out
+		}
+		if config.AttachStderr {
+			s.errw = c.Err
+			if config.Tty {
+				s.errw = c.Out
+			}
+		}
+		streamErr = s.start(ctx)
+	}
+
+	var status <-chan int
+	if config.AttachStdout || config.AttachStderr {
+		statusCtx, cancelStatus := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancelStatus()
+		status = waitExitOrRemoved(statusCtx, c, cl, id, o.copts.AutoRemove())
+	}
+
+	if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		if streamErr != nil {
+			cancel()
+			<-streamErr
+		}
+		c.reportError(cmd, err, false)
+		if o.copts.AutoRemove() && status != nil {
+			<-status
+		}
+		return StatusError{StatusCode: startErrorCode(err)}
+	}
+
+	if attached && config.Tty {
+		if _, isTerm := c.outFd(); isTerm {
+			monitorTTYSize(ctx, c, cl, id)
+		}
+	}
+
+	if streamErr != nil {
+		if err := <-streamErr; err != nil {
+			var esc term.EscapeError
+			if errors.As(err, &esc) {
+				return nil // the user detached
+			}
+			return err
+		}
+	}
+	if displayed != nil {
+		<-displayed
+		return nil
+	}
+	if code := <-status; code != 0 {
+		return StatusError{StatusCode: code}
+	}
+	return nil
+}
