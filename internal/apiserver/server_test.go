@@ -207,3 +207,5 @@ func TestJSONBodyErrors(t *testing.T) {
 	// Charset parameters are fine.
 	e.want(e.do("POST", "/containers/create", "application/json; charset=utf-8", bytes.NewReader([]byte(`{"Image":"busybox"}`))), 201, "POST", "/containers/create")
 }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }

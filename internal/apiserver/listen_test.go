@@ -1,0 +1,152 @@
+package apiserver_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+func unixClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+func TestListenUnixAndServe(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sub", "berth.sock")
+	// A stale socket from a dead daemon is replaced.
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	l, err := apiserver.Listen("unix://"+sock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o660 || fi.Mode().Type() != os.ModeSocket {
+		t.Errorf("socket mode %v", fi.Mode())
+	}
+
+	// A second daemon on a live socket is refused.
+	if _, err := apiserver.Listen("unix://"+sock, nil); !errdefs.Is(err, errdefs.Conflict) {
+		t.Errorf("live socket: %v", err)
+	}
+
+	tl, err := apiserver.Listen("tcp://127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := apiserver.New(apiserver.Config{Version: "x"}, apiserver.Backends{
+		Containers: newFakeEngine(), Images: newFakeImages(), System: fakeSystem{},
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l, tl) }()
+
+	for _, c := range []struct {
+		client *http.Client
+		url    string
+	}{{unixClient(sock), "http://berth/_ping"}, {http.DefaultClient, "http://" + tl.Addr().String() + "/_ping"}} {
+		resp, err := c.client.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "OK" {
+			t.Errorf("%s: %q", c.url, b)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+}
+
+func TestShutdownEndsFollowStreams(t *testing.T) {
+	eng := newFakeEngine()
+	s := apiserver.New(apiserver.Config{}, apiserver.Backends{Containers: eng})
+	l, err := apiserver.Listen("tcp://127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	base := "http://" + l.Addr().String()
+	resp, err := http.Post(base+"/containers/create?name=f", "application/json", stringsReader(`{"Image":"busybox"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(base + "/containers/f/logs?stdout=1&follow=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown with a follow stream open: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
+
+func TestListenErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	for addr, class := range map[string]errdefs.Class{
+		"/var/run/x.sock":      errdefs.InvalidArgument,
+		"unix://relative.sock": errdefs.InvalidArgument,
+		"unix://":              errdefs.InvalidArgument,
+		"udp://127.0.0.1:1":    errdefs.InvalidArgument,
+		"tcp://127.0.0.1":      errdefs.InvalidArgument,
+		"unix://" + file:       errdefs.Conflict,
+		"fd://":                errdefs.InvalidArgument,
+	} {
+		l, err := apiserver.Listen(addr, nil)
+		if err == nil {
+			l.Close()
+			t.Errorf("%s: no error", addr)
+			continue
+		}
+		if !errdefs.Is(err, class) {
+			t.Errorf("%s: %v (class %v), want %v", addr, err, errdefs.ClassOf(err), class)
+		}
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("a non-socket file was removed: %v", err)
+	}
+}
