@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultCaps are Docker's default capabilities (CapEff 00000000a80425fb).
@@ -56,10 +57,14 @@ func devAllow(typ string, major, minor int64) specs.LinuxDeviceCgroup {
 // `docker run --network none busybox args...` with a private cgroup
 // namespace, over rootfs, in cgroup cgroupsPath.
 func Spec(rootfs, cgroupsPath string, args ...string) *specs.Spec {
+	var nofile unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
 	mknod := specs.LinuxDeviceCgroup{Allow: true, Type: "c", Access: "m"}
 	bmknod := specs.LinuxDeviceCgroup{Allow: true, Type: "b", Access: "m"}
 	return &specs.Spec{
-		Version: specs.Version,
+		// The oldest version every runtime here knows: crun 1.8 refuses
+		// "1.3.0" with "unknown version specified".
+		Version: "1.0.2",
 		Process: &specs.Process{
 			Args: args,
 			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=berthbox"},
@@ -69,7 +74,9 @@ func Spec(rootfs, cgroupsPath string, args ...string) *specs.Spec {
 				Effective: DefaultCaps,
 				Permitted: DefaultCaps,
 			},
-			Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
+			// Docker asks for 1048576, which needs CAP_SYS_RESOURCE above
+			// the current hard limit; runc fails then, berth clamps.
+			Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: nofile.Max, Soft: nofile.Max}},
 		},
 		Root:     &specs.Root{Path: rootfs},
 		Hostname: "berthbox",

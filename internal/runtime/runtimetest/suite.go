@@ -3,6 +3,7 @@ package runtimetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -206,10 +207,22 @@ func testReadonly(t *testing.T, s *suite) {
 	if strings.Contains(got.stdout, "WROTE") {
 		t.Error("/proc/sysrq-trigger is writable")
 	}
-	for _, p := range []string{"/sys", "/sys/fs/cgroup"} {
-		if o := opts[p]; !strings.HasPrefix(o, "ro") {
-			t.Errorf("%s: mount options %q, want read-only", p, o)
+	if o := opts["/sys"]; !strings.HasPrefix(o, "ro") {
+		t.Errorf("/sys: mount options %q, want read-only", o)
+	}
+	n := 0
+	for _, line := range strings.Split(got.stdout, "\n") {
+		pre, post, _ := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) > 5 && len(g) > 0 && strings.HasPrefix(g[0], "cgroup") {
+			n++
+			if !strings.HasPrefix(f[5], "ro") {
+				t.Errorf("cgroup mount %s: options %q, want read-only", f[4], f[5])
+			}
 		}
+	}
+	if n == 0 {
+		t.Errorf("no cgroup mounted in the container:\n%s", got.stdout)
 	}
 }
 
@@ -430,4 +443,24 @@ func testLatency(t *testing.T, s *suite) {
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	t.Logf("%s: create+start+exit of true, median of %d: %v (min %v, max %v)", s.rt.Name(), n, ds[n/2], ds[0], ds[n-1])
+}
+
+// Probe runs `true` in a default container and reports whether that
+// worked, for runtimes that may not support the host (it needs root).
+func Probe(t *testing.T, rt runtime.Runtime) error {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	startReaper()
+	s := &suite{rt: rt, rootfs: Rootfs(t), cgParent: "berth-probe-" + randHex(4)}
+	defer func() {
+		for _, d := range cgroupDirs(t, s.cgParent) {
+			os.Remove(d)
+		}
+	}()
+	res, err := s.run(t, s.spec("true"), "")
+	if err == nil && res.code != 0 {
+		err = fmt.Errorf("true exited %d: %s", res.code, res.stderr)
+	}
+	return err
 }
