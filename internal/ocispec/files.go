@@ -63,7 +63,8 @@ var DefaultDNS = []string{"8.8.8.8", "8.8.4.4"}
 // namespace of its own, derived from the host's (host) as dockerd does:
 // --dns, --dns-search and --dns-option replace the host's nameservers,
 // search domains and options; loopback nameservers (127.0.0.53 and the
-// like), unreachable from the container, are dropped; when none remain,
+// like), unreachable from the container, are dropped, and so are IPv6
+// ones, as dockerd does for a network without IPv6; when none remain,
 // DefaultDNS is used. A --dns-search of "." means no search domains.
 // (With --network host, dockerd copies the host file as it is.)
 func ResolvConf(host []byte, dns, search, opts []string) []byte {
@@ -71,7 +72,8 @@ func ResolvConf(host []byte, dns, search, opts []string) []byte {
 	ns := dns
 	if len(ns) == 0 {
 		for _, n := range hostNS {
-			if a, err := netip.ParseAddr(n); err == nil && a.Unmap().IsLoopback() {
+			a, err := netip.ParseAddr(n)
+			if err == nil && (a.Unmap().IsLoopback() || a.Unmap().Is6()) {
 				continue
 			}
 			ns = append(ns, n)
