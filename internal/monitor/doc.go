@@ -1,0 +1,91 @@
+// Package monitor is the shared container supervisor: one process per host
+// (`berthd monitor`, the berthd binary re-executed) that creates every
+// container through the runtime seam, owns its stdio, writes its json-file
+// log, serves attach streams, reaps it and records how it exited. berthd is
+// never a container's parent, so it can restart while containers run.
+//
+// # Process
+//
+// berthd calls Ensure: it dials <exec-root>/monitor.sock and, when nothing
+// answers, runs `<self> monitor --exec-root DIR --data-root DIR` with
+// _BERTH_MONITOR_DAEMONIZE=1. That child starts the real monitor in a new
+// session (stdio /dev/null, cwd /) and exits at once; berthd waits for the
+// child only, so the monitor is reparented to init (or the nearest
+// subreaper) and never becomes a zombie of berthd. The monitor (Main, then
+// Serve):
+//
+//  1. flocks <exec-root>/monitor.pid and writes its pid (a second monitor
+//     fails with Conflict);
+//  2. becomes a child subreaper (PR_SET_CHILD_SUBREAPER), so containers
+//     whose runtime process exited (runc create) are still its children;
+//  3. reaps on every SIGCHLD with reaper.Reap and routes each exit by pid;
+//  4. reloads the exits recorded in <exec-root>/containers/*/exit.json;
+//  5. serves HTTP/1.1 on <exec-root>/monitor.sock (mode 0600).
+//
+// Containers keep running if the monitor dies, but their stdio and exit
+// statuses are then lost: a restarted monitor knows only recorded exits.
+//
+// # Files
+//
+//	<exec-root>/
+//	  monitor.sock              the API below
+//	  monitor.pid               pid of the monitor, flock'd while it runs
+//	  monitor.log               the monitor's log (and its stderr)
+//	  containers/<id>/          OCI bundle (config.json), written by berthd
+//	    task/                   runtime.CreateOpts.StateDir, removed by Task.Delete
+//	    exit.json               written (temp file, fsync, rename) when the init is reaped:
+//	                            {"id":"<id>","pid":1234,"exitCode":137,"oomKilled":false,
+//	                             "exitedAt":"2026-11-27T10:00:00.123456789Z"}
+//
+// # Protocol
+//
+// JSON bodies are the Go types of client.go encoded with encoding/json
+// (field names as in Go). Errors are {"message": "...", "exec": "not-found"
+// | "permission"} with the errdefs class as status: 400 InvalidArgument, 403
+// Forbidden, 404 NotFound, 409 Conflict, 501 NotImplemented, 503
+// Unavailable, 500 anything else; "exec" carries runtime.ErrExecNotFound /
+// ErrExecPermission from Start so the client's error still matches them.
+//
+//	GET    /_ping                          "OK"
+//	GET    /containers                     [State, ...] (exited ones until deleted)
+//	POST   /containers/{id}/create         CreateRequest -> {"Pid": n}
+//	POST   /containers/{id}/start
+//	POST   /containers/{id}/attach?stdin=1&stdout=1&stderr=1
+//	                                       Connection: Upgrade, Upgrade: tcp ->
+//	                                       101, then a raw bidirectional stream
+//	POST   /containers/{id}/resize?h=H&w=W TIOCSWINSZ on the pty master
+//	POST   /containers/{id}/kill?signal=N  Task.Kill(N) on the init
+//	POST   /containers/{id}/wait           long poll -> Exit, once exited
+//	GET    /containers/{id}                State
+//	DELETE /containers/{id}                forget an exited container (a created,
+//	                                       never started one is killed first)
+//
+// # Attach streams
+//
+// After the 101 head the connection carries, from the monitor, the
+// container's output from that moment on: with a terminal the raw pty
+// bytes; without, Docker's stdcopy frames (byte 0: 1 stdout / 2 stderr,
+// bytes 1-3 zero, bytes 4-7 big-endian payload length, then the payload).
+// The client's bytes go to the container's stdin (pipe, or the pty master)
+// when stdin=1 and the container has OpenStdin; otherwise they are
+// discarded. A client's EOF (CloseWrite) closes the container's stdin pipe
+// when StdinOnce is set; a terminal's master is never closed for it. The
+// monitor closes the stream once the container's output reaches EOF.
+//
+// # Supervision and memory
+//
+// Per running container the monitor holds one goroutine per output stream
+// (two, or one with a terminal), blocked on the netpoller with no buffer:
+// a 32 KiB buffer from a shared pool is taken only while bytes are ready.
+// Output is always drained: it is written to the log (one write(2) per
+// entry, see internal/containerlog) and appended to each attached client's
+// backlog. A client whose backlog passes 1 MiB is disconnected (it can
+// read the rest from the log); output is never held back for a client and
+// never thinned silently. No timers run per container.
+//
+// On the init's exit: wait for the output to reach EOF (at most 2 s: a
+// process outside the pid namespace may hold the pipes), close stdin,
+// close the log, read the OOM flag (Config.OOMKilled, or the task's
+// OOMKilled method; before Task.Delete removes the cgroup), write
+// exit.json, wake Wait callers, then Task.Delete.
+package monitor
