@@ -56,6 +56,12 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Signal", testSignal},
 		{"KillAll", testKillAll},
 		{"DeleteBeforeStart", testDeleteBeforeStart},
+		{"BindMounts", testBindMounts},
+		{"SymlinkEscape", testSymlinkEscape},
+		{"Sysctl", testSysctl},
+		{"Env", testEnv},
+		{"NoNewPrivileges", testNoNewPrivs},
+		{"CreateFailureLeavesNothing", testCreateFailure},
 		{"StartLatency", testLatency},
 	}
 	for _, c := range cases {
@@ -463,4 +469,105 @@ func Probe(t *testing.T, rt runtime.Runtime) error {
 		err = fmt.Errorf("true exited %d: %s", res.code, res.stderr)
 	}
 	return err
+}
+
+func testBindMounts(t *testing.T, s *suite) {
+	ro, rw := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(ro, "hello"), []byte("from host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "hostname")
+	if err := os.WriteFile(file, []byte("bound-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := s.spec("sh", "-c", "cat /data/hello /etc/hostname; touch /data/x 2>/dev/null && echo data-writable; echo hi > /rw/out")
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/data", Type: "bind", Source: ro, Options: []string{"rbind", "ro", "rprivate"}},
+		specs.Mount{Destination: "/rw", Type: "bind", Source: rw, Options: []string{"rbind", "rw"}},
+		specs.Mount{Destination: "/etc/hostname", Type: "bind", Source: file, Options: []string{"rbind", "ro"}},
+	)
+	got := s.mustRun(t, spec, "")
+	if got.stdout != "from host\nbound-file\n" || got.code != 0 {
+		t.Errorf("got %q exit %d (stderr %q)", got.stdout, got.code, got.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "out")); err != nil || string(b) != "hi\n" {
+		t.Errorf("rw bind: host sees %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "x")); err == nil {
+		t.Error("wrote through a read-only bind mount")
+	}
+}
+
+func testSymlinkEscape(t *testing.T, s *suite) {
+	outside := t.TempDir()
+	link := filepath.Join(s.rootfs, "escape-"+randHex(3))
+	if err := os.Symlink("/../../../../.."+outside, link); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(link)
+	spec := s.spec("true")
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/" + filepath.Base(link) + "/sub", Type: "tmpfs", Source: "tmpfs"})
+	s.mustRun(t, spec, "")
+	if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
+		t.Errorf("a mount destination followed a symlink out of the rootfs into %s", outside)
+	}
+	os.RemoveAll(filepath.Join(s.rootfs, outside))
+	os.Remove(filepath.Join(s.rootfs, strings.Split(strings.TrimPrefix(outside, "/"), "/")[0]))
+}
+
+func testSysctl(t *testing.T, s *suite) {
+	spec := s.spec("cat", "/proc/sys/kernel/shm_rmid_forced", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	spec.Linux.Sysctl = map[string]string{"kernel.shm_rmid_forced": "1", "net.ipv4.ip_unprivileged_port_start": "80"}
+	if got := s.mustRun(t, spec, ""); got.stdout != "1\n80\n" {
+		t.Errorf("sysctls read %q, want 1 and 80 (stderr %q)", got.stdout, got.stderr)
+	}
+}
+
+func testEnv(t *testing.T, s *suite) {
+	got := s.mustRun(t, s.spec("env"), "")
+	lines := strings.Split(strings.TrimSpace(got.stdout), "\n")
+	sort.Strings(lines)
+	want := []string{"HOME=/root", "HOSTNAME=berthbox", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("env:\n%s\nwant:\n%s", got.stdout, strings.Join(want, "\n"))
+	}
+}
+
+func testNoNewPrivs(t *testing.T, s *suite) {
+	spec := s.spec("grep", "NoNewPrivs", "/proc/self/status")
+	spec.Process.NoNewPrivileges = true
+	if got := s.mustRun(t, spec, ""); got.stdout != "NoNewPrivs:\t1\n" {
+		t.Errorf("got %q", got.stdout)
+	}
+}
+
+func testCreateFailure(t *testing.T, s *suite) {
+	spec := s.spec("true")
+	missing := "/nonexistent-" + randHex(4)
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: missing, Options: []string{"rbind"}})
+	_, err := s.run(t, spec, "") // create checks that nothing is left
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("create with a missing bind source: %v, want an error naming %s", err, missing)
+	}
+}
+
+// RunSpec runs spec in a new container of rt, over a rootfs made by
+// Rootfs when spec.Root.Path is "", and returns its output and exit status.
+// It is for runtime-specific tests next to the conformance suite.
+func RunSpec(t *testing.T, rt runtime.Runtime, spec *specs.Spec, stdin string) (stdout, stderr string, code int, err error) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	startReaper()
+	if spec.Root.Path == "" {
+		spec.Root.Path = Rootfs(t)
+	}
+	s := &suite{rt: rt, rootfs: spec.Root.Path, cgParent: "berth-test-" + randHex(4)}
+	defer func() {
+		for _, d := range cgroupDirs(t, s.cgParent) {
+			os.Remove(d)
+		}
+	}()
+	res, err := s.run(t, spec, stdin)
+	return res.stdout, res.stderr, res.code, err
 }
