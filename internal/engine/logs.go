@@ -7,8 +7,8 @@ import (
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
-	"github.com/berth-dev/berth/internal/containerlog"
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/containerlog"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -95,4 +95,3 @@ func frame(stream byte, payload []byte) []byte {
 	copy(b[8:], payload)
 	return b
 }
-
