@@ -75,6 +75,7 @@ func TestAttachUpgradeMultiplexed(t *testing.T) {
 	if got := <-e.engine.stdinDone; got != "hello\nworld\n" {
 		t.Errorf("stdin seen by the backend %q", got)
 	}
+	e.sync()
 	o := e.engine.lastAttach
 	if !o.Stream || o.Logs || o.Stdin == nil || o.Stdout == nil || o.Stderr == nil {
 		t.Errorf("attach options %+v", o)
@@ -97,6 +98,7 @@ func TestAttachTTYRaw(t *testing.T) {
 	if string(b) != "HI\nbye\n" {
 		t.Errorf("raw output %q", b)
 	}
+	e.sync()
 	if e.engine.lastAttach.DetachKeys != "ctrl-x" {
 		t.Errorf("detach keys %q", e.engine.lastAttach.DetachKeys)
 	}
@@ -109,14 +111,15 @@ func TestAttachWithoutUpgradeAndOldAPI(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.docker.multiplexed-stream" {
 		t.Fatalf("plain attach: %q %v", resp.Status, resp.Header)
 	}
-	if e.engine.lastAttach.Stdin != nil || e.engine.lastAttach.Stderr != nil {
-		t.Errorf("streams not asked for were passed: %+v", e.engine.lastAttach)
-	}
-	b, _ := io.ReadAll(br)
+	b, _ := io.ReadAll(br) // EOF: the attach has returned
 	if len(b) != 0 {
 		t.Errorf("unexpected output %q", b)
 	}
 	<-e.engine.stdinDone
+	e.sync()
+	if e.engine.lastAttach.Stdin != nil || e.engine.lastAttach.Stderr != nil {
+		t.Errorf("streams not asked for were passed: %+v", e.engine.lastAttach)
+	}
 
 	resp, _, _ = attachConn(t, e, "/v1.41/containers/a/attach?stream=1&stdout=1", true)
 	if resp.StatusCode != 101 || resp.Header.Get("Content-Type") != "application/vnd.docker.raw-stream" {
@@ -136,7 +139,7 @@ func TestAttachErrors(t *testing.T) {
 	e.wantError(e.post("/containers/a/attach?stdout=1"), 400, "Bad parameters: you must choose at least one stream")
 
 	// A backend failure after the upgrade travels in-band.
-	e.engine.attachErr = errors.New("monitor went away")
+	e.locked(func() { e.engine.attachErr = errors.New("monitor went away") })
 	resp, _, br = attachConn(t, e, "/v1.51/containers/a/attach?stream=1&stdout=1", true)
 	if resp.StatusCode != 101 {
 		t.Fatalf("status %d", resp.StatusCode)

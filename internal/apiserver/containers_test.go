@@ -249,7 +249,9 @@ func TestContainerLogs(t *testing.T) {
 	e.wantError(e.get("/containers/zz/logs?stdout=1"), 404, "No such container: zz")
 
 	// An error after output travels in-band as a system-error frame.
+	e.engine.mu.Lock()
 	e.engine.logsErr = errdefs.Unavailablef("log file rotated away")
+	e.engine.mu.Unlock()
 	r = e.get("/v1.51/containers/l/logs?stdout=1")
 	if r.status != 200 {
 		t.Fatalf("late error changed status: %d", r.status)

@@ -49,7 +49,9 @@ type fakeContainer struct {
 	state    container.ContainerState
 	exitCode int
 	waiters  []chan container.WaitResponse
-	log      []logLine
+	// stdinClosed: an attached client ended stdin (the fake runs `cat`)
+	stdinClosed bool
+	log         []logLine
 }
 
 type logLine struct {
@@ -107,6 +109,9 @@ func (f *fakeEngine) Start(ctx context.Context, ref string) error {
 	c.state = container.StateRunning
 	now := time.Unix(1700000000, 500)
 	c.log = append(c.log, logLine{stdcopy.Stdout, now, "hello\n"}, logLine{stdcopy.Stderr, now.Add(time.Second), "oops\n"})
+	if c.stdinClosed {
+		f.exit(c, 0) // `cat` whose stdin already ended
+	}
 	return nil
 }
 
@@ -335,7 +340,21 @@ func (f *fakeEngine) Attach(ctx context.Context, ref string, opts containers.Att
 			return err
 		}
 	}
-	f.stdinDone <- got.String()
+	select {
+	case f.stdinDone <- got.String():
+	default:
+	}
+	if opts.Stdin != nil {
+		// Like `cat`: the container exits when its stdin ends.
+		f.mu.Lock()
+		if c, err := f.get(ref); err == nil {
+			c.stdinClosed = true
+			if c.state == container.StateRunning {
+				f.exit(c, 0)
+			}
+		}
+		f.mu.Unlock()
+	}
 	if opts.Stderr != nil {
 		_, err := io.WriteString(opts.Stderr, "bye\n")
 		return err
@@ -441,10 +460,13 @@ func (f *fakeImages) Import(ctx context.Context, src io.Reader, repo, tag string
 	sum := sha256.Sum256([]byte(fmt.Sprint(n, repo, tag)))
 	id := "sha256:" + hex.EncodeToString(sum[:])
 	if repo != "" {
-		if tag == "" {
-			tag = "latest"
+		ref := repo
+		if tag != "" {
+			ref += ":" + tag
+		} else if !strings.Contains(repo[strings.LastIndex(repo, "/")+1:], ":") {
+			ref += ":latest"
 		}
-		f.tags[repo+":"+tag] = id
+		f.tags[ref] = id
 	}
 	return id, nil
 }

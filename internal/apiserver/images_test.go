@@ -80,12 +80,12 @@ func TestImageImportErrors(t *testing.T) {
 	e.wantError(e.post("/images/create?fromSrc=http://example.com/x.tar"), 501, "")
 
 	// Before any progress: a real status.
-	e.images.importEarly = errdefs.InvalidArgumentf("invalid reference format")
+	e.locked(func() { e.images.importEarly = errdefs.InvalidArgumentf("invalid reference format") })
 	e.wantError(e.do("POST", "/images/create?fromSrc=-&repo=UP", "", strings.NewReader("x")), 400, "invalid reference format")
-	e.images.importEarly = nil
+	e.locked(func() { e.images.importEarly = nil })
 
 	// After progress: in-band errorDetail, status stays 200.
-	e.images.importErr = errdefs.InvalidArgumentf("archive/tar: invalid tar header")
+	e.locked(func() { e.images.importErr = errdefs.InvalidArgumentf("archive/tar: invalid tar header") })
 	r := e.do("POST", "/images/create?fromSrc=-", "", strings.NewReader("not a tar"))
 	if r.status != 200 {
 		t.Fatalf("late error status %d", r.status)

@@ -57,7 +57,26 @@ func (e *env) do(method, path, contentType string, body io.Reader) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.sync()
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// locked runs fn (which sets a fault on a fake) under the fakes' locks.
+func (e *env) locked(fn func()) {
+	e.engine.mu.Lock()
+	defer e.engine.mu.Unlock()
+	e.images.mu.Lock()
+	defer e.images.mu.Unlock()
+	fn()
+}
+
+// sync orders the test's reads of the fakes' last* fields after the
+// handler's writes (made under the fakes' locks), for the race detector.
+func (e *env) sync() {
+	e.engine.mu.Lock()
+	e.engine.mu.Unlock() //nolint:staticcheck // an empty critical section is the point
+	e.images.mu.Lock()
+	e.images.mu.Unlock() //nolint:staticcheck
 }
 
 func (e *env) get(path string) response { return e.do("GET", path, "", nil) }

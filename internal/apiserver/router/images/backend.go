@@ -13,7 +13,9 @@ import (
 // Backend is what the image routes need from the image service.
 type Backend interface {
 	// Import creates an image from a rootfs tar (POST /images/create?fromSrc=-).
-	// repo/tag may be empty (dangling image). changes are Dockerfile
+	// repo/tag may be empty (dangling image). repo may itself carry the tag
+	// (docker CLI 28 sends repo=example.com/app:v1 and no tag), as dockerd
+	// accepts. changes are Dockerfile
 	// instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER,
 	// VOLUME, WORKDIR, STOPSIGNAL) applied to the config. progress receives
 	// Docker JSON-message lines; the returned id is "sha256:...". The router
