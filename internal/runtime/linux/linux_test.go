@@ -1,8 +1,21 @@
 package linux_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
 
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/linux"
@@ -19,4 +32,98 @@ func TestMain(m *testing.M) {
 
 func TestConformance(t *testing.T) {
 	runtimetest.Run(t, func(t *testing.T) runtime.Runtime { return linux.New(linux.Options{}) })
+}
+
+func newSpec(args ...string) *specs.Spec {
+	s := runtimetest.Spec("", "berth-test-"+strconv.Itoa(os.Getpid())+"/x", args...)
+	return s
+}
+
+func TestRlimitsAreClampedToTheHardLimit(t *testing.T) {
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
+		t.Fatal(err)
+	}
+	spec := newSpec("sh", "-c", "ulimit -n; ulimit -Hn")
+	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1 << 20, Hard: 1 << 20}} // Docker's ask
+	out, errOut, code, err := runtimetest.RunSpec(t, linux.New(linux.Options{}), spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d\n%d\n", cur.Max, cur.Max)
+	if cur.Max >= 1<<20 {
+		want = fmt.Sprintf("%d\n%d\n", 1<<20, 1<<20)
+	}
+	if out != want || code != 0 {
+		t.Errorf("got %q exit %d (stderr %q), want %q", out, code, errOut, want)
+	}
+}
+
+// TestJoinNetworkNamespaceByPath joins a namespace made the way network
+// setup makes them: held open by a bind mount of its nsfs file.
+func TestJoinNetworkNamespaceByPath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	nsFile := filepath.Join(t.TempDir(), "netns")
+	if err := os.WriteFile(nsFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread dies with its namespace
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), nsFile, "", unix.MS_BIND, "")
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(nsFile, unix.MNT_DETACH)
+	var st unix.Stat_t
+	if err := unix.Stat(nsFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	spec := newSpec("readlink", "/proc/self/ns/net")
+	for i, n := range spec.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace {
+			spec.Linux.Namespaces[i].Path = nsFile
+		}
+	}
+	out, errOut, _, err := runtimetest.RunSpec(t, linux.New(linux.Options{}), spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("net:[%d]\n", st.Ino); out != want {
+		t.Errorf("container's netns %q (stderr %q), want %q", out, errOut, want)
+	}
+}
+
+func TestCreateFailsCleanly(t *testing.T) {
+	rt := linux.New(linux.Options{InitPath: "/nonexistent/berthd"})
+	_, _, _, err := runtimetest.RunSpec(t, rt, newSpec("true"), "")
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/berthd") {
+		t.Errorf("got %v, want an error naming the init binary", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	bundle := t.TempDir()
+	spec := newSpec("true")
+	spec.Root.Path = runtimetest.Rootfs(t)
+	b, _ := json.Marshal(spec)
+	os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644)
+	if _, err := linux.New(linux.Options{}).Create(ctx, "canceled", runtime.CreateOpts{Bundle: bundle}); !errors.Is(err, context.Canceled) {
+		t.Errorf("create with a canceled context: %v", err)
+	}
+}
+
+func TestUserNamespaceIsRefused(t *testing.T) {
+	spec := newSpec("true")
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	_, _, _, err := runtimetest.RunSpec(t, linux.New(linux.Options{}), spec, "")
+	if !errdefs.Is(err, errdefs.NotImplemented) {
+		t.Errorf("user namespace: %v, want NotImplemented", err)
+	}
 }

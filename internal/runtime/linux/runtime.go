@@ -55,6 +55,15 @@ func (r *Runtime) Name() string { return "berth" }
 // ErrExecPermission when the program cannot be found or executed, as runc
 // create does.
 func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts) (_ runtime.Task, retErr error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	defer func() {
+		// Whatever step noticed the cancellation, say it was that.
+		if retErr != nil && ctx.Err() != nil && !errors.Is(retErr, ctx.Err()) {
+			retErr = fmt.Errorf("create container %s: %w (%v)", id, ctx.Err(), retErr)
+		}
+	}()
 	raw, err := os.ReadFile(filepath.Join(opts.Bundle, "config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("read bundle config: %w", err)
@@ -144,9 +153,6 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	}
 	_, fds, err := expect(sock, msgReady)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("create container %s: %w", id, ctx.Err())
-		}
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
 	if spec.Process.Terminal {
