@@ -552,3 +552,16 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("prune all: %v", rep.ContainersDeleted)
 	}
 }
+
+// docker rm -f of a --rm container races with its auto-removal; the user's
+// remove must still succeed.
+func TestForceRemoveAutoRemoveContainer(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		h := newHarness(t)
+		id := h.run("web", nil, &ctypes.HostConfig{AutoRemove: true})
+		if err := h.Remove(bg, id, containers.RemoveOptions{Force: true}); err != nil {
+			t.Fatalf("iteration %d: %v", i, err)
+		}
+		waitFor(t, "removed", func() bool { return len(h.containerDirs()) == 0 && h.layers.count() == 0 })
+	}
+}

@@ -25,11 +25,15 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts containers.RemoveO
 
 func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (err error) {
 	id := ent.ID()
+	killed := false
 	for {
 		ent.Lock()
 		select {
 		case <-ent.Removed():
 			ent.Unlock()
+			if killed {
+				return nil // its --rm removed it while we waited for the exit
+			}
 			return errdefs.NotFoundf("No such container: %s", id)
 		default:
 		}
@@ -44,6 +48,7 @@ func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (
 		if err := e.cfg.Monitor.Kill(ctx, id, syscall.SIGKILL); err != nil && !gone(err) {
 			return fmt.Errorf("could not kill container %s: %w", id, err)
 		}
+		killed = true
 		if !waitStopped(ctx, ent, -1) {
 			return ctx.Err()
 		}
