@@ -168,7 +168,9 @@ func waitExitOrRemoved(ctx context.Context, c *CLI, cl *client.Client, id string
 			}
 			status <- int(r.StatusCode)
 		case err := <-res.Error:
-			fmt.Fprintf(c.Err, "error waiting for container: %v\n", err)
+			if ctx.Err() == nil { // not when we stopped waiting ourselves
+				fmt.Fprintf(c.Err, "error waiting for container: %v\n", err)
+			}
 			status <- 125
 		}
 	}()
