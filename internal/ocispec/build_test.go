@@ -541,6 +541,24 @@ func TestBuildCases(t *testing.T) {
 				t.Errorf("rule %+v", last)
 			}
 		}},
+		{"container network with the engine's default hostname", func(in *Input) {
+			in.HostConfig.NetworkMode = "container:abc"
+			in.NetNSPath = "/proc/4242/ns/net"
+		}, func(t *testing.T, s *specs.Spec) {
+			if n := s.Linux.Namespaces[1]; n.Type != "network" || n.Path != "/proc/4242/ns/net" {
+				t.Errorf("namespace %+v", n)
+			}
+			if _, ok := s.Linux.Sysctl["net.ipv4.ping_group_range"]; ok {
+				t.Errorf("default sysctls set in a joined namespace")
+			}
+		}},
+		{"unlimited ulimit", func(in *Input) {
+			in.HostConfig.Ulimits = []*container.Ulimit{{Name: "memlock", Soft: -1, Hard: -1}}
+		}, func(t *testing.T, s *specs.Spec) {
+			if r := s.Process.Rlimits[0]; r.Soft != ^uint64(0) || r.Hard != ^uint64(0) {
+				t.Errorf("rlimit %+v, want infinity", r)
+			}
+		}},
 		{"spec opts run last", func(in *Input) {
 			in.Opts = []SpecOpt{func(s *specs.Spec, _ *Input) error {
 				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}

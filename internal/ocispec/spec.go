@@ -74,7 +74,7 @@ func Build(in Input) (*specs.Spec, error) {
 	if !filepath.IsAbs(in.Rootfs) {
 		return nil, errdefs.InvalidArgumentf("build spec for %s: rootfs %q is not absolute", in.ID, in.Rootfs)
 	}
-	if err := Validate(cfg, hc); err != nil {
+	if err := validate(cfg, hc, false); err != nil {
 		return nil, err
 	}
 	args, err := Args(cfg)

@@ -25,6 +25,12 @@ const linuxMinMemory = 6 << 20
 // before the config is merged with the image's. Besides parsing, it looks
 // at the host only to check that --mount bind sources exist.
 func Validate(cfg *container.Config, hc *container.HostConfig) error {
+	return validate(cfg, hc, true)
+}
+
+// validate is Validate; atCreate adds the checks of the user's request that
+// no longer hold once the engine has filled in defaults (the hostname).
+func validate(cfg *container.Config, hc *container.HostConfig, atCreate bool) error {
 	if cfg != nil {
 		if err := validateConfig(cfg); err != nil {
 			return err
@@ -54,7 +60,7 @@ func Validate(cfg *container.Config, hc *container.HostConfig) error {
 	if !hc.CgroupnsMode.Valid() {
 		return errdefs.InvalidArgumentf("invalid cgroup namespace mode: %v", hc.CgroupnsMode)
 	}
-	if cfg != nil && hc.NetworkMode.IsContainer() && cfg.Hostname != "" {
+	if atCreate && cfg != nil && hc.NetworkMode.IsContainer() && cfg.Hostname != "" {
 		return errdefs.InvalidArgumentf("conflicting options: hostname and the network mode")
 	}
 	if _, err := normalizeCaps(hc.CapAdd, 0); err != nil {
@@ -133,7 +139,10 @@ func validateUlimit(u *container.Ulimit) error {
 	if !ulimitNames[u.Name] {
 		return errdefs.InvalidArgumentf("invalid ulimit type: %s", u.Name)
 	}
-	if u.Soft > u.Hard {
+	if u.Soft == -1 && u.Hard != -1 {
+		return errdefs.InvalidArgumentf("ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: %d", u.Hard)
+	}
+	if u.Hard != -1 && u.Soft > u.Hard {
 		return errdefs.InvalidArgumentf("ulimit soft limit must be less than or equal to hard limit: %d > %d", u.Soft, u.Hard)
 	}
 	return nil

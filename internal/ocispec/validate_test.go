@@ -105,6 +105,8 @@ func TestValidate(t *testing.T) {
 			"invalid ulimit type: bogus"},
 		{"ulimit soft above hard", container.Config{}, container.HostConfig{Resources: container.Resources{Ulimits: []*container.Ulimit{{Name: "nofile", Soft: 10, Hard: 5}}}},
 			"ulimit soft limit must be less than or equal to hard limit: 10 > 5"},
+		{"ulimit soft unlimited", container.Config{}, container.HostConfig{Resources: container.Resources{Ulimits: []*container.Ulimit{{Name: "nofile", Soft: -1, Hard: 5}}}},
+			"ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 5"},
 		{"device cgroup rule", container.Config{}, container.HostConfig{Resources: container.Resources{DeviceCgroupRules: []string{"c 1 rwm"}}},
 			"invalid device cgroup rule format: 'c 1 rwm'"},
 	}
