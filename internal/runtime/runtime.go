@@ -34,7 +34,13 @@ type Runtime interface {
 	// Create sets up the container described by <opts.Bundle>/config.json.
 	// On return the container's init process exists, is in its namespaces
 	// and cgroup, and waits for Start. On error nothing is left behind
-	// (no process, cgroup, mount or state directory).
+	// (no process, cgroup, mount or state directory), except the exited
+	// init's zombie, which the caller's reaper collects.
+	//
+	// The program is looked up in the container (its PATH, as its user)
+	// during Create, as runc does: an error wrapping ErrExecNotFound or
+	// ErrExecPermission from Create means the program cannot be run, just
+	// as from Start.
 	Create(ctx context.Context, id string, opts CreateOpts) (Task, error)
 }
 

@@ -20,7 +20,8 @@
 // The state directory (CreateOpts.StateDir) holds:
 //
 //	init.pid        the container init's host pid, written by the runtime
-//	console.sock    the console socket, while create runs (terminal only)
+//	console.sock    the console socket, while create runs (terminal only;
+//	                in a temporary directory if this path is too long)
 //	<verb>.log      the runtime's JSON log of the last run of each verb
 //	<verb>.stderr   its stderr (for verbs other than create)
 package ocicli
@@ -168,6 +169,14 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	var console chan consoleResult
 	if terminal {
 		sock := filepath.Join(opts.StateDir, "console.sock")
+		if len(sock) >= 100 { // sun_path holds 108 bytes
+			dir, err := os.MkdirTemp("", "berth-console-")
+			if err != nil {
+				return nil, fmt.Errorf("console socket: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			sock = filepath.Join(dir, "console.sock")
+		}
 		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 		if err != nil {
 			return nil, fmt.Errorf("console socket: %w", err)

@@ -433,22 +433,49 @@ func testLatency(t *testing.T, s *suite) {
 		t.Skip("short mode")
 	}
 	const n = 20
-	var ds []time.Duration
+	var total, create, run, del []time.Duration
 	for i := 0; i < n; i++ {
 		spec := s.spec("true")
 		c, err := s.create(t, spec, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		created := time.Now()
 		if err := c.task.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		c.wait(t)
-		ds = append(ds, time.Since(c.created))
+		exited := time.Now()
 		s.delete(t, c)
+		total = append(total, exited.Sub(c.created))
+		create = append(create, created.Sub(c.created))
+		run = append(run, exited.Sub(created))
+		del = append(del, time.Since(exited))
 	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	t.Logf("%s: create+start+exit of true, median of %d: %v (min %v, max %v)", s.rt.Name(), n, ds[n/2], ds[0], ds[n-1])
+	t.Logf("%s: create+start+exit of true, median of %d: %v (min %v, max %v); create %v, start to exit %v, delete %v",
+		s.rt.Name(), n, median(total), minOf(total), maxOf(total), median(create), median(run), median(del))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func minOf(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = min(m, d)
+	}
+	return m
+}
+
+func maxOf(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
 }
 
 // Probe runs `true` in a default container and reports whether that
