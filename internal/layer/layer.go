@@ -50,13 +50,9 @@ import (
 )
 
 // Layer is a read-only layer.
-type Layer struct {
-	ChainID image.ChainID
-	DiffID  digest.Digest
-	Parent  image.ChainID
-	Size    int64
-	CacheID string // the driver's snapshot key
-}
+type Layer = image.Layer
+
+var _ image.Layers = (*Store)(nil)
 
 type entry struct {
 	Layer
@@ -138,7 +134,7 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 		parentKey = p.CacheID
 		defer func() {
 			if retErr != nil {
-				_ = s.Release(context.WithoutCancel(ctx), parent)
+				_, _ = s.Release(context.WithoutCancel(ctx), parent)
 			}
 		}()
 	}
@@ -179,7 +175,7 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 		existing := e.Layer
 		s.mu.Unlock()
 		if parent != "" {
-			_ = s.Release(ctx, parent) // the existing layer holds its own
+			_, _ = s.Release(ctx, parent) // the existing layer holds its own
 		}
 		return existing, nil
 	}
@@ -264,28 +260,30 @@ func (s *Store) Lookup(c image.ChainID) (Layer, error) {
 }
 
 // Release drops a reference; a layer nothing holds is deleted, and its
-// parent released in turn.
-func (s *Store) Release(ctx context.Context, c image.ChainID) error {
+// parent released in turn. It returns the deleted layers' chain IDs.
+func (s *Store) Release(ctx context.Context, c image.ChainID) ([]image.ChainID, error) {
+	var removed []image.ChainID
 	for c != "" {
 		s.mu.Lock()
 		e, ok := s.layers[c]
 		if !ok {
 			s.mu.Unlock()
-			return errdefs.NotFoundf("layer %s not found", c)
+			return removed, errdefs.NotFoundf("layer %s not found", c)
 		}
 		e.refs--
 		if e.refs > 0 {
 			s.mu.Unlock()
-			return nil
+			return removed, nil
 		}
 		delete(s.layers, c)
 		s.mu.Unlock()
 		if err := s.deleteLayer(ctx, e.Layer); err != nil {
-			return err
+			return removed, err
 		}
+		removed = append(removed, c)
 		c = e.Parent
 	}
-	return nil
+	return removed, nil
 }
 
 // ReleaseUnused deletes every layer nothing holds. The image store calls
@@ -309,7 +307,7 @@ func (s *Store) ReleaseUnused(ctx context.Context) error {
 			return err
 		}
 		if victim.Parent != "" {
-			if err := s.Release(ctx, victim.Parent); err != nil && !errdefs.Is(err, errdefs.NotFound) {
+			if _, err := s.Release(ctx, victim.Parent); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 				return err
 			}
 		}

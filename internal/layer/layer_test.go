@@ -137,11 +137,11 @@ func TestRegisterShareRelease(t *testing.T) {
 		}
 		// Releasing every image reference keeps the layers the container uses.
 		for i := 0; i < 2; i++ {
-			if err := s.Release(ctx, top.ChainID); err != nil {
+			if _, err := s.Release(ctx, top.ChainID); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.Release(ctx, base.ChainID); err != nil {
+		if _, err := s.Release(ctx, base.ChainID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Lookup(top.ChainID); err != nil {

@@ -46,7 +46,7 @@ func (s *Store) CreateRW(ctx context.Context, id string, parent image.ChainID) (
 			delete(s.rws, id)
 			s.mu.Unlock()
 			if parent != "" {
-				_ = s.Release(context.WithoutCancel(ctx), parent)
+				_, _ = s.Release(context.WithoutCancel(ctx), parent)
 			}
 		}
 	}()
@@ -173,7 +173,8 @@ func (s *Store) RemoveRW(ctx context.Context, id string) error {
 		return fmt.Errorf("remove writable layer of %s: %w", id, err)
 	}
 	if rw.parent != "" {
-		return s.Release(ctx, rw.parent)
+		_, err := s.Release(ctx, rw.parent)
+		return err
 	}
 	return nil
 }

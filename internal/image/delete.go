@@ -1,0 +1,129 @@
+package image
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distribution/reference"
+	apiimage "github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// isIDRef reports whether ref named the image by (a prefix of) its ID
+// rather than by a repository reference.
+func isIDRef(id ID, ref string) bool {
+	return strings.HasPrefix(string(id), ref) || strings.HasPrefix(digest.Digest(id).Encoded(), ref)
+}
+
+// Delete untags or deletes the image ref names, with dockerd's rules:
+// a name is untagged, and the image deleted when that was its last name;
+// an ID deletes the image, untagging it if it has one name, else only
+// with force. A running container's image can never
+// be deleted; a stopped container's only with force.
+func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]apiimage.DeleteResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, err := s.resolveLocked(ref)
+	if err != nil {
+		return nil, err
+	}
+	id := rec.id
+	inUse := func() (string, bool, bool) {
+		if s.inUse == nil {
+			return "", false, false
+		}
+		return s.inUse(id)
+	}
+	var out []apiimage.DeleteResponse
+	refs := s.refsLocked(id)
+
+	if !isIDRef(id, ref) {
+		named, err := reference.ParseNormalizedNamed(ref)
+		if err != nil {
+			return nil, errdefs.InvalidArgumentf("invalid reference format: %w", err)
+		}
+		named = reference.TagNameOnly(named)
+		if !force && len(refs) == 1 {
+			if cid, _, ok := inUse(); ok {
+				return nil, errdefs.Conflictf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
+					ref, shortID(cid), shortID(string(id)))
+			}
+		}
+		if err := s.untagLocked(named); err != nil {
+			return nil, err
+		}
+		out = append(out, apiimage.DeleteResponse{Untagged: reference.FamiliarString(named)})
+		if len(s.refsLocked(id)) > 0 {
+			return out, nil
+		}
+	} else {
+		if cid, running, ok := inUse(); ok && running {
+			return nil, errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(string(id)), shortID(cid))
+		}
+		if len(refs) > 1 && !force {
+			return nil, errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(string(id)))
+		}
+		if !force {
+			if cid, _, ok := inUse(); ok {
+				return nil, errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortID(string(id)), shortID(cid))
+			}
+		}
+	}
+	// The image itself goes.
+	if cid, running, ok := inUse(); ok {
+		if running {
+			return out, errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(string(id)), shortID(cid))
+		}
+		if !force {
+			// Untagged above; the stopped container keeps the image.
+			return out, nil
+		}
+	}
+	for _, r := range s.refsLocked(id) {
+		if err := s.untagLocked(r); err != nil {
+			return out, err
+		}
+		out = append(out, apiimage.DeleteResponse{Untagged: reference.FamiliarString(r)})
+	}
+	if err := os.Remove(filepath.Join(s.contentDir(), digest.Digest(id).Encoded())); err != nil && !os.IsNotExist(err) {
+		return out, err
+	}
+	delete(s.images, id)
+	out = append(out, apiimage.DeleteResponse{Deleted: string(id)})
+	if rec.topLayer != "" {
+		removed, err := s.layers.Release(ctx, rec.topLayer)
+		for _, c := range removed {
+			out = append(out, apiimage.DeleteResponse{Deleted: string(c)})
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) untagLocked(named reference.Named) error {
+	k := named.String()
+	id, ok := s.refs[k]
+	if !ok {
+		return errdefs.NotFoundf("No such image: %s", reference.FamiliarString(named))
+	}
+	delete(s.refs, k)
+	if err := s.saveRefsLocked(); err != nil {
+		s.refs[k] = id
+		return err
+	}
+	return nil
+}
