@@ -300,3 +300,12 @@ func TestParseTimestampTable(t *testing.T) {
 		e.wantError(e.get("/containers/p/logs?stdout=1&since="+bad), 400, "")
 	}
 }
+
+func TestContainerLogsTTY(t *testing.T) {
+	e := newEnv(t)
+	e.create("t", `{"Image":"busybox","Tty":true}`)
+	r := e.get("/v1.51/containers/t/logs?stdout=1")
+	if r.status != 200 || r.header.Get("Content-Type") != "application/vnd.docker.raw-stream" {
+		t.Errorf("tty logs: %d %v", r.status, r.header)
+	}
+}

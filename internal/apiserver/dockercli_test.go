@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/apiserver/router"
 )
 
 // TestDockerCLI drives the real docker CLI (when installed) against the
@@ -30,7 +33,16 @@ func TestDockerCLI(t *testing.T) {
 	}
 	eng := newFakeEngine()
 	s := apiserver.New(apiserver.Config{Version: "0.1.0-test"}, apiserver.Backends{Containers: eng, Images: newFakeImages(), System: fakeSystem{}})
-	go s.Serve(l)
+	var mu sync.Mutex
+	var paths []string
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		s.Handler().ServeHTTP(w, r)
+	})}
+	go hs.Serve(l)
+	t.Cleanup(func() { hs.Close() })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -73,6 +85,16 @@ func TestDockerCLI(t *testing.T) {
 	if v.Server.Version != "0.1.0-test" || v.Server.APIVersion != "1.51" || v.Client.APIVersion == "" {
 		t.Errorf("version: %+v", v)
 	}
+	// The CLI pinged, then spoke the lower of its and our maximum version.
+	negotiated := v.Client.APIVersion
+	if router.CompareVersions(negotiated, "1.51") > 0 {
+		negotiated = "1.51"
+	}
+	mu.Lock()
+	if len(paths) < 2 || !strings.HasSuffix(paths[0], "/_ping") || paths[len(paths)-1] != "GET /v"+negotiated+"/version" {
+		t.Errorf("requests %q, want a ping then GET /v%s/version", paths, negotiated)
+	}
+	mu.Unlock()
 	t.Logf("docker version:\n%s", must("", "version"))
 	if out := must("", "info", "--format", "{{.Name}} {{.Driver}}"); strings.TrimSpace(out) != "berth-test overlay2" {
 		t.Errorf("info: %q", out)

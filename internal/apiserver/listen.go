@@ -88,3 +88,24 @@ func listenUnix(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// ListenAll opens a listener for every -H address; on failure the ones
+// already opened are closed again.
+func ListenAll(addrs []string, tlsConfig *tls.Config) (_ []net.Listener, err error) {
+	var ls []net.Listener
+	defer func() {
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+		}
+	}()
+	for _, a := range addrs {
+		l, err := Listen(a, tlsConfig)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}

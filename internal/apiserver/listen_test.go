@@ -150,3 +150,21 @@ func TestListenErrors(t *testing.T) {
 		t.Errorf("a non-socket file was removed: %v", err)
 	}
 }
+
+func TestListenAllUndo(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "a.sock")
+	if _, err := apiserver.ListenAll([]string{"unix://" + sock, "bogus://x"}, nil); err == nil {
+		t.Fatal("no error")
+	}
+	// The first listener was closed (and its socket unlinked).
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+	ls, err := apiserver.ListenAll([]string{"unix://" + sock, "tcp://127.0.0.1:0"}, nil)
+	if err != nil || len(ls) != 2 {
+		t.Fatal(ls, err)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+}

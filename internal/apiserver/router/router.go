@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
@@ -163,4 +164,30 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// ParseTimestamp parses the since/until query form of logs and events:
+// unix seconds with an optional fraction of up to nine digits
+// ("1700000000.000000001"), as the docker CLI sends them.
+func ParseTimestamp(s string) (time.Time, error) {
+	secStr, fracStr, hasFrac := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(secStr, 10, 64)
+	if err != nil {
+		return time.Time{}, errdefs.InvalidArgumentf("invalid timestamp %q: %v", s, err)
+	}
+	var nsec int64
+	if hasFrac {
+		if fracStr == "" || len(fracStr) > 9 {
+			return time.Time{}, errdefs.InvalidArgumentf("invalid timestamp %q: want at most nine fractional digits", s)
+		}
+		n, err := strconv.ParseUint(fracStr, 10, 64)
+		if err != nil {
+			return time.Time{}, errdefs.InvalidArgumentf("invalid timestamp %q: %v", s, err)
+		}
+		nsec = int64(n)
+		for i := len(fracStr); i < 9; i++ {
+			nsec *= 10
+		}
+	}
+	return time.Unix(sec, nsec), nil
 }

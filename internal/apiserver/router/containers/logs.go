@@ -1,38 +1,14 @@
 package containers
 
 import (
-	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/apiserver/router"
 	"github.com/berth-dev/berth/internal/apiserver/stream"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
-
-// ParseTimestamp parses the since/until query form: unix seconds with an
-// optional fraction of up to nine digits ("1700000000.000000001").
-func ParseTimestamp(s string) (time.Time, error) {
-	secStr, fracStr, hasFrac := strings.Cut(s, ".")
-	sec, err := strconv.ParseInt(secStr, 10, 64)
-	if err != nil {
-		return time.Time{}, errdefs.InvalidArgumentf("invalid timestamp %q: %v", s, err)
-	}
-	var nsec int64
-	if hasFrac {
-		if fracStr == "" || len(fracStr) > 9 {
-			return time.Time{}, errdefs.InvalidArgumentf("invalid timestamp %q: bad fraction", s)
-		}
-		n, err := strconv.ParseUint(fracStr, 10, 64)
-		if err != nil {
-			return time.Time{}, errdefs.InvalidArgumentf("invalid timestamp %q: %v", s, err)
-		}
-		nsec = int64(n) * int64(math.Pow10(9-len(fracStr)))
-	}
-	return time.Unix(sec, nsec), nil
-}
 
 func (c *containerRouter) logs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -60,7 +36,7 @@ func (c *containerRouter) logs(w http.ResponseWriter, r *http.Request) error {
 		dst *time.Time
 	}{{"since", &opts.Since}, {"until", &opts.Until}} {
 		if v := q.Get(p.key); v != "" {
-			t, err := ParseTimestamp(v)
+			t, err := router.ParseTimestamp(v)
 			if err != nil {
 				return err
 			}
