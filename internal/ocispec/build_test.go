@@ -326,6 +326,14 @@ func TestBuildCases(t *testing.T) {
 				t.Errorf("terminal %v env %q, want %q", s.Process.Terminal, s.Process.Env, want)
 			}
 		}},
+		{"console size", func(in *Input) {
+			in.Config.Tty = true
+			in.HostConfig.ConsoleSize = [2]uint{40, 120}
+		}, func(t *testing.T, s *specs.Spec) {
+			if b := s.Process.ConsoleSize; b == nil || b.Height != 40 || b.Width != 120 {
+				t.Errorf("console size %+v", b)
+			}
+		}},
 		{"tty TERM default", func(in *Input) { in.Config.Tty = true }, func(t *testing.T, s *specs.Spec) {
 			if v, _ := envValue(s.Process.Env, "TERM"); v != "xterm" {
 				t.Errorf("TERM %q", v)
@@ -519,8 +527,8 @@ func TestBuildCases(t *testing.T) {
 			in.Config.Domainname = "example.org"
 			in.HostConfig.Annotations = map[string]string{"a": "b"}
 		}, func(t *testing.T, s *specs.Spec) {
-			if s.Domainname != "example.org" || s.Annotations["a"] != "b" {
-				t.Errorf("domainname %q annotations %v", s.Domainname, s.Annotations)
+			if s.Linux.Sysctl["kernel.domainname"] != "example.org" || s.Annotations["a"] != "b" {
+				t.Errorf("sysctls %v annotations %v", s.Linux.Sysctl, s.Annotations)
 			}
 		}},
 		{"device cgroup rule", func(in *Input) { in.HostConfig.DeviceCgroupRules = []string{"c 42:* rmw"} }, func(t *testing.T, s *specs.Spec) {

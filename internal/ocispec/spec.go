@@ -137,8 +137,13 @@ func Build(in Input) (*specs.Spec, error) {
 	if sec.noNewPrivileges != nil {
 		s.Process.NoNewPrivileges = *sec.noNewPrivileges
 	}
-	if !hc.UTSMode.IsHost() {
-		s.Domainname = cfg.Domainname
+	if cfg.Domainname != "" {
+		// As dockerd does: the sysctl has setdomainname(2)'s effect and
+		// every runtime knows it (runc 1.1 ignores the domainname field).
+		s.Linux.Sysctl["kernel.domainname"] = cfg.Domainname
+	}
+	if cfg.Tty && (hc.ConsoleSize[0] > 0 || hc.ConsoleSize[1] > 0) {
+		s.Process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}
 	if len(hc.Annotations) > 0 {
 		s.Annotations = make(map[string]string, len(hc.Annotations))

@@ -6,6 +6,7 @@ package differential
 
 import (
 	"context"
+	"fmt"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -138,6 +139,7 @@ echo shm: $(stat -c '%a' /dev/shm 2>&1)
 echo masked: $(wc -c < /proc/interrupts) $(ls /sys/firmware | wc -l)
 echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo proc-sys-rw || echo proc-sys-ro
 touch /probe-write 2>/dev/null && echo rootfs-rw || echo rootfs-ro
+echo domainname: $(cat /proc/sys/kernel/domainname)
 echo sysctl: $(cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start 2>&1)
 echo links: $(ip -o link | awk -F': ' '{print $2}')
 echo cgroup: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>&1)
@@ -257,9 +259,20 @@ func TestBerthMatchesRunc(t *testing.T) {
 			in.HostConfig.CapAdd = []string{"chown", "net_admin"}
 			in.HostConfig.Ulimits = []*container.Ulimit{{Name: "nofile", Soft: 512, Hard: 1024}}
 			in.Config.Env = []string{"FOO=bar"}
+			in.Config.Domainname = "example.org"
 		},
 		"privileged":   func(in *ocispec.Input) { in.HostConfig.Privileged = true },
 		"host network": func(in *ocispec.Input) { in.HostConfig.NetworkMode = "host" },
+	}
+	// What each case must show besides agreeing with runc.
+	expect := map[string][]string{
+		"default": {"CapEff:\t00000000a80425fb", "uid=0(root) gid=0(root) groups=0(root),10(wheel)\n",
+			"/proc/sys ro,", "masked: 0 0\n", "rootfs-rw\n", "links: lo\n", "sysctl: 0 2147483647 0\n", "domainname: (none)\n"},
+		"user read-only tmpfs nnp": {"uid=1000(alice) gid=1000(alice) groups=10(wheel),29(audio),1000(alice)\n",
+			"NoNewPrivs:\t1", "rootfs-ro\n", "/run rw,nosuid,nodev,noexec,relatime tmpfs\n", "/etc/hosts ro,"},
+		"limits caps": {"CapEff:\t0000000000001001", "nofile 512\n", "FOO=bar\n", "domainname: example.org\n",
+			fmt.Sprintf("cgroup: %d 50\n", 32<<20)},
+		"privileged": {fmt.Sprintf("CapEff:\t%016x", bnd), "proc-sys-rw\n"},
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -277,6 +290,11 @@ func TestBerthMatchesRunc(t *testing.T) {
 			got := run(t, linux.New(linux.Options{}), mk())
 			if d := diff(want, got); d != "" {
 				t.Errorf("berth and runc differ (-runc +berth):\n%s", d)
+			}
+			for _, w := range expect[name] {
+				if !strings.Contains(got, w) {
+					t.Errorf("output lacks %q:\n%s", w, got)
+				}
 			}
 		})
 	}
