@@ -89,6 +89,11 @@ func runInit(m *message) (string, error) {
 	if err != nil || go_.Type != msgStart {
 		os.Exit(1) // the parent gave up (Delete before Start)
 	}
+	umask := 0o022 // runc's default
+	if m := p.spec.Process.User.Umask; m != nil {
+		umask = int(*m)
+	}
+	unix.Umask(umask)
 	if p.spec.Process.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return "set no_new_privs", err

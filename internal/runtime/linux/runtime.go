@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	goruntime "runtime"
 	"syscall"
 	"time"
@@ -146,6 +147,14 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		}
 		if err := cg.Set(spec.Linux.Resources); err != nil {
 			return nil, fmt.Errorf("set cgroup %s resources: %w", p, err)
+		}
+	}
+	if adj := spec.Process.OOMScoreAdj; adj != nil {
+		// Set from outside, as runc does: init has no business in /proc
+		// of the host, and lowering the score needs CAP_SYS_RESOURCE.
+		path := fmt.Sprintf("/proc/%d/oom_score_adj", t.pid)
+		if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
+			return nil, fmt.Errorf("set oom_score_adj: %w", err)
 		}
 	}
 	if err := send(sock, &message{Type: msgConfig, Rootfs: rootfs, Spec: raw}); err != nil {

@@ -61,6 +61,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Sysctl", testSysctl},
 		{"Env", testEnv},
 		{"NoNewPrivileges", testNoNewPrivs},
+		{"UmaskAndOOMScore", testUmaskOOM},
 		{"CreateFailureLeavesNothing", testCreateFailure},
 		{"StartLatency", testLatency},
 	}
@@ -597,4 +598,18 @@ func RunSpec(t *testing.T, rt runtime.Runtime, spec *specs.Spec, stdin string) (
 	}()
 	res, err := s.run(t, spec, stdin)
 	return res.stdout, res.stderr, res.code, err
+}
+
+func testUmaskOOM(t *testing.T, s *suite) {
+	got := s.mustRun(t, s.spec("sh", "-c", "umask; cat /proc/self/oom_score_adj"), "")
+	if !strings.HasPrefix(got.stdout, "0022\n") {
+		t.Errorf("default umask: %q, want 0022 (stderr %q)", got.stdout, got.stderr)
+	}
+	spec := s.spec("sh", "-c", "umask; cat /proc/self/oom_score_adj")
+	adj, mask := 123, uint32(0o077)
+	spec.Process.OOMScoreAdj = &adj
+	spec.Process.User.Umask = &mask
+	if got := s.mustRun(t, spec, ""); got.stdout != "0077\n123\n" {
+		t.Errorf("got %q, want umask 0077 and oom_score_adj 123 (stderr %q)", got.stdout, got.stderr)
+	}
 }
