@@ -6,10 +6,10 @@ package differential
 
 import (
 	"context"
-	"fmt"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
