@@ -8,8 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	goruntime "runtime"
+	"strconv"
 	"syscall"
 	"time"
 
