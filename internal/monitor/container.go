@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/containerlog"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/runtime"
@@ -44,6 +45,8 @@ type container struct {
 	logw    *containerlog.Writer
 	outDone chan struct{} // closed once every output stream reached EOF
 	done    chan struct{} // closed once the exit is recorded
+	// released is closed once Task.Delete has run after the exit.
+	released chan struct{}
 
 	mu          sync.Mutex
 	ready       bool // Create finished
@@ -57,7 +60,7 @@ type container struct {
 }
 
 func newContainer(s *server, id string) *container {
-	return &container{s: s, id: id, outDone: make(chan struct{}), done: make(chan struct{})}
+	return &container{s: s, id: id, outDone: make(chan struct{}), done: make(chan struct{}), released: make(chan struct{})}
 }
 
 func validID(id string) bool {
@@ -338,6 +341,7 @@ func (c *container) exited(e reaper.Exit) {
 		}
 		cancel()
 	}
+	close(c.released)
 }
 
 func (c *container) markExited(ex Exit) {
@@ -348,8 +352,11 @@ func (c *container) markExited(ex Exit) {
 	close(c.done)
 }
 
+// oomKilled asks Config.OOMKilled, else the task if it knows, else the
+// cgroup named by the bundle's spec.
 func (c *container) oomKilled() bool {
-	if c.s.cfg.OOMKilled == nil {
+	hook := c.s.cfg.OOMKilled
+	if hook == nil {
 		if r, ok := c.task.(interface{ OOMKilled() (bool, error) }); ok {
 			oom, err := r.OOMKilled()
 			if err != nil {
@@ -357,7 +364,7 @@ func (c *container) oomKilled() bool {
 			}
 			return oom
 		}
-		return false
+		hook = cgroupOOMKilled
 	}
 	data, err := os.ReadFile(filepath.Join(c.req.Bundle, "config.json"))
 	var spec specs.Spec
@@ -366,12 +373,26 @@ func (c *container) oomKilled() bool {
 	}
 	var oom bool
 	if err == nil {
-		oom, err = c.s.cfg.OOMKilled(c.id, &spec)
+		oom, err = hook(c.id, &spec)
 	}
 	if err != nil {
 		c.s.log.Warn("read oom state", "id", c.id, "err", err)
 	}
 	return oom
+}
+
+// cgroupOOMKilled reads the OOM kill count of the spec's cgroup. A relative
+// cgroupsPath resolves against the monitor's own cgroup, as it did for the
+// runtime (in-process, or the monitor's child).
+func cgroupOOMKilled(_ string, spec *specs.Spec) (bool, error) {
+	if spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return false, nil
+	}
+	m, err := cgroups.New(spec.Linux.CgroupsPath)
+	if err != nil {
+		return false, err
+	}
+	return m.OOMKilled()
 }
 
 func (c *container) exitStatus() Exit {
@@ -487,11 +508,12 @@ func (c *container) delete(ctx context.Context) error {
 		if err := c.task.Kill(ctx, unix.SIGKILL, true); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("monitor: delete %s: %w", c.id, err)
 		}
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	}
+	// The runtime's resources (cgroup, state) are gone when Delete returns.
+	select {
+	case <-c.released:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	dir := c.s.containerDir(c.id)
 	if err := os.Remove(filepath.Join(dir, exitFile)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,12 +21,17 @@ import (
 	"github.com/berth-dev/berth/internal/containerlog"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/linux"
 )
 
 func TestMain(m *testing.M) {
-	// Ensure re-executes this binary as the monitor.
+	// Ensure re-executes this binary as the monitor, berth's runtime as
+	// the container init.
 	if len(os.Args) > 1 && os.Args[1] == "monitor" {
-		os.Exit(Main(os.Args[2:], hostRuntimes))
+		os.Exit(Main(os.Args[2:], testRuntimes))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		linux.InitMain()
 	}
 	os.Exit(m.Run())
 }
@@ -39,12 +45,29 @@ type testMonitor struct {
 // startMonitor serves a monitor in this process on a private exec-root.
 func startMonitor(t *testing.T, execRoot string) *testMonitor {
 	t.Helper()
+	return startMonitorWith(t, execRoot, hostRuntimes)
+}
+
+// testRuntimes knows the host-process test runtime and berth's own.
+func testRuntimes(name string, args []string) (runtime.Runtime, error) {
+	if name == "berth" {
+		return linux.New(linux.Options{}), nil
+	}
+	return hostRuntimes(name, args)
+}
+
+func startMonitorWith(t *testing.T, execRoot string, runtimes RuntimeFunc) *testMonitor {
+	t.Helper()
 	if execRoot == "" {
 		execRoot = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- Serve(ctx, Config{ExecRoot: execRoot, Runtimes: hostRuntimes}) }()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.Default()
+	}
+	go func() { errc <- Serve(ctx, Config{ExecRoot: execRoot, Runtimes: runtimes, Logger: logger}) }()
 	var c Client
 	deadline := time.Now().Add(5 * time.Second)
 	for {

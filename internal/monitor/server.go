@@ -36,7 +36,7 @@ type Config struct {
 	// OOMKilled reports whether the OOM killer fired in an exited
 	// container's cgroup. It runs before Task.Delete removes the cgroup.
 	// nil: a Task that has an OOMKilled() (bool, error) method is asked,
-	// else false.
+	// else the cgroup of the spec's linux.cgroupsPath (cgroups.New).
 	OOMKilled func(id string, spec *specs.Spec) (bool, error)
 	// Reaper collects exits; nil means reaper.Default.
 	Reaper *reaper.Reaper
@@ -236,6 +236,7 @@ func (s *server) loadExited() {
 		c := newContainer(s, ent.Name())
 		c.pid = rec.Pid
 		c.markExited(rec.Exit())
+		close(c.released) // the earlier monitor ran Task.Delete
 		s.containers[c.id] = c
 	}
 }
