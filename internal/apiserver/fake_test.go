@@ -41,6 +41,9 @@ type fakeEngine struct {
 	logsErr    error // returned by Logs after writing the log
 	attachErr  error
 	stdinDone  chan string // what Attach read from stdin, at EOF
+	// renameGate, when set, holds Rename until closed (after signalling
+	// renameStarted).
+	renameGate, renameStarted chan struct{}
 }
 
 type fakeContainer struct {
@@ -377,6 +380,13 @@ func (f *fakeEngine) Resize(ctx context.Context, ref string, h, w uint) error {
 }
 
 func (f *fakeEngine) Rename(ctx context.Context, ref, name string) error {
+	if f.renameGate != nil {
+		f.renameStarted <- struct{}{}
+		<-f.renameGate // a slow operation in flight
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, err := f.get(ref)

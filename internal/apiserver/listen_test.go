@@ -93,8 +93,9 @@ func TestListenUnixAndServe(t *testing.T) {
 	}
 }
 
-func TestShutdownEndsFollowStreams(t *testing.T) {
+func TestShutdownEndsStreamsButFinishesRequests(t *testing.T) {
 	eng := newFakeEngine()
+	eng.renameGate, eng.renameStarted = make(chan struct{}), make(chan struct{}, 1)
 	s := apiserver.New(apiserver.Config{}, apiserver.Backends{Containers: eng})
 	l, err := apiserver.Listen("tcp://127.0.0.1:0", nil)
 	if err != nil {
@@ -103,20 +104,58 @@ func TestShutdownEndsFollowStreams(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	base := "http://" + l.Addr().String()
-	resp, err := http.Post(base+"/containers/create?name=f", "application/json", stringsReader(`{"Image":"busybox"}`))
+	for _, p := range []string{"/containers/create?name=f", "/containers/f/start"} {
+		resp, err := http.Post(base+p, "application/json", stringsReader(`{"Image":"busybox"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	follow, err := http.Get(base + "/containers/f/logs?stdout=1&follow=1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	resp, err = http.Get(base + "/containers/f/logs?stdout=1&follow=1")
+	defer follow.Body.Close()
+	wait, err := http.Post(base+"/containers/f/wait", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Errorf("shutdown with a follow stream open: %v", err)
+	defer wait.Body.Close()
+	renamed := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(base+"/containers/f/rename?name=g", "", nil)
+		if err != nil {
+			renamed <- -1
+			return
+		}
+		resp.Body.Close()
+		renamed <- resp.StatusCode
+	}()
+	<-eng.renameStarted
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	// The streams end without the client doing anything.
+	for name, body := range map[string]io.Reader{"follow": follow.Body, "wait": wait.Body} {
+		ch := make(chan struct{})
+		go func() { io.Copy(io.Discard, body); close(ch) }()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s stream still open during shutdown", name)
+		}
+	}
+	// The ordinary request in flight is not cancelled: it completes.
+	close(eng.renameGate)
+	if code := <-renamed; code != http.StatusNoContent {
+		t.Errorf("rename during shutdown: %d", code)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("shutdown: %v", err)
 	}
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)

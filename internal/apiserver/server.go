@@ -61,11 +61,12 @@ type Backends struct {
 
 // Server is the Engine API HTTP server.
 type Server struct {
-	cfg    Config
-	mux    *http.ServeMux
-	srv    *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg      Config
+	mux      *http.ServeMux
+	srv      *http.Server
+	stopping chan struct{} // closed when Shutdown starts; ends streams
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // New builds the server and its routes.
@@ -86,13 +87,8 @@ func New(cfg Config, b Backends) *Server {
 			s.mux.HandleFunc(route.Method+" "+route.Path, s.wrap(route.Handler))
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	s.stopping = make(chan struct{})
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
 	return s
 }
 
@@ -118,12 +114,11 @@ func (s *Server) Serve(listeners ...net.Listener) error {
 	return <-errCh
 }
 
-// Shutdown stops accepting connections, cancels the context of running
-// requests (follow streams, waits end), and waits for handlers to return
-// until ctx ends, then closes what is left. Hijacked attach connections are
-// the backend's to end.
+// Shutdown stops accepting connections, ends long-lived streams (wait,
+// logs follow, attach: see router.StreamContext), lets ordinary requests
+// finish until ctx ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.cancel()
+	s.stopOnce.Do(func() { close(s.stopping) })
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()
@@ -176,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(rw, http.StatusBadRequest, fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", version, APIVersion))
 		return
 	}
-	r = r.WithContext(router.WithVersion(r.Context(), version))
+	r = r.WithContext(router.WithStopping(router.WithVersion(r.Context(), version), s.stopping))
 
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.noRoute(rw, r)

@@ -60,6 +60,32 @@ func VersionFromContext(ctx context.Context) string {
 	return APIVersion
 }
 
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying a channel the server closes when it
+// starts shutting down.
+func WithStopping(ctx context.Context, stopping <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping)
+}
+
+// StreamContext is the context for a long-lived response (wait, follow,
+// attach): it ends with the request, or when the server starts shutting
+// down, so a graceful shutdown is not held up by streams that never end.
+// Ordinary requests keep the request context and finish their work.
+func StreamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	if stopping, ok := r.Context().Value(stoppingKey{}).(<-chan struct{}); ok && stopping != nil {
+		go func() {
+			select {
+			case <-stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
+}
+
 // CompareVersions compares dotted API versions ("1.9" < "1.24"): -1, 0, 1.
 func CompareVersions(a, b string) int {
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")

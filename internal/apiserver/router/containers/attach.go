@@ -54,9 +54,11 @@ func (c *containerRouter) attach(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// After the hijack the request context no longer notices the client
-	// leaving (only Shutdown cancels it); the backend sees that as a read
-	// or write error on conn.
-	if err := c.b.Attach(r.Context(), id, opts); err != nil {
+	// leaving; the backend sees that as a read or write error on conn. A
+	// server shutdown ends the attach through ctx.
+	ctx, cancel := router.StreamContext(r)
+	defer cancel()
+	if err := c.b.Attach(ctx, id, opts); err != nil {
 		if tty {
 			_, _ = io.WriteString(out, err.Error()+"\r\n")
 		} else {

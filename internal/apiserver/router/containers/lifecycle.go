@@ -78,7 +78,9 @@ func (c *containerRouter) wait(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.InvalidArgumentf("invalid condition: %q", v)
 		}
 	}
-	ch, err := c.b.Wait(r.Context(), r.PathValue("id"), cond)
+	ctx, cancel := router.StreamContext(r)
+	defer cancel()
+	ch, err := c.b.Wait(ctx, r.PathValue("id"), cond)
 	if err != nil {
 		return err
 	}
@@ -91,8 +93,8 @@ func (c *containerRouter) wait(w http.ResponseWriter, r *http.Request) error {
 			res = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: "wait ended without a result"}}
 		}
 		return json.NewEncoder(w).Encode(res)
-	case <-r.Context().Done():
-		return r.Context().Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -55,7 +55,9 @@ func (c *containerRouter) logs(w http.ResponseWriter, r *http.Request) error {
 		// be silent for a long time.
 		fw.Flush()
 	}
-	if err := c.b.Logs(r.Context(), id, opts, fw); err != nil {
+	ctx, cancel := router.StreamContext(r)
+	defer cancel()
+	if err := c.b.Logs(ctx, id, opts, fw); err != nil {
 		if !fw.Written() {
 			return err
 		}
