@@ -64,11 +64,13 @@ type fakeEngine struct {
 	t    *testing.T
 	host string
 
-	mu       sync.Mutex
-	calls    []string
-	creates  []container.CreateRequest
-	waitCond string
-	stdinGot string
+	mu      sync.Mutex
+	calls   []string
+	creates []container.CreateRequest
+	// createQuery is the last create's query string (name, platform).
+	createQuery string
+	waitCond    string
+	stdinGot    string
 
 	// script
 	stdout, stderr string
@@ -145,6 +147,7 @@ func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		e.mu.Lock()
 		e.creates = append(e.creates, req)
+		e.createQuery = r.URL.RawQuery
 		e.mu.Unlock()
 		if strings.HasPrefix(req.Image, "nosuch") {
 			notFound(w, "image", "nosuch:latest")
@@ -342,7 +345,7 @@ func TestRunDetachedPrintsID(t *testing.T) {
 	if code != 0 || out != fakeID+"\n" {
 		t.Fatalf("exit %d out %q err %q", code, out, errOut)
 	}
-	want := "POST /containers/create\nPOST /containers/" + fakeID + "/start"
+	want := "POST /containers/create\nPOST /containers/" + fakeID + "/wait\nPOST /containers/" + fakeID + "/start"
 	if got := strings.Join(e.callList(), "\n"); got != want {
 		t.Errorf("calls:\n%s\nwant\n%s", got, want)
 	}

@@ -119,12 +119,10 @@ func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) erro
 		streamErr = s.start(ctx)
 	}
 
-	var status <-chan int
-	if config.AttachStdout || config.AttachStderr {
-		statusCtx, cancelStatus := context.WithCancel(context.WithoutCancel(ctx))
-		defer cancelStatus()
-		status = waitExitOrRemoved(statusCtx, c, cl, id, o.copts.AutoRemove())
-	}
+	// Registered before start, detached or not, as docker does.
+	statusCtx, cancelStatus := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelStatus()
+	status := waitExitOrRemoved(statusCtx, c, cl, id, o.copts.AutoRemove())
 
 	if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if streamErr != nil {
@@ -132,7 +130,7 @@ func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) erro
 			<-streamErr
 		}
 		c.reportError(cmd, err, false)
-		if o.copts.AutoRemove() && status != nil {
+		if o.copts.AutoRemove() {
 			<-status
 		}
 		return StatusError{StatusCode: startErrorCode(err)}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/pflag"
@@ -286,7 +287,14 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 			PidsLimit:        &pidsLimit,
 			Ulimits:          c.ulimits.GetList(),
 			Devices:          []container.DeviceMapping{},
+			// Empty rather than null, byte for byte what docker sends.
+			BlkioWeightDevice:    []*blkiodev.WeightDevice{},
+			BlkioDeviceReadBps:   []*blkiodev.ThrottleDevice{},
+			BlkioDeviceWriteBps:  []*blkiodev.ThrottleDevice{},
+			BlkioDeviceReadIOps:  []*blkiodev.ThrottleDevice{},
+			BlkioDeviceWriteIOps: []*blkiodev.ThrottleDevice{},
 		},
+		PortBindings: network.PortMap{},
 	}
 	if len(tmpfs) == 0 {
 		host.Tmpfs = nil
@@ -298,10 +306,15 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 		v := c.init
 		host.Init = &v
 	}
+	endpoints := map[string]*network.EndpointSettings{}
+	if c.netMode == "" {
+		// Without --network docker names the default network's endpoint.
+		endpoints["default"] = &network.EndpointSettings{}
+	}
 	return &ContainerConfig{
 		Config:           config,
 		HostConfig:       host,
-		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: endpoints},
 	}, nil
 }
 
@@ -344,8 +357,8 @@ func parseLoggingOpts(driver string, opts []string) (map[string]string, error) {
 	return m, nil
 }
 
-// parseSecurityOpts rewrites "label:x" to "label=x" and inlines a seccomp
-// profile file, so the daemon receives the profile and not a client path.
+// parseSecurityOpts inlines a seccomp profile file, so the daemon receives
+// the profile and not a client path; other options pass through as given.
 func parseSecurityOpts(in []string) ([]string, error) {
 	out := make([]string, 0, len(in))
 	for _, opt := range in {
@@ -354,12 +367,6 @@ func parseSecurityOpts(in []string) ([]string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(opt, "=")
-		if !ok {
-			k, v, ok = strings.Cut(opt, ":")
-			if ok && k == "label" {
-				opt = k + "=" + v
-			}
-		}
 		if k == "seccomp" && ok && v != "unconfined" && v != "builtin" {
 			f, err := os.ReadFile(v)
 			if err != nil {

@@ -237,7 +237,7 @@ func TestParseHostOptions(t *testing.T) {
 	if h.NetworkMode != "host" {
 		t.Errorf("NetworkMode = %q", h.NetworkMode)
 	}
-	wantSec := []string{"no-new-privileges", "label=disable", `seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`}
+	wantSec := []string{"no-new-privileges", "label:disable", `seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`}
 	if !reflect.DeepEqual(h.SecurityOpt, wantSec) {
 		t.Errorf("SecurityOpt = %q, want %q", h.SecurityOpt, wantSec)
 	}
@@ -259,7 +259,7 @@ func TestParseHostOptions(t *testing.T) {
 	if !reflect.DeepEqual(h.GroupAdd, []string{"audio"}) {
 		t.Errorf("GroupAdd = %q", h.GroupAdd)
 	}
-	if len(h.Ulimits) != 2 || h.Ulimits[0].Name != "nofile" || h.Ulimits[0].Soft != 1024 || h.Ulimits[0].Hard != 2048 ||
+	if len(h.Ulimits) != 2 || h.Ulimits[0].Name != "nofile" || h.Ulimits[0].Soft != 1024 || h.Ulimits[0].Hard != 2048 || // sorted by name
 		h.Ulimits[1].Name != "nproc" || h.Ulimits[1].Soft != 10 || h.Ulimits[1].Hard != 10 {
 		t.Errorf("Ulimits = %+v %+v", h.Ulimits[0], h.Ulimits[1])
 	}

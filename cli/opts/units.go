@@ -3,6 +3,7 @@ package opts
 import (
 	"fmt"
 	"math/big"
+	"sort"
 	"strconv"
 
 	units "github.com/docker/go-units"
@@ -115,10 +116,12 @@ func (o *UlimitOpt) String() string {
 // Type is the name shown in --help.
 func (o *UlimitOpt) Type() string { return "ulimit" }
 
-// GetList returns the ulimits in first-given order (never nil, like docker).
+// GetList returns the ulimits sorted by name, as docker sends them (never nil).
 func (o *UlimitOpt) GetList() []*container.Ulimit {
+	names := append([]string(nil), o.order...)
+	sort.Strings(names)
 	out := []*container.Ulimit{}
-	for _, n := range o.order {
+	for _, n := range names {
 		out = append(out, o.values[n])
 	}
 	return out

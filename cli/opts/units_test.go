@@ -36,7 +36,7 @@ func TestNanoCPUs(t *testing.T) {
 	}
 }
 
-func TestUlimitLaterWins(t *testing.T) {
+func TestUlimitLaterWinsSortedByName(t *testing.T) {
 	u := NewUlimitOpt()
 	for _, v := range []string{"nofile=1:2", "core=0", "nofile=3:4"} {
 		if err := u.Set(v); err != nil {
@@ -44,7 +44,7 @@ func TestUlimitLaterWins(t *testing.T) {
 		}
 	}
 	l := u.GetList()
-	if len(l) != 2 || l[0].Name != "nofile" || l[0].Soft != 3 || l[1].Name != "core" {
+	if len(l) != 2 || l[0].Name != "core" || l[1].Name != "nofile" || l[1].Soft != 3 {
 		t.Errorf("ulimits = %v", u)
 	}
 	if err := u.Set("bogus=1"); err == nil {

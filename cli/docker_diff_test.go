@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestCreateRequestMatchesDockerCLI is a differential test: the real docker
+// CLI and berth parse the same flags, send their create requests to the
+// same fake Engine API, and the request bodies must be identical (after
+// decoding both into the API types, so only meaning is compared).
+func TestCreateRequestMatchesDockerCLI(t *testing.T) {
+	dockerBin, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("docker CLI not installed")
+	}
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "env")
+	os.WriteFile(envFile, []byte("F1=one\n# c\nBERTH_DIFF_SET\nBERTH_DIFF_UNSET\n"), 0o644)
+	labelFile := filepath.Join(dir, "labels")
+	os.WriteFile(labelFile, []byte("l1=a\nbare\nl2=x=y\n"), 0o644)
+	seccomp := filepath.Join(dir, "seccomp.json")
+	os.WriteFile(seccomp, []byte("{\n \"defaultAction\": \"SCMP_ACT_ERRNO\"\n}\n"), 0o644)
+	t.Setenv("BERTH_DIFF_SET", "from-env")
+	os.Unsetenv("BERTH_DIFF_UNSET")
+
+	cases := [][]string{
+		{"create", "busybox"},
+		{"create", "busybox", "sh", "-c", "echo hi"},
+		{"create", "-e", "A=b", "-e", "BERTH_DIFF_SET", "-e", "BERTH_DIFF_UNSET", "--env-file", envFile, "busybox"},
+		{"create", "-m", "64m", "--memory-swap", "128m", "--cpus", "1.5", "-c", "512", "--pids-limit", "5", "--shm-size", "1g", "busybox"},
+		{"create", "--memory-swap", "-1", "-m", "1g", "--cpus", "0.25", "busybox"},
+		{"create", "--restart", "on-failure:3", "busybox"},
+		{"create", "--restart", "unless-stopped", "busybox"},
+		{"create", "-v", "/a:/b:ro", "-v", "/c", "-v", "named:/d", "--tmpfs", "/run:size=1m", "--tmpfs", "/tmp", "busybox"},
+		{"create", "--cap-add", "net_admin", "--cap-add", "CAP_SYS_TIME", "--cap-drop", "chown", "--privileged", "--read-only", "busybox"},
+		{"create", "--security-opt", "no-new-privileges", "--security-opt", "label:disable", "--security-opt", "seccomp=" + seccomp, "busybox"},
+		{"create", "--security-opt", "systempaths=unconfined", "--security-opt", "apparmor=unconfined", "busybox"},
+		{"create", "--log-driver", "json-file", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "busybox"},
+		{"create", "--init", "--stop-signal", "SIGUSR1", "--stop-timeout", "3", "-w", "/w", "-u", "1:2", "--entrypoint", "/bin/sh", "-h", "box", "busybox"},
+		{"create", "--group-add", "10", "--group-add", "audio", "--ulimit", "nofile=10:20", "--ulimit", "core=0", "--runtime", "runc", "--cgroup-parent", "/x", "--cgroupns", "host", "busybox"},
+		{"create", "-it", "--rm", "busybox"},
+		{"create", "-i", "busybox"},
+		{"create", "-a", "stdin", "-a", "stdout", "busybox"},
+		{"create", "--network", "none", "busybox"},
+		{"create", "--network", "host", "busybox"},
+		{"create", "--network", "default", "busybox"},
+		{"create", "-l", "a=1", "-l", "b", "--label-file", labelFile, "busybox"},
+		{"create", "--entrypoint=", "--init=false", "--name", "web", "busybox"},
+		{"create", "--read-only", "--platform", "linux/amd64", "busybox"},
+		{"run", "-d", "--rm", "-e", "X=1", "busybox", "sleep", "1"},
+	}
+	for _, args := range cases {
+		name := strings.Join(args, " ")
+		// docker first.
+		de := newFakeEngine(t)
+		cmd := exec.Command(dockerBin, append([]string{"-H", de.host}, args...)...)
+		cmd.Env = append(filteredEnv(), "DOCKER_CONFIG="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: docker failed: %v\n%s", name, err, out)
+			continue
+		}
+		be := newFakeEngine(t)
+		if code, _, errOut := be.run(t, "", args...); code != 0 {
+			t.Errorf("%s: berth exit %d: %s", name, code, errOut)
+			continue
+		}
+		if len(de.creates) != 1 || len(be.creates) != 1 {
+			t.Errorf("%s: creates docker=%d berth=%d", name, len(de.creates), len(be.creates))
+			continue
+		}
+		// docker passes -e values through a map (its proxy-env merge), so
+		// their order is random there; compare environments as sets.
+		sort.Strings(de.creates[0].Env)
+		sort.Strings(be.creates[0].Env)
+		dj, _ := json.Marshal(de.creates[0])
+		bj, _ := json.Marshal(be.creates[0])
+		if string(dj) != string(bj) {
+			t.Errorf("%s: create requests differ\ndocker: %s\nberth:  %s", name, dj, bj)
+		}
+		if dq, bq := de.createQuery, be.createQuery; dq != bq {
+			t.Errorf("%s: create query differs: docker %q berth %q", name, dq, bq)
+		}
+		if dc, bc := strings.Join(de.callList(), ","), strings.Join(be.callList(), ","); dc != bc {
+			t.Errorf("%s: calls differ\ndocker: %s\nberth:  %s", name, dc, bc)
+		}
+	}
+}
+
+// filteredEnv is the test's environment without anything pointing a docker
+// CLI at a real daemon.
+func filteredEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "BERTH_HOST=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
