@@ -39,6 +39,22 @@ func validate(cfg *container.Config, hc *container.HostConfig, atCreate bool) er
 	if hc == nil {
 		return nil
 	}
+	if atCreate {
+		if hc.AutoRemove && !hc.RestartPolicy.IsNone() {
+			return errdefs.InvalidArgumentf("can't create 'AutoRemove' container with restart policy")
+		}
+		if err := container.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
+			return errdefs.With(errdefs.InvalidArgument, err)
+		}
+	}
+	if !hc.Isolation.IsValid() {
+		return errdefs.InvalidArgumentf("invalid isolation '%s' on %s", hc.Isolation, runtime.GOOS)
+	}
+	for k := range hc.Annotations {
+		if k == "" {
+			return errdefs.InvalidArgumentf("invalid Annotations: the empty string is not permitted as an annotation key")
+		}
+	}
 	if err := validateResources(&hc.Resources); err != nil {
 		return err
 	}
@@ -116,6 +132,21 @@ func ValidateMerged(cfg *container.Config) error {
 func validateConfig(cfg *container.Config) error {
 	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
 		return errdefs.InvalidArgumentf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	if h := cfg.Healthcheck; h != nil {
+		const min = container.MinimumDuration
+		switch {
+		case h.Interval != 0 && h.Interval < min:
+			return errdefs.InvalidArgumentf("Interval in Healthcheck cannot be less than %s", min)
+		case h.Timeout != 0 && h.Timeout < min:
+			return errdefs.InvalidArgumentf("Timeout in Healthcheck cannot be less than %s", min)
+		case h.Retries < 0:
+			return errdefs.InvalidArgumentf("Retries in Healthcheck cannot be negative")
+		case h.StartPeriod != 0 && h.StartPeriod < min:
+			return errdefs.InvalidArgumentf("StartPeriod in Healthcheck cannot be less than %s", min)
+		case h.StartInterval != 0 && h.StartInterval < min:
+			return errdefs.InvalidArgumentf("StartInterval in Healthcheck cannot be less than %s", min)
+		}
 	}
 	for _, e := range cfg.Env {
 		if k, _, _ := strings.Cut(e, "="); strings.TrimSpace(k) == "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -107,6 +108,21 @@ func TestValidate(t *testing.T) {
 			"ulimit soft limit must be less than or equal to hard limit: 10 > 5"},
 		{"ulimit soft unlimited", container.Config{}, container.HostConfig{Resources: container.Resources{Ulimits: []*container.Ulimit{{Name: "nofile", Soft: -1, Hard: 5}}}},
 			"ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 5"},
+		{"healthcheck interval", container.Config{Healthcheck: &container.HealthConfig{Interval: time.Microsecond}}, container.HostConfig{},
+			"Interval in Healthcheck cannot be less than 1ms"},
+		{"healthcheck retries", container.Config{Healthcheck: &container.HealthConfig{Retries: -1}}, container.HostConfig{},
+			"Retries in Healthcheck cannot be negative"},
+		{"healthcheck start interval", container.Config{Healthcheck: &container.HealthConfig{StartInterval: 1}}, container.HostConfig{},
+			"StartInterval in Healthcheck cannot be less than 1ms"},
+		{"autoremove with restart", container.Config{}, container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: "always"}},
+			"can't create 'AutoRemove' container with restart policy"},
+		{"restart policy unknown", container.Config{}, container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "sometimes"}},
+			"invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"},
+		{"restart retries negative", container.Config{}, container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: -1}},
+			"invalid restart policy: maximum retry count cannot be negative"},
+		{"isolation", container.Config{}, container.HostConfig{Isolation: "hyperv"}, "invalid isolation 'hyperv' on linux"},
+		{"empty annotation key", container.Config{}, container.HostConfig{Annotations: map[string]string{"": "x"}},
+			"invalid Annotations: the empty string is not permitted as an annotation key"},
 		{"device cgroup rule", container.Config{}, container.HostConfig{Resources: container.Resources{DeviceCgroupRules: []string{"c 1 rwm"}}},
 			"invalid device cgroup rule format: 'c 1 rwm'"},
 	}
