@@ -28,6 +28,21 @@
 //	          resources, sysctls, cgroupsPath berth/<id> (relative: nested
 //	          under the runtime's own cgroup) or <cgroup-parent>/<id>
 //
-// Validate makes dockerd's create-time checks with dockerd's messages;
-// errors are classified with internal/errdefs.
+// The engine's calls, in order:
+//
+//	create  Validate(raw config, host config)      dockerd's checks and messages
+//	        ValidateMerged(image-merged config)    "no command specified", ...
+//	        AdaptHostConfig(hc, cgroupV2)          dockerd's create-time defaults,
+//	                                               stored so inspect shows them
+//	start   HostnameFile, HostsFile, ResolvConf    contents of the generated files
+//	        Build(Input)                           the spec; Input.Opts add the
+//	                                               seccomp profile and the like
+//
+// Errors are classified with internal/errdefs: InvalidArgument for what
+// the user asked wrongly, NotImplemented for what berth cannot do yet
+// (volumes the engine did not resolve, container:<id> pid/ipc modes,
+// --gpus, per-device blkio limits).
+//
+// The differential subpackage runs built specs under berth's runtime and
+// runc and compares what the container sees.
 package ocispec
