@@ -34,10 +34,25 @@ func isIDRef(id ID, ref string) bool {
 // be deleted; a stopped container's only with force.
 func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]apiimage.DeleteResponse, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	out, top, err := s.deleteLocked(ref, force)
+	s.mu.Unlock()
+	if err != nil || top == "" {
+		return out, err
+	}
+	// Deleting layer files can be slow: not under the store's lock.
+	removed, err := s.layers.Release(ctx, top)
+	for _, c := range removed {
+		out = append(out, apiimage.DeleteResponse{Deleted: string(c)})
+	}
+	return out, err
+}
+
+// deleteLocked does Delete's bookkeeping and returns the top layer whose
+// reference the caller must release ("" if the image stays).
+func (s *Store) deleteLocked(ref string, force bool) ([]apiimage.DeleteResponse, ChainID, error) {
 	rec, err := s.resolveLocked(ref)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id := rec.id
 	inUse := func() (string, bool, bool) {
@@ -52,66 +67,57 @@ func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]ap
 	if !isIDRef(id, ref) {
 		named, err := reference.ParseNormalizedNamed(ref)
 		if err != nil {
-			return nil, errdefs.InvalidArgumentf("invalid reference format: %w", err)
+			return nil, "", errdefs.InvalidArgumentf("invalid reference format: %w", err)
 		}
 		named = reference.TagNameOnly(named)
 		if !force && len(refs) == 1 {
 			if cid, _, ok := inUse(); ok {
-				return nil, errdefs.Conflictf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
+				return nil, "", errdefs.Conflictf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
 					ref, shortID(cid), shortID(string(id)))
 			}
 		}
 		if err := s.untagLocked(named); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, apiimage.DeleteResponse{Untagged: reference.FamiliarString(named)})
 		if len(s.refsLocked(id)) > 0 {
-			return out, nil
+			return out, "", nil
 		}
 	} else {
 		if cid, running, ok := inUse(); ok && running {
-			return nil, errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(string(id)), shortID(cid))
+			return nil, "", errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(string(id)), shortID(cid))
 		}
 		if len(refs) > 1 && !force {
-			return nil, errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(string(id)))
+			return nil, "", errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(string(id)))
 		}
 		if !force {
 			if cid, _, ok := inUse(); ok {
-				return nil, errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortID(string(id)), shortID(cid))
+				return nil, "", errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortID(string(id)), shortID(cid))
 			}
 		}
 	}
 	// The image itself goes.
 	if cid, running, ok := inUse(); ok {
 		if running {
-			return out, errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(string(id)), shortID(cid))
+			return out, "", errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(string(id)), shortID(cid))
 		}
 		if !force {
 			// Untagged above; the stopped container keeps the image.
-			return out, nil
+			return out, "", nil
 		}
 	}
 	for _, r := range s.refsLocked(id) {
 		if err := s.untagLocked(r); err != nil {
-			return out, err
+			return out, "", err
 		}
 		out = append(out, apiimage.DeleteResponse{Untagged: reference.FamiliarString(r)})
 	}
 	if err := os.Remove(filepath.Join(s.contentDir(), digest.Digest(id).Encoded())); err != nil && !os.IsNotExist(err) {
-		return out, err
+		return out, "", err
 	}
 	delete(s.images, id)
 	out = append(out, apiimage.DeleteResponse{Deleted: string(id)})
-	if rec.topLayer != "" {
-		removed, err := s.layers.Release(ctx, rec.topLayer)
-		for _, c := range removed {
-			out = append(out, apiimage.DeleteResponse{Deleted: string(c)})
-		}
-		if err != nil {
-			return out, err
-		}
-	}
-	return out, nil
+	return out, rec.topLayer, nil
 }
 
 func (s *Store) untagLocked(named reference.Named) error {

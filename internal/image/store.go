@@ -78,7 +78,8 @@ func NewStore(dataRoot string, layers Layers) (*Store, error) {
 }
 
 // SetInUse installs the hook that tells which container uses an image
-// (the daemon wires the engine in). Without one, no image is in use.
+// (the daemon wires the engine in). Without one, no image is in use. The
+// hook runs under the store's lock: it must not call back into the Store.
 func (s *Store) SetInUse(fn InUseFunc) {
 	s.mu.Lock()
 	s.inUse = fn
