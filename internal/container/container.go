@@ -32,7 +32,11 @@ type Container struct {
 	Runtime    string // runtime name ("berth", "runc", ...)
 	State      State
 	// RestartCount counts restarts done by a restart policy.
-	RestartCount   int
+	RestartCount int
+	// ManuallyStopped is set by docker stop and kill, cleared by start:
+	// the unless-stopped policy does not restart such a container.
+	ManuallyStopped bool
+
 	LogPath        string
 	HostnamePath   string
 	HostsPath      string
@@ -112,6 +116,17 @@ func (s *State) SetExited(code int, oom bool, at time.Time, errText string) {
 	s.OOMKilled = oom
 	s.FinishedAt = at
 	s.Error = errText
+}
+
+// SetRestarting records an exit after which a restart policy will start
+// the container again; it still counts as running, as in Docker.
+func (s *State) SetRestarting(code int, oom bool, at time.Time) {
+	s.Status = ctypes.StateRestarting
+	s.Pid = 0
+	s.ExitCode = code
+	s.OOMKilled = oom
+	s.FinishedAt = at
+	s.Error = ""
 }
 
 // Command is the command line as ps shows it.

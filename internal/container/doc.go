@@ -35,7 +35,7 @@
 //	 "ImageID":"sha256:...", "Driver":"overlay2", "Runtime":"berth",
 //	 "State":{"Status":"exited","Pid":0,"ExitCode":0,"Error":"",
 //	          "StartedAt":"...","FinishedAt":"...","OOMKilled":false},
-//	 "RestartCount":0, "LogPath":"...", "HostnamePath":"...",
+//	 "RestartCount":0, "ManuallyStopped":false, "LogPath":"...", "HostnamePath":"...",
 //	 "HostsPath":"...", "ResolvConfPath":"..."}
 //
 // It is replaced atomically: written to a temporary file in the same

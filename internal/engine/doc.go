@@ -16,6 +16,14 @@
 //	remove   (force: SIGKILL and wait) record removing; RemoveRW; remove the
 //	         bundle and containers/<id>; unregister
 //
+// Restart policies (always, unless-stopped, on-failure[:N]) follow
+// dockerd's restart manager: after an exit the container is "restarting"
+// for a backoff of 100 ms doubling to 1 min (reset after a 10 s run), then
+// started again; docker stop and rm cancel the next restart, docker kill
+// only marks the container manually stopped (which unless-stopped honours);
+// Restore starts the containers the policy brings back after a daemon or
+// host restart.
+//
 // Each step that acquires something registers its undo at once on a named
 // error result, so a failed create or start leaves nothing behind.
 //

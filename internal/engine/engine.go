@@ -73,6 +73,9 @@ type Engine struct {
 
 	attachMu sync.Mutex
 	pending  map[string][]*pendingAttach // attaches waiting for the next start
+
+	rmu      sync.Mutex
+	restarts map[string]*restartState
 }
 
 var (
@@ -104,7 +107,7 @@ func New(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.ExecRoot, "containers"), 0o700); err != nil {
 		return nil, fmt.Errorf("create bundle root: %w", err)
 	}
-	e := &Engine{cfg: cfg, store: store, log: cfg.Logger, pending: map[string][]*pendingAttach{}}
+	e := &Engine{cfg: cfg, store: store, log: cfg.Logger, pending: map[string][]*pendingAttach{}, restarts: map[string]*restartState{}}
 	if _, err := e.runtimePath(cfg.DefaultRuntime); err != nil {
 		return nil, fmt.Errorf("default runtime: %w", err)
 	}
@@ -116,6 +119,13 @@ func New(cfg Config) (*Engine, error) {
 // Restore adopts them again.
 func (e *Engine) Close() error {
 	e.cancel()
+	e.rmu.Lock()
+	for _, rs := range e.restarts {
+		if rs.timer != nil {
+			rs.timer.Stop()
+		}
+	}
+	e.rmu.Unlock()
 	e.wg.Wait()
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"time"
 
+	ctypes "github.com/moby/moby/api/types/container"
+
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/monitor"
@@ -59,20 +61,32 @@ func (e *Engine) handleExit(ent *container.Entry, exit monitor.Exit) {
 	ctx := context.Background()
 	ent.Lock()
 	c := ent.Snapshot()
+	restart, delay := false, time.Duration(0)
 	if c.State.Running() {
 		at := exit.At
 		if at.IsZero() {
 			at = time.Now().UTC()
 		}
+		restart, delay = e.shouldRestart(c, exit.Code)
 		if _, err := ent.Update(func(c *container.Container) error {
-			c.State.SetExited(exit.Code, exit.OOMKilled, at.UTC(), "")
+			if restart {
+				c.State.SetRestarting(exit.Code, exit.OOMKilled, at.UTC())
+				c.RestartCount++
+			} else {
+				c.State.SetExited(exit.Code, exit.OOMKilled, at.UTC(), "")
+			}
 			return nil
 		}); err != nil {
+			restart = false
 			e.log.WithError(err).WithField("container", c.ID).Error("record exit")
 		}
 	}
 	e.releaseRuntime(ctx, c.ID)
 	ent.Unlock()
+	if restart {
+		e.scheduleRestart(ent, delay)
+		return
+	}
 	if c.HostConfig.AutoRemove {
 		if err := e.remove(ctx, ent, false); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 			e.log.WithError(err).WithField("container", c.ID).Warn("auto-remove")
@@ -94,7 +108,7 @@ func (e *Engine) releaseRuntime(ctx context.Context, id string) {
 	}
 }
 
-// waitStopped blocks until the container is not running, timeout passes
+// waitStopped blocks until the container's process has exited, timeout passes
 // (negative: no limit), ctx ends or it is removed. It reports whether the
 // container stopped.
 func waitStopped(ctx context.Context, ent *container.Entry, timeout time.Duration) bool {
@@ -106,8 +120,8 @@ func waitStopped(ctx context.Context, ent *container.Entry, timeout time.Duratio
 	}
 	for {
 		c, changed := ent.Watch()
-		if !c.State.Running() {
-			return true
+		if s := c.State.Status; s != ctypes.StateRunning && s != ctypes.StatePaused {
+			return true // exited (a restarting container's process has exited too)
 		}
 		select {
 		case <-changed:

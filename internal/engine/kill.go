@@ -32,6 +32,10 @@ func (e *Engine) Kill(ctx context.Context, ref string, sigName string) error {
 	if !c.State.Running() {
 		return errNotRunning(c.ID)
 	}
+	if e.cancelRestart(ent) {
+		return nil
+	}
+	e.markManuallyStopped(ent)
 	if err := e.cfg.Monitor.Kill(ctx, c.ID, sig); err != nil {
 		if gone(err) {
 			return errNotRunning(c.ID)

@@ -59,6 +59,7 @@ func (e *Engine) Restore(ctx context.Context) error {
 		e.log.WithField("container", id).Warn("monitor holds a task without a container record; destroying it")
 		e.destroyTask(ctx, id)
 	}
+	e.restartPolicyContainers(ctx)
 	return nil
 }
 

@@ -45,6 +45,10 @@ func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (
 		if !force {
 			return errdefs.Conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", c.Name)
 		}
+		e.cancelNextRestart(id)
+		if e.cancelRestart(ent) {
+			continue
+		}
 		if err := e.cfg.Monitor.Kill(ctx, id, syscall.SIGKILL); err != nil && !gone(err) {
 			return fmt.Errorf("could not kill container %s: %w", id, err)
 		}
@@ -78,6 +82,7 @@ func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (
 		return e.markDead(ent, fmt.Errorf("remove container %s: %w", id, err))
 	}
 	e.store.Delete(id)
+	e.resetRestart(id)
 	return nil
 }
 

@@ -31,13 +31,14 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	defer ent.Unlock()
 	c := ent.Snapshot()
 	switch c.State.Status {
-	case ctypes.StateRunning, ctypes.StateRestarting:
+	case ctypes.StateRunning:
 		return errdefs.NotModifiedf("container %s is already started", c.ID)
 	case ctypes.StatePaused:
 		return errdefs.Conflictf("cannot start a paused container, try unpause instead")
 	case ctypes.StateRemoving, ctypes.StateDead:
 		return errdefs.Conflictf("container is marked for removal and cannot be started")
 	}
+	e.resetRestart(c.ID)
 	return e.startLocked(ctx, ent)
 }
 
@@ -174,6 +175,7 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 	}
 	if _, err = ent.Update(func(c *container.Container) error {
 		c.State.SetRunning(pid, time.Now().UTC())
+		c.ManuallyStopped = false
 		return nil
 	}); err != nil {
 		return err

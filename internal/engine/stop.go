@@ -85,6 +85,11 @@ func stopParams(c *container.Container, opts containers.StopOptions) (syscall.Si
 // stop signals, waits, then kills and waits for the exit to be recorded.
 func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Signal, timeout time.Duration) error {
 	id := ent.ID()
+	e.cancelNextRestart(id)
+	if e.cancelRestart(ent) {
+		return nil
+	}
+	e.markManuallyStopped(ent)
 	if sig != syscall.SIGKILL {
 		if err := e.cfg.Monitor.Kill(ctx, id, sig); err != nil && !gone(err) {
 			return err
@@ -103,6 +108,16 @@ func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Sig
 		return ctx.Err()
 	}
 	return nil
+}
+
+// markManuallyStopped records a user's stop or kill (unless-stopped).
+func (e *Engine) markManuallyStopped(ent *container.Entry) {
+	if _, err := ent.Update(func(c *container.Container) error {
+		c.ManuallyStopped = true
+		return nil
+	}); err != nil {
+		e.log.WithError(err).WithField("container", ent.ID()).Warn("record manual stop")
+	}
 }
 
 // gone reports a signal error that means the process has already exited.

@@ -55,10 +55,14 @@ func met(cond ctypes.WaitCondition, start, c *container.Container, removed bool)
 	switch cond {
 	case ctypes.WaitConditionRemoved:
 		return removed
-	case ctypes.WaitConditionNextExit:
-		return removed || (!c.State.Running() && c.State.FinishedAt.After(start.State.FinishedAt))
 	}
-	return removed || !c.State.Running()
+	// An exit the restart policy follows with a restart also counts, as
+	// dockerd notifies waiters when it sets a container restarting.
+	exited := c.State.Status != ctypes.StateRunning && c.State.FinishedAt.After(start.State.FinishedAt)
+	if cond == ctypes.WaitConditionNextExit {
+		return removed || exited
+	}
+	return removed || exited || !c.State.Running()
 }
 
 func waitResponse(c *container.Container) ctypes.WaitResponse {
