@@ -120,7 +120,25 @@ func TestDockerCLI(t *testing.T) {
 		t.Errorf("start missing: %v %q", err, errOut)
 	}
 	must("", "rename", "c1", "c2")
+	must("", "restart", "-t", "1", "c2")
+	must("", "kill", "-s", "TERM", "c2")
+	if out := must("", "wait", "c2"); strings.TrimSpace(out) != "137" {
+		t.Errorf("wait printed %q", out)
+	}
+	if out := must("", "ps", "-a", "--filter", "name=c2", "--format", "{{.Names}} {{.State}}"); strings.TrimSpace(out) != "c2 exited" {
+		t.Errorf("ps -a --filter: %q", out)
+	}
+	if _, errOut, err := run("", "kill", "c2"); err == nil || !strings.Contains(errOut, "is not running") {
+		t.Errorf("kill stopped container: %v %q", err, errOut)
+	}
 	must("", "rm", "c2")
+	must("", "create", "--name", "c3", "busybox")
+	if out := must("", "container", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
+		t.Errorf("prune: %q", out)
+	}
+	if _, errOut, err := run("", "inspect", "c3"); err == nil || !strings.Contains(errOut, "No such") {
+		t.Errorf("pruned container still there: %v %q", err, errOut)
+	}
 
 	// docker run -i: create, attach (upgrade), wait, start; stdin EOF ends it.
 	out, errOut, err = run("one\ntwo\n", "run", "-i", "--rm=false", "busybox", "cat")
