@@ -288,3 +288,65 @@ func TestReopenAfterCrash(t *testing.T) {
 		}
 	})
 }
+
+// Concurrent registers of one tar store one layer; concurrent containers
+// mount and go independently.
+func TestConcurrent(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, nd newDriver) {
+		ctx := context.Background()
+		root := t.TempDir()
+		d := nd(t, root)
+		s, err := NewStore(root, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := tarOf(t, map[string]string{"f": "same"})
+		const n = 6
+		errs := make(chan error, n)
+		chains := make(chan image.ChainID, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				l, err := s.Register(ctx, bytes.NewReader(data), "")
+				chains <- l.ChainID
+				errs <- err
+			}()
+		}
+		var c image.ChainID
+		for i := 0; i < n; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+			c = <-chains
+		}
+		if len(s.Layers()) != 1 || countSnapshots(t, d) != 1 {
+			t.Fatalf("%d layers, %d snapshots; want 1", len(s.Layers()), countSnapshots(t, d))
+		}
+		for i := 0; i < n; i++ {
+			go func(i int) {
+				id := "c" + string(rune('a'+i))
+				err := s.CreateRW(ctx, id, c)
+				if err == nil {
+					_, err = s.Mount(ctx, id)
+				}
+				if err == nil {
+					err = s.RemoveRW(ctx, id)
+				}
+				errs <- err
+			}(i)
+		}
+		for i := 0; i < n; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < n; i++ {
+			if _, err := s.Release(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(s.Layers()) != 0 || countSnapshots(t, d) != 0 {
+			t.Fatal("left behind")
+		}
+		assertNoFiles(t, root)
+	})
+}
