@@ -32,6 +32,8 @@
 //
 //	create  Validate(raw config, host config)      dockerd's checks and messages
 //	        ValidateMerged(image-merged config)    "no command specified", ...
+//	        DropUnsupported(&hc.Resources, caps)   dockerd's warn-and-drop of limits
+//	                                               the host cannot enforce
 //	        AdaptHostConfig(hc, cgroupV2)          dockerd's create-time defaults,
 //	                                               stored so inspect shows them
 //	start   HostnameFile, HostsFile, ResolvConf    contents of the generated files
