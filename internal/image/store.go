@@ -394,3 +394,10 @@ func (s *Store) Tag(ctx context.Context, ref, repo, tag string) error {
 	}
 	return s.tagLocked(named, rec.id)
 }
+
+// Count is the number of stored images (docker info's Images).
+func (s *Store) Count(ctx context.Context) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.images), nil
+}
