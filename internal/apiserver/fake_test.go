@@ -478,6 +478,9 @@ func (f *fakeImages) Import(ctx context.Context, src io.Reader, repo, tag string
 		}
 		f.tags[ref] = id
 	}
+	if err := stream.WriteStatus(progress, "", id); err != nil {
+		return "", err
+	}
 	return id, nil
 }
 

@@ -18,9 +18,10 @@ type Backend interface {
 	// accepts. changes are Dockerfile
 	// instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER,
 	// VOLUME, WORKDIR, STOPSIGNAL) applied to the config. progress receives
-	// Docker JSON-message lines; the returned id is "sha256:...". The router
-	// writes the final {"status":"<id>"} line itself, and an error as an
-	// errorDetail line once progress has started (else as an HTTP status).
+	// Docker JSON-message lines ending, as from dockerd, with a
+	// {"status":"<id>"} line (docker import prints it); the returned id is
+	// "sha256:...". The router writes an error as an errorDetail line once
+	// progress has started, else as an HTTP status.
 	Import(ctx context.Context, src io.Reader, repo, tag string, changes []string, message string, progress io.Writer) (string, error)
 	List(ctx context.Context, opts ListOptions) ([]image.Summary, error)
 	Inspect(ctx context.Context, ref string) (image.InspectResponse, error)
