@@ -111,7 +111,16 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		},
 	}
 	if !spec.Process.Terminal {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
+		// A nil *os.File must become a nil interface, or exec passes fd -1.
+		if opts.Stdin != nil {
+			cmd.Stdin = opts.Stdin
+		}
+		if opts.Stdout != nil {
+			cmd.Stdout = opts.Stdout
+		}
+		if opts.Stderr != nil {
+			cmd.Stderr = opts.Stderr
+		}
 	}
 	err = startIn(cmd, ns.pidPath)
 	childSock.Close()

@@ -75,7 +75,7 @@ func send(fd int, m *message, fds ...int) error {
 		oob = unix.UnixRights(fds...)
 	}
 	for {
-		err = unix.Sendmsg(fd, b, oob, nil, 0)
+		err = unix.Sendmsg(fd, b, oob, nil, unix.MSG_NOSIGNAL)
 		if err != unix.EINTR {
 			break
 		}
@@ -147,7 +147,8 @@ func closeAll(fds []int) {
 // becomes an *initError, EOF an error saying init exited.
 func expect(fd int, typ string) (*message, []int, error) {
 	m, fds, err := recv(fd)
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
+		// ECONNRESET: it died with our message unread.
 		return nil, nil, fmt.Errorf("container init exited before %q", typ)
 	}
 	if err != nil {

@@ -71,6 +71,9 @@ func (t *task) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 	if pidfd < 0 {
 		return fmt.Errorf("kill container %s: %w", t.id, unix.ESRCH)
 	}
+	// The init first: with it gone the kernel kills the rest of its pid
+	// namespace, and it cannot exit on its own after its children die.
+	initErr := unix.PidfdSendSignal(pidfd, sig, nil, 0)
 	if all && t.cg != nil {
 		pids, err := t.cg.Pids()
 		if err != nil {
@@ -82,11 +85,8 @@ func (t *task) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 			}
 		}
 	}
-	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
-		if all && err == unix.ESRCH {
-			return nil
-		}
-		return fmt.Errorf("kill container %s init (pid %d) with %v: %w", t.id, t.pid, sig, err)
+	if initErr != nil && !(all && initErr == unix.ESRCH) {
+		return fmt.Errorf("kill container %s init (pid %d) with %v: %w", t.id, t.pid, sig, initErr)
 	}
 	return nil
 }

@@ -73,7 +73,17 @@ func (r *Runtime) run(ctx context.Context, stateDir, verb string, io stdio, args
 	os.Remove(logPath)
 	full := append(append([]string{}, r.extra...), "--root", r.root, "--log", logPath, "--log-format", "json", verb)
 	cmd := exec.Command(r.bin, append(full, args...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = io.in, io.out, io.err
+	// A nil *os.File must become a nil interface (/dev/null), or exec
+	// passes fd -1.
+	if io.in != nil {
+		cmd.Stdin = io.in
+	}
+	if io.out != nil {
+		cmd.Stdout = io.out
+	}
+	if io.err != nil {
+		cmd.Stderr = io.err
+	}
 	var errFile *os.File
 	if io.err == nil {
 		f, err := os.Create(filepath.Join(stateDir, verb+".stderr"))
@@ -81,7 +91,8 @@ func (r *Runtime) run(ctx context.Context, stateDir, verb string, io stdio, args
 			return fmt.Errorf("%s %s: %w", r.name, verb, err)
 		}
 		defer f.Close()
-		errFile, cmd.Stderr = f, f
+		errFile = f
+		cmd.Stderr = f
 	}
 	ch, err := reaper.Default.Start(cmd)
 	if err != nil {

@@ -268,6 +268,9 @@ func (s *suite) create(t *testing.T, spec *specs.Spec, stdin *os.File) (*contain
 	c.stderr.w.Close()
 	if err != nil {
 		s.checkGone(t, c)
+		if e := c.stderr.all(t); e != "" {
+			t.Logf("stderr of the failed create: %s", e)
+		}
 		return nil, err
 	}
 	return c, nil

@@ -56,6 +56,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Signal", testSignal},
 		{"KillAll", testKillAll},
 		{"DeleteBeforeStart", testDeleteBeforeStart},
+		{"StartAfterKill", testStartAfterKill},
 		{"BindMounts", testBindMounts},
 		{"SymlinkEscape", testSymlinkEscape},
 		{"Sysctl", testSysctl},
@@ -115,6 +116,11 @@ func testStdio(t *testing.T, s *suite) {
 	got := s.mustRun(t, s.spec("sh", "-c", "cat; echo to-stderr >&2; exit 5"), "hello\nworld\n")
 	if got.stdout != "hello\nworld\n" || got.stderr != "to-stderr\n" || got.code != 5 {
 		t.Errorf("got stdout %q stderr %q exit %d; want %q %q 5", got.stdout, got.stderr, got.code, "hello\nworld\n", "to-stderr\n")
+	}
+	// No stdin given: /dev/null, not a closed fd.
+	got = s.mustRun(t, s.spec("sh", "-c", "cat; echo rc=$?; readlink /proc/self/fd/0"), "")
+	if got.stdout != "rc=0\n/dev/null\n" {
+		t.Errorf("without stdin: got %q (stderr %q), want rc=0 and /dev/null", got.stdout, got.stderr)
 	}
 }
 
@@ -611,5 +617,22 @@ func testUmaskOOM(t *testing.T, s *suite) {
 	spec.Process.User.Umask = &mask
 	if got := s.mustRun(t, spec, ""); got.stdout != "0077\n123\n" {
 		t.Errorf("got %q, want umask 0077 and oom_score_adj 123 (stderr %q)", got.stdout, got.stderr)
+	}
+}
+
+func testStartAfterKill(t *testing.T, s *suite) {
+	c, err := s.create(t, s.spec("true"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.delete(t, c)
+	if err := c.task.Kill(context.Background(), syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != 137 {
+		t.Errorf("killed before start: exit %d, want 137", code)
+	}
+	if err := c.task.Start(context.Background()); err == nil {
+		t.Error("start of a container whose init was killed succeeded")
 	}
 }
