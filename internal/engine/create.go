@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
+	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/ocispec"
@@ -70,6 +71,7 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 		return resp, err
 	}
 	hc.Runtime = runtime
+	ocispec.AdaptHostConfig(hc, cgroups.Version() == "2")
 	if err := e.defaultLogConfig(hc); err != nil {
 		return resp, err
 	}

@@ -33,5 +33,11 @@ type Layers interface {
 	Metadata(ctx context.Context, id string) (driver string, data map[string]string, err error)
 }
 
+// RWLister is optionally implemented by Layers: the containers that have
+// a writable layer. Restore removes the layers no record owns.
+type RWLister interface {
+	RWLayers() []string
+}
+
 // Monitor is the container supervisor (monitor.Client).
 type Monitor = monitor.Client

@@ -15,6 +15,8 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/router/system"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/ocispec"
 )
 
 // BuiltinRuntime is the name of berth's own runtime; the monitor runs it
@@ -46,6 +48,10 @@ type Config struct {
 	LogDefaults LogDefaults
 	// HostCapBounding is the daemon's capability bounding set (0: read it).
 	HostCapBounding uint64
+	// NoNewPrivileges is the daemon's --no-new-privileges default.
+	NoNewPrivileges bool
+	// SpecOpts amend every container's spec (the seccomp profile, ...).
+	SpecOpts []ocispec.SpecOpt
 	// StorageDriver is the layer store's driver name for docker info.
 	StorageDriver string
 	// SecurityOptions are shown by docker info ("name=seccomp,profile=builtin").
@@ -133,15 +139,22 @@ func (e *Engine) Close() error {
 // Store is the container registry (read-only use: image removal checks).
 func (e *Engine) Store() *container.Store { return e.store }
 
-// ImageInUse returns the ids of containers created from image id.
-func (e *Engine) ImageInUse(id string) []string {
-	var ids []string
+// ImageUser reports a container created from image id, preferring a
+// running one; it matches image.InUseFunc (image.Store.SetInUse). It reads
+// snapshots only, so it may run under the image store's lock.
+func (e *Engine) ImageUser(id image.ID) (containerID string, running bool, ok bool) {
 	for _, c := range e.store.List() {
-		if string(c.ImageID) == id {
-			ids = append(ids, c.ID)
+		if c.ImageID != id {
+			continue
+		}
+		if c.State.Running() {
+			return c.ID, true, true
+		}
+		if !ok {
+			containerID, ok = c.ID, true
 		}
 	}
-	return ids
+	return containerID, false, ok
 }
 
 func (e *Engine) bundleDir(id string) string {

@@ -405,3 +405,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func (f *fakeLayers) RWLayers() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id := range f.rw {
+		ids = append(ids, id)
+	}
+	return ids
+}

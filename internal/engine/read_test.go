@@ -365,3 +365,19 @@ func TestRecordSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestImageUser(t *testing.T) {
+	h := newHarness(t)
+	img := busyboxImage().ID
+	if _, _, ok := h.ImageUser(img); ok {
+		t.Fatal("unused image reported in use")
+	}
+	c1 := h.create("c1", nil, nil)
+	if id, running, ok := h.ImageUser(img); !ok || running || id != c1 {
+		t.Fatalf("stopped user: %s %v %v", id, running, ok)
+	}
+	r := h.run("r1", nil, nil)
+	if id, running, ok := h.ImageUser(img); !ok || !running || id != r {
+		t.Fatalf("running user: %s %v %v", id, running, ok)
+	}
+}

@@ -42,6 +42,20 @@ func (e *Engine) Restore(ctx context.Context) error {
 		os.RemoveAll(e.bundleDir(id))
 		os.RemoveAll(e.store.Dir(id))
 	}
+	if l, ok := e.cfg.Layers.(RWLister); ok {
+		for _, id := range l.RWLayers() {
+			if _, err := e.store.Get(id); err == nil {
+				continue
+			}
+			if _, err := os.Stat(e.store.Dir(id)); err == nil {
+				continue // an unreadable record: leave its layer
+			}
+			e.log.WithField("container", id).Info("removing writable layer without a container")
+			if err := e.cfg.Layers.RemoveRW(ctx, id); err != nil {
+				e.log.WithError(err).WithField("container", id).Warn("remove stray layer")
+			}
+		}
+	}
 	states, err := e.cfg.Monitor.List(ctx)
 	if err != nil {
 		return err

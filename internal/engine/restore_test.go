@@ -33,6 +33,8 @@ func TestRestoreReconciles(t *testing.T) {
 	os.MkdirAll(h.bundleDir(stopped), 0o700)
 	os.WriteFile(filepath.Join(h.bundleDir(stopped), "config.json"), []byte("{}"), 0o600)
 	h.mon.Create(bg, monitor.CreateRequest{ID: stopped, Bundle: h.bundleDir(stopped)})
+	strayLayer := container.NewID() // a layer whose record never existed
+	h.layers.CreateRW(bg, strayLayer, "")
 	stray := container.NewID()
 	os.MkdirAll(h.bundleDir(stray), 0o700)
 	os.WriteFile(filepath.Join(h.bundleDir(stray), "config.json"), []byte("{}"), 0o600)
@@ -60,6 +62,9 @@ func TestRestoreReconciles(t *testing.T) {
 	}
 	if _, ok := h.layers.rw[orphan]; ok {
 		t.Fatal("orphan layer left")
+	}
+	if _, ok := h.layers.rw[strayLayer]; ok {
+		t.Fatal("stray layer left")
 	}
 	if h2.mon.has(stopped) || h2.mon.has(stray) {
 		t.Fatal("stale tasks left")

@@ -113,6 +113,8 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 		CgroupParent:    e.cfg.CgroupParent,
 		HostCapBounding: e.cfg.HostCapBounding,
 		CgroupV2:        cgroups.Version() == "2",
+		NoNewPrivileges: e.cfg.NoNewPrivileges,
+		Opts:            e.cfg.SpecOpts,
 	})
 	if err != nil {
 		return err
