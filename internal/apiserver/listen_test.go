@@ -2,11 +2,13 @@ package apiserver_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,4 +208,35 @@ func TestListenAllUndo(t *testing.T) {
 	for _, l := range ls {
 		l.Close()
 	}
+}
+
+type failingListener struct{ net.Listener }
+
+func (failingListener) Accept() (net.Conn, error) {
+	return nil, errors.New("accept: too many open files")
+}
+
+func TestServeReturnsListenerFailure(t *testing.T) {
+	good, err := apiserver.Listen("tcp://127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := apiserver.Listen("tcp://127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := apiserver.New(apiserver.Config{}, apiserver.Backends{})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(good, failingListener{bad}) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "too many open files") {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve kept running with a failed listener")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Shutdown(ctx)
 }

@@ -66,7 +66,6 @@ type Server struct {
 	srv      *http.Server
 	stopping chan struct{} // closed when Shutdown starts; ends streams
 	stopOnce sync.Once
-	wg       sync.WaitGroup
 }
 
 // New builds the server and its routes.
@@ -92,26 +91,31 @@ func New(cfg Config, b Backends) *Server {
 	return s
 }
 
-// Serve serves the listeners until Shutdown. It returns the first error of
-// a listener that failed for another reason than Shutdown.
+// Serve serves the listeners until Shutdown (nil) or until one of them
+// fails (that error, at once; the caller then shuts the server down).
 func (s *Server) Serve(listeners ...net.Listener) error {
 	if len(listeners) == 0 {
 		return errdefs.InvalidArgumentf("serve: no listeners")
 	}
 	errCh := make(chan error, len(listeners))
 	for _, l := range listeners {
-		s.wg.Add(1)
 		go func(l net.Listener) {
-			defer s.wg.Done()
 			logrus.Infof("API listen on %s", l.Addr())
-			if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errCh <- fmt.Errorf("serve %s: %w", l.Addr(), err)
+			err := s.srv.Serve(l)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			} else if err != nil {
+				err = fmt.Errorf("serve %s: %w", l.Addr(), err)
 			}
+			errCh <- err
 		}(l)
 	}
-	s.wg.Wait()
-	close(errCh)
-	return <-errCh
+	for range listeners {
+		if err := <-errCh; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Shutdown stops accepting connections, ends long-lived streams (wait,
