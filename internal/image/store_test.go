@@ -134,6 +134,9 @@ func TestImportBusybox(t *testing.T) {
 	}
 
 	list, err := e.images.List(ctx, images.ListOptions{Filters: filters.NewArgs()})
+	if n, _ := e.images.Count(ctx); n != 1 {
+		t.Fatalf("count %d", n)
+	}
 	if err != nil || len(list) != 1 || list[0].ID != id || !reflect.DeepEqual(list[0].RepoTags, []string{"busybox:latest"}) || list[0].Size < int64(len(data))/2 {
 		t.Fatalf("list: %+v %v", list, err)
 	}

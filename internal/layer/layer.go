@@ -42,6 +42,7 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -163,6 +164,12 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 	res, err := archive.Apply(ctx, dir, r, archive.Options{Whiteouts: wf})
 	if err != nil {
 		return Layer{}, err
+	}
+	// The layer's files must be on disk before an entry names them, or a
+	// host crash could leave a listed layer with empty files. One syncfs
+	// is far cheaper than an fsync per file.
+	if err := syncFS(dir); err != nil {
+		return Layer{}, fmt.Errorf("register layer: %w", err)
 	}
 	if err := s.driver.Commit(ctx, key, key); err != nil {
 		return Layer{}, fmt.Errorf("register layer: %w", err)
@@ -365,4 +372,16 @@ func (s *Store) LayerMetadata(ctx context.Context, c image.ChainID) (map[string]
 func readString(dir, name string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	return strings.TrimSpace(string(b)), err
+}
+
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	return nil
 }
