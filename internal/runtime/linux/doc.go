@@ -51,8 +51,8 @@
 //
 // # Not yet supported
 //
-// User and time namespaces and joining a mount namespace by path are
-// refused. spec.Linux.Seccomp is ignored (a later issue), as are AppArmor
+// User and time namespaces, joining a mount namespace by path and OCI
+// hooks are refused (NotImplemented). spec.Linux.Seccomp is ignored (a later issue), as are AppArmor
 // and SELinux labels. Rlimits are clamped to the current hard limits, since
 // berth may run without CAP_SYS_RESOURCE. A new network namespace gets its
 // loopback interface up, as Docker's "none" network has.

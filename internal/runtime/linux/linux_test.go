@@ -127,3 +127,12 @@ func TestUserNamespaceIsRefused(t *testing.T) {
 		t.Errorf("user namespace: %v, want NotImplemented", err)
 	}
 }
+
+func TestHooksAreRefused(t *testing.T) {
+	spec := newSpec("true")
+	spec.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/bin/true"}}}
+	_, _, _, err := runtimetest.RunSpec(t, linux.New(linux.Options{}), spec, "")
+	if !errdefs.Is(err, errdefs.NotImplemented) {
+		t.Errorf("hooks: %v, want NotImplemented", err)
+	}
+}

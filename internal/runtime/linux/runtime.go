@@ -76,6 +76,10 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if spec.Process == nil || spec.Root == nil || spec.Linux == nil || len(spec.Process.Args) == 0 {
 		return nil, errdefs.InvalidArgumentf("config.json: process (with args), root and linux are required")
 	}
+	if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+
+		len(h.StartContainer)+len(h.Poststart)+len(h.Poststop) > 0 {
+		return nil, errdefs.NotImplementedf("OCI hooks are not supported by the berth runtime")
+	}
 	ns, err := planNamespaces(spec.Linux.Namespaces)
 	if err != nil {
 		return nil, err
