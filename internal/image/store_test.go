@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/images"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -362,4 +363,50 @@ func TestReopenAfterInterruption(t *testing.T) {
 func sha(s string) string {
 	out, _ := exec.Command("sh", "-c", "printf %s \"$1\" | sha256sum", "sh", s).Output()
 	return strings.Fields(string(out))[0]
+}
+
+func TestListFilters(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, t.TempDir())
+	tiny := rawTar(t, &tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644})
+	old, err := e.images.Import(ctx, bytes.NewReader(tiny), "example/old", "1", []string{"LABEL tier=base"}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // Created has second resolution in the API
+	young, err := e.images.Import(ctx, bytes.NewReader(tiny), "example/young", "2", []string{"LABEL tier=app"}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(kv ...[2]string) []string {
+		t.Helper()
+		l, err := e.images.List(ctx, images.ListOptions{Filters: filters.NewArgs(kv...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range l {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	for name, c := range map[string]struct {
+		kv   [][2]string
+		want []string
+	}{
+		"all (newest first)": {nil, []string{young, old}},
+		"label k=v":          {[][2]string{{"label", "tier=base"}}, []string{old}},
+		"label k":            {[][2]string{{"label", "tier"}}, []string{young, old}},
+		"reference":          {[][2]string{{"reference", "example/y*"}}, []string{young}},
+		"before":             {[][2]string{{"before", "example/young:2"}}, []string{old}},
+		"since":              {[][2]string{{"since", old}}, []string{young}},
+		"dangling=false":     {[][2]string{{"dangling", "false"}}, []string{young, old}},
+	} {
+		if got := ids(c.kv...); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: got %v want %v", name, got, c.want)
+		}
+	}
+	if _, err := e.images.List(ctx, images.ListOptions{Filters: filters.NewArgs([2]string{"bogus", "x"})}); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("unknown filter: %v", err)
+	}
 }
