@@ -38,6 +38,12 @@ type container struct {
 	req  CreateRequest
 	task runtime.Task
 	pid  int
+	// pidTime is the init's start time, recorded against pid reuse.
+	pidTime uint64
+	// orphan: adopted from a monitor that died; no task, no stdio, and
+	// the init is watched and signalled through pidfd.
+	orphan bool
+	pidfd  *os.File
 
 	console *os.File   // our dup of the pty master (nonblocking), or nil
 	stdin   *os.File   // the pipe's write end, the console, or nil
@@ -169,6 +175,10 @@ func (s *server) create(req CreateRequest) (pid int, retErr error) {
 		task.Delete(context.Background())
 	})
 	c.task, c.pid = task, task.Pid()
+	c.pidTime, _ = pidStartTime(c.pid)
+	if err := c.writeState(); err != nil {
+		return 0, fmt.Errorf("monitor: create %s: %w", req.ID, err)
+	}
 	if req.Terminal {
 		console, err := dupNonblock(task.Console())
 		if err != nil {
@@ -334,6 +344,9 @@ func (c *container) exited(e reaper.Exit) {
 	}
 	c.markExited(ex)
 	c.s.log.Info("exited", "id", c.id, "pid", c.pid, "code", ex.Code, "oomKilled", ex.OOMKilled)
+	if c.orphan {
+		c.releaseOrphan()
+	}
 	if c.task != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := c.task.Delete(ctx); err != nil {
@@ -439,6 +452,9 @@ func (c *container) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("monitor: start %s: %w", c.id, err)
 	}
+	if err := c.writeState(); err != nil {
+		c.s.log.Warn("record start", "id", c.id, "err", err)
+	}
 	return nil
 }
 
@@ -449,13 +465,29 @@ func (c *container) kill(ctx context.Context, sig syscall.Signal) error {
 	if !running {
 		return errdefs.Conflictf("monitor: container %s is not running", c.id)
 	}
-	if err := c.task.Kill(ctx, sig, false); err != nil {
+	if err := c.signal(ctx, sig, false); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return errdefs.Conflictf("monitor: container %s is not running", c.id)
 		}
 		return fmt.Errorf("monitor: kill %s: %w", c.id, err)
 	}
 	return nil
+}
+
+// signal sends sig through the task, or an orphan's pidfd.
+func (c *container) signal(ctx context.Context, sig syscall.Signal, all bool) error {
+	if !c.orphan {
+		return c.task.Kill(ctx, sig, all)
+	}
+	rc, err := c.pidfd.SyscallConn()
+	if err != nil {
+		return unix.ESRCH
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.PidfdSendSignal(int(fd), sig, nil, 0) }); err != nil {
+		return unix.ESRCH
+	}
+	return serr
 }
 
 func (c *container) resize(h, w uint16) error {
@@ -505,7 +537,7 @@ func (c *container) delete(ctx context.Context) error {
 		if started {
 			return errdefs.Conflictf("monitor: cannot delete running container %s", c.id)
 		}
-		if err := c.task.Kill(ctx, unix.SIGKILL, true); err != nil && !errors.Is(err, unix.ESRCH) {
+		if err := c.signal(ctx, unix.SIGKILL, true); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("monitor: delete %s: %w", c.id, err)
 		}
 	}
@@ -516,8 +548,10 @@ func (c *container) delete(ctx context.Context) error {
 		return ctx.Err()
 	}
 	dir := c.s.containerDir(c.id)
-	if err := os.Remove(filepath.Join(dir, exitFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("monitor: delete %s: %w", c.id, err)
+	for _, name := range []string{exitFile, stateFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("monitor: delete %s: %w", c.id, err)
+		}
 	}
 	os.RemoveAll(filepath.Join(dir, "task"))
 	c.s.mu.Lock()

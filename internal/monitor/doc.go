@@ -19,11 +19,22 @@
 //  2. becomes a child subreaper (PR_SET_CHILD_SUBREAPER), so containers
 //     whose runtime process exited (runc create) are still its children;
 //  3. reaps on every SIGCHLD with reaper.Reap and routes each exit by pid;
-//  4. reloads the exits recorded in <exec-root>/containers/*/exit.json;
+//  4. recovers what an earlier monitor left (see Restart);
 //  5. serves HTTP/1.1 on <exec-root>/monitor.sock (mode 0600).
 //
-// Containers keep running if the monitor dies, but their stdio and exit
-// statuses are then lost: a restarted monitor knows only recorded exits.
+// # Restart
+//
+// Containers keep running if the monitor dies. The next monitor reloads
+// every exit.json as an exited container, and every state.json without one
+// as an orphan: if its init still runs (a pidfd is opened and the pid's
+// start time checked against reuse) it is listed as running, Kill and
+// Delete signal it through the pidfd, and its exit is seen when the pidfd
+// turns readable; its status is then unknown (recorded as exit code 255,
+// UnknownExitCode, as Docker does for a lost shim) unless this monitor
+// happens to be its reaper. An orphan's stdio died with the old monitor:
+// attach streams end at once and nothing more is logged. An orphan that
+// exited meanwhile is recorded with code 255. Its cgroup is removed at
+// exit; other runtime state (runc's) is not.
 //
 // # Files
 //
@@ -33,6 +44,9 @@
 //	  monitor.log               the monitor's log (and its stderr)
 //	  containers/<id>/          OCI bundle (config.json), written by berthd
 //	    task/                   runtime.CreateOpts.StateDir, removed by Task.Delete
+//	    state.json              written at create and start (temp file, fsync, rename):
+//	                            {"id":"<id>","pid":1234,"pidStartTime":5678,
+//	                             "bundle":"...","started":true}
 //	    exit.json               written (temp file, fsync, rename) when the init is reaped:
 //	                            {"id":"<id>","pid":1234,"exitCode":137,"oomKilled":false,
 //	                             "exitedAt":"2026-11-27T10:00:00.123456789Z"}

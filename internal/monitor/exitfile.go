@@ -22,15 +22,18 @@ type exitRecord struct {
 func (r exitRecord) Exit() Exit { return Exit{Code: r.Code, OOMKilled: r.OOMKilled, At: r.At} }
 
 // writeExitFile writes the record atomically: temp file, fsync, rename.
-func writeExitFile(path string, rec exitRecord) error {
-	data, err := json.Marshal(rec)
+func writeExitFile(path string, rec exitRecord) error { return writeJSONFile(path, rec) }
+
+// writeJSONFile writes v as JSON atomically: temp file, fsync, rename.
+func writeJSONFile(path string, v any) error {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".exit-*.json")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.json")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -54,12 +57,6 @@ func writeExitFile(path string, rec exitRecord) error {
 
 func readExitFile(path string) (exitRecord, error) {
 	var rec exitRecord
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return rec, err
-	}
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return rec, fmt.Errorf("read %s: %w", path, err)
-	}
-	return rec, nil
+	err := readJSONFile(path, &rec)
+	return rec, err
 }

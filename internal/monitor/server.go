@@ -94,7 +94,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		byPid:      map[int]*container{},
 		unclaimed:  map[int]reaper.Exit{},
 	}
-	s.loadExited()
+	s.recover()
 
 	exits := cfg.Reaper.Subscribe()
 	defer cfg.Reaper.Unsubscribe(exits)
@@ -215,30 +215,6 @@ func (s *server) get(id string) (*container, error) {
 
 func (s *server) containerDir(id string) string {
 	return filepath.Join(s.cfg.ExecRoot, "containers", id)
-}
-
-// loadExited restores the exits recorded by an earlier monitor, so berthd
-// can still collect them.
-func (s *server) loadExited() {
-	dir := filepath.Join(s.cfg.ExecRoot, "containers")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, ent := range ents {
-		rec, err := readExitFile(filepath.Join(dir, ent.Name(), exitFile))
-		if err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("ignoring exit record", "id", ent.Name(), "err", err)
-			}
-			continue
-		}
-		c := newContainer(s, ent.Name())
-		c.pid = rec.Pid
-		c.markExited(rec.Exit())
-		close(c.released) // the earlier monitor ran Task.Delete
-		s.containers[c.id] = c
-	}
 }
 
 // routes is the protocol; see the package doc.

@@ -1,0 +1,183 @@
+package monitor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/cgroups"
+	"github.com/berth-dev/berth/internal/runtime/reaper"
+)
+
+// UnknownExitCode is the exit code recorded for a container whose exit
+// status could not be collected (its monitor died before it exited), as
+// Docker records for a container whose shim is gone.
+const UnknownExitCode = 255
+
+const stateFile = "state.json"
+
+// stateRecord is <exec-root>/containers/<id>/state.json, written when the
+// task is created and again when it starts, so that a restarted monitor
+// still knows the containers of the one before.
+type stateRecord struct {
+	ID      string `json:"id"`
+	Pid     int    `json:"pid"`
+	PidTime uint64 `json:"pidStartTime"` // /proc/<pid>/stat starttime: tells a reused pid
+	Bundle  string `json:"bundle"`
+	Started bool   `json:"started"`
+}
+
+func (c *container) writeState() error {
+	c.mu.Lock()
+	rec := stateRecord{ID: c.id, Pid: c.pid, PidTime: c.pidTime, Bundle: c.req.Bundle, Started: c.started}
+	c.mu.Unlock()
+	return writeJSONFile(filepath.Join(c.s.containerDir(c.id), stateFile), rec)
+}
+
+// pidStartTime reads the start time of pid (clock ticks since boot).
+func pidStartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// After "(comm)": state is field 3, starttime field 22.
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// recover restores what an earlier monitor left in <exec-root>: recorded
+// exits as exited containers, and containers it was supervising when it
+// died as orphans (still running: watched through a pidfd, signalled
+// through it; gone: exited with UnknownExitCode).
+func (s *server) recover() {
+	dir := filepath.Join(s.cfg.ExecRoot, "containers")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		id := ent.Name()
+		if !validID(id) {
+			continue
+		}
+		c := newContainer(s, id)
+		if rec, err := readExitFile(filepath.Join(dir, id, exitFile)); err == nil {
+			c.pid = rec.Pid
+			c.markExited(rec.Exit())
+			close(c.released) // the earlier monitor ran Task.Delete
+			s.containers[id] = c
+			continue
+		} else if !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("ignoring exit record", "id", id, "err", err)
+		}
+		var st stateRecord
+		if err := readJSONFile(filepath.Join(dir, id, stateFile), &st); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("ignoring state record", "id", id, "err", err)
+			}
+			continue
+		}
+		c.pid, c.pidTime, c.started, c.orphan = st.Pid, st.PidTime, st.Started, true
+		c.req = CreateRequest{ID: id, Bundle: st.Bundle}
+		c.ready, c.outputEnded, c.pumping = true, true, 0
+		close(c.outDone) // its stdio died with the earlier monitor
+		s.containers[id] = c
+		if pidfd, err := openVerified(st.Pid, st.PidTime); err == nil {
+			c.pidfd = pidfd
+			s.byPid[c.pid] = c // if we are its reaper after all, the real status wins
+			s.log.Info("adopted orphan", "id", id, "pid", c.pid)
+			go c.watchOrphan()
+		} else {
+			s.log.Info("orphan is gone", "id", id, "pid", c.pid)
+			go c.exited(reaper.Exit{Pid: c.pid, Status: UnknownExitCode, At: time.Now()})
+		}
+	}
+}
+
+// openVerified returns a pidfd of pid if it still is the process that
+// started at startTime.
+func openVerified(pid int, startTime uint64) (*os.File, error) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	// Checked after opening: the pidfd pins the process we verified.
+	if st, err := pidStartTime(pid); err != nil || st != startTime {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pid %d was reused", pid)
+	}
+	return os.NewFile(uintptr(fd), "pidfd"), nil
+}
+
+// watchOrphan waits for an adopted container's exit. A pidfd turns
+// readable when its process exits; not being its parent, the monitor
+// cannot learn the status unless it is its reaper.
+func (c *container) watchOrphan() {
+	rc, err := c.pidfd.SyscallConn()
+	if err == nil {
+		err = rc.Read(func(fd uintptr) bool {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, _ := unix.Poll(fds, 0)
+			return n > 0
+		})
+	}
+	if err != nil {
+		return // pidfd closed: the reaper handled the exit
+	}
+	var info unix.Siginfo
+	rc.Control(func(fd uintptr) {
+		err = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	})
+	if err == nil {
+		return // our child: the reaper collects the real status
+	}
+	c.s.mu.Lock()
+	mine := c.s.byPid[c.pid] == c
+	if mine {
+		delete(c.s.byPid, c.pid)
+	}
+	c.s.mu.Unlock()
+	if mine {
+		c.exited(reaper.Exit{Pid: c.pid, Status: UnknownExitCode, At: time.Now()})
+	}
+}
+
+// releaseOrphan does the part of Task.Delete that needs no runtime state:
+// the container's cgroup is removed.
+func (c *container) releaseOrphan() {
+	if c.pidfd != nil {
+		c.pidfd.Close()
+	}
+	var spec specs.Spec
+	if err := readJSONFile(filepath.Join(c.req.Bundle, "config.json"), &spec); err != nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return
+	}
+	if m, err := cgroups.New(spec.Linux.CgroupsPath); err == nil {
+		if err := m.Destroy(); err != nil {
+			c.s.log.Warn("remove orphan's cgroup", "id", c.id, "err", err)
+		}
+	}
+}
+
+func readJSONFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
