@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,12 +18,15 @@ import (
 )
 
 // manager is the cgroupfs Manager for every mode: a v1 directory per
-// mounted v1 hierarchy and/or one directory in the unified hierarchy.
+// mounted v1 hierarchy and/or one directory in the unified hierarchy. Its
+// methods may be called from several goroutines.
 type manager struct {
 	l       *layout
 	v1      []v1dir // in layout order
 	unified string  // the unified directory, or ""
-	created bool
+
+	mu      sync.Mutex
+	created bool // create ran (reset by Destroy)
 }
 
 type v1dir struct {
@@ -87,6 +91,8 @@ func (m *manager) where(controller string) place {
 // on v2, every controller the hierarchy offers is enabled down to the
 // parent, as runc does, so limits and stats files exist.
 func (m *manager) create() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.created {
 		return nil
 	}
@@ -374,7 +380,9 @@ func (m *manager) Destroy() error {
 	if m.unified != "" {
 		errs = append(errs, removeCgroup(m.unified, deadline))
 	}
+	m.mu.Lock()
 	m.created = false
+	m.mu.Unlock()
 	return errors.Join(errs...)
 }
 
