@@ -110,10 +110,16 @@ func flagError(cmd *cobra.Command, err error) error {
 	}
 }
 
+// argsError is docker's wrong-argument-count message; docker says "See"
+// for too few arguments and "Run" otherwise.
 func argsError(cmd *cobra.Command, what string) error {
+	verb := "Run"
+	if strings.HasPrefix(what, "requires at least") && !strings.Contains(what, "at most") {
+		verb = "See"
+	}
 	return StatusError{
-		Status: fmt.Sprintf("%s: '%s' %s\n\nUsage:  %s\n\nSee '%s --help' for more information",
-			cmd.Root().Name(), cmd.CommandPath(), what, usageLine(cmd), cmd.CommandPath()),
+		Status: fmt.Sprintf("%s: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information",
+			cmd.Root().Name(), cmd.CommandPath(), what, usageLine(cmd), verb, cmd.CommandPath()),
 		StatusCode: 1,
 	}
 }

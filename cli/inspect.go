@@ -128,7 +128,8 @@ func inspectAll(ctx context.Context, out io.Writer, tmplText string, refs []stri
 	if tmplText != "" && tmplText != "json" {
 		t, err := format.Parse(tmplText)
 		if err != nil {
-			return fmt.Errorf("template parsing error: %w", err)
+			// docker's inspect exits 64 (EX_USAGE) on a bad template.
+			return StatusError{Status: "template parsing error: " + err.Error(), StatusCode: 64}
 		}
 		tmpl = t
 	}

@@ -65,6 +65,12 @@ func runPs(ctx context.Context, c *CLI, o *psOptions) error {
 		return err
 	}
 	f := psFormat(o)
+	if f != format.JSONKey && !strings.HasPrefix(f, format.TableKey) {
+		// docker's ps checks a custom template before asking the daemon.
+		if _, err := format.Parse(f); err != nil {
+			return fmt.Errorf("failed to parse template: %w", err)
+		}
+	}
 	limit := o.last
 	if o.latest && limit == -1 {
 		limit = 1
@@ -82,8 +88,5 @@ func runPs(ctx context.Context, c *CLI, o *psOptions) error {
 	for _, ctr := range res.Items {
 		rows = append(rows, format.Container{C: ctr, Trunc: !o.noTrunc})
 	}
-	if err := format.Write(c.Out, f, rows, format.ContainerHeader); err != nil {
-		return fmt.Errorf("%w", err)
-	}
-	return nil
+	return format.Write(c.Out, f, rows, format.ContainerHeader)
 }

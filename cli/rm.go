@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -51,7 +52,9 @@ func runRm(ctx context.Context, c *CLI, o *rmOptions) error {
 			Force:         o.force,
 		})
 		if err != nil && o.force && cerrdefs.IsNotFound(err) {
-			return errSilent // rm -f of a missing container is not an error
+			// rm -f of a missing container reports it but does not fail.
+			fmt.Fprintln(c.Err, err)
+			return errSilent
 		}
 		return err
 	})

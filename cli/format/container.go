@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,19 +68,16 @@ func (c Container) Names() string {
 	return strings.Join(names, ",")
 }
 
-// Image is the image as the user named it; truncated output shortens an
-// image ID and drops a digest from a reference.
+// Image is the image as the user named it; truncated output drops a
+// digest from a reference.
 func (c Container) Image() string {
 	img := c.C.Image
 	if img == "" {
 		return "<no image>"
 	}
 	if c.Trunc {
-		if strings.HasPrefix(img, "sha256:") {
-			return TruncateID(img)
-		}
 		if name, _, ok := strings.Cut(img, "@"); ok && name != "" {
-			return name
+			return name // drop the digest; image IDs stay whole, as in docker
 		}
 	}
 	return img
@@ -186,7 +184,12 @@ func (c Container) Networks() string {
 
 // MarshalJSON gives `--format json` every column, as docker does.
 func (c Container) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{
+	var platform any
+	if d := c.C.ImageManifestDescriptor; d != nil && d.Platform != nil {
+		platform = d.Platform
+	}
+	return json.Marshal(map[string]any{
+		"Platform":     platform,
 		"Command":      c.Command(),
 		"CreatedAt":    c.CreatedAt(),
 		"ID":           c.ID(),
@@ -204,30 +207,82 @@ func (c Container) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// DisplayablePorts renders port summaries sorted by private port.
+// DisplayablePorts renders ports as docker ps does: sorted by private
+// port, consecutive unpublished (or identity-published) ports folded into
+// ranges per IP and protocol ("8000-8002/tcp"), and mappings to a different
+// host port listed last ("0.0.0.0:8080->80/tcp").
 func DisplayablePorts(ports []container.PortSummary) string {
 	ps := append([]container.PortSummary(nil), ports...)
 	sort.SliceStable(ps, func(i, j int) bool {
-		if ps[i].PrivatePort != ps[j].PrivatePort {
-			return ps[i].PrivatePort < ps[j].PrivatePort
+		a, b := ps[i], ps[j]
+		if a.PrivatePort != b.PrivatePort {
+			return a.PrivatePort < b.PrivatePort
 		}
-		return ps[i].Type < ps[j].Type
+		if ai, bi := ipString(a.IP), ipString(b.IP); ai != bi {
+			return ai < bi
+		}
+		if a.PublicPort != b.PublicPort {
+			return a.PublicPort < b.PublicPort
+		}
+		return a.Type < b.Type
 	})
-	out := make([]string, 0, len(ps))
+	var (
+		out      []string
+		mappings []string
+		order    []string
+		open     = map[string]*span{}
+	)
 	for _, p := range ps {
-		if p.PublicPort == 0 {
-			out = append(out, fmt.Sprintf("%d/%s", p.PrivatePort, p.Type))
+		ip := ipString(p.IP)
+		if ip != "" && p.PublicPort != p.PrivatePort {
+			mappings = append(mappings, fmt.Sprintf("%s:%d->%d/%s", hostIP(p.IP), p.PublicPort, p.PrivatePort, p.Type))
 			continue
 		}
-		ip := ""
-		if p.IP.IsValid() {
-			ip = p.IP.String()
-			if p.IP.Is6() {
-				ip = "[" + ip + "]"
-			}
-			ip += ":"
+		key := ip + "/" + p.Type
+		g, ok := open[key]
+		switch {
+		case !ok:
+			open[key] = &span{ip: ip, proto: p.Type, first: p.PrivatePort, last: p.PrivatePort}
+			order = append(order, key)
+		case p.PrivatePort == g.last+1:
+			g.last = p.PrivatePort
+		default:
+			out = append(out, g.String())
+			open[key] = &span{ip: ip, proto: p.Type, first: p.PrivatePort, last: p.PrivatePort}
 		}
-		out = append(out, fmt.Sprintf("%s%d->%d/%s", ip, p.PublicPort, p.PrivatePort, p.Type))
 	}
-	return strings.Join(out, ", ")
+	for _, k := range order {
+		out = append(out, open[k].String())
+	}
+	return strings.Join(append(out, mappings...), ", ")
+}
+
+type span struct {
+	ip, proto   string
+	first, last uint16
+}
+
+func (s *span) String() string {
+	r := strconv.Itoa(int(s.first))
+	if s.last != s.first {
+		r += "-" + strconv.Itoa(int(s.last))
+	}
+	if s.ip != "" {
+		r = s.ip + ":" + r + "->" + r
+	}
+	return r + "/" + s.proto
+}
+
+func ipString(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	return ip.String()
+}
+
+func hostIP(ip netip.Addr) string {
+	if ip.Is6() {
+		return "[" + ip.String() + "]"
+	}
+	return ip.String()
 }

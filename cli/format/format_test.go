@@ -107,9 +107,9 @@ func TestContainerTable(t *testing.T) {
 	if err := Write(&b, ContainerTable, containerRows(true), ContainerHeader); err != nil {
 		t.Fatal(err)
 	}
-	want := `CONTAINER ID   IMAGE          COMMAND                  CREATED              STATUS                     PORTS                           NAMES
-4c0ffee00000   nginx          "/docker-entrypoint.…"   3 minutes ago        Up 3 minutes               0.0.0.0:8080->80/tcp, 443/tcp   web
-deadbeef0000   1234567890ab   "sh"                     About a minute ago   Exited (0) 5 seconds ago                                   idle
+	want := `CONTAINER ID   IMAGE                                     COMMAND                  CREATED              STATUS                     PORTS                           NAMES
+4c0ffee00000   nginx                                     "/docker-entrypoint.…"   3 minutes ago        Up 3 minutes               443/tcp, 0.0.0.0:8080->80/tcp   web
+deadbeef0000   sha256:1234567890abcdef1234567890abcdef   "sh"                     About a minute ago   Exited (0) 5 seconds ago                                   idle
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
@@ -223,5 +223,29 @@ func TestHistoryRows(t *testing.T) {
 	h.Human = false
 	if h.Size() != "1234" || !strings.HasPrefix(h.CreatedSince(), "2026-11-27T") {
 		t.Errorf("non-human = %q %q", h.Size(), h.CreatedSince())
+	}
+}
+
+func TestDisplayablePorts(t *testing.T) {
+	any4 := netip.MustParseAddr("0.0.0.0")
+	any6 := netip.MustParseAddr("::")
+	p := func(ip netip.Addr, priv, pub uint16, proto string) container.PortSummary {
+		return container.PortSummary{IP: ip, PrivatePort: priv, PublicPort: pub, Type: proto}
+	}
+	tests := []struct {
+		in   []container.PortSummary
+		want string
+	}{
+		{nil, ""},
+		{[]container.PortSummary{p(netip.Addr{}, 80, 0, "tcp")}, "80/tcp"},
+		{[]container.PortSummary{p(netip.Addr{}, 8002, 0, "tcp"), p(netip.Addr{}, 8000, 0, "tcp"), p(netip.Addr{}, 8001, 0, "tcp"), p(netip.Addr{}, 53, 0, "udp")}, "53/udp, 8000-8002/tcp"},
+		{[]container.PortSummary{p(netip.Addr{}, 80, 0, "tcp"), p(netip.Addr{}, 82, 0, "tcp")}, "80/tcp, 82/tcp"},
+		{[]container.PortSummary{p(any4, 80, 80, "tcp"), p(any4, 81, 81, "tcp")}, "0.0.0.0:80-81->80-81/tcp"},
+		{[]container.PortSummary{p(any4, 80, 8080, "tcp"), p(any6, 80, 8080, "tcp"), p(netip.Addr{}, 443, 0, "tcp")}, "443/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"},
+	}
+	for _, tc := range tests {
+		if got := DisplayablePorts(tc.in); got != tc.want {
+			t.Errorf("DisplayablePorts(%v) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	units "github.com/docker/go-units"
+
 	"github.com/moby/moby/api/types/image"
 )
 
@@ -100,6 +102,7 @@ func (i Image) UniqueSize() string {
 // MarshalJSON gives `--format json` every column.
 func (i Image) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]string{
+		"VirtualSize":  units.HumanSize(float64(i.I.Size)),
 		"Containers":   i.Containers(),
 		"CreatedAt":    i.CreatedAt(),
 		"CreatedSince": i.CreatedSince(),
@@ -150,7 +153,11 @@ func ImageRows(images []image.Summary, trunc, digests bool) []Row {
 			if tagged[repo] {
 				continue
 			}
-			rows = append(rows, Image{I: img, Repo: repo, TagStr: none, Dgst: repoDigest[repo], Trunc: trunc})
+			d := "" // docker leaves it empty unless --digests
+			if digests {
+				d = repoDigest[repo]
+			}
+			rows = append(rows, Image{I: img, Repo: repo, TagStr: none, Dgst: d, Trunc: trunc})
 			tagged[repo] = true
 		}
 		if len(tagged) == 0 {
