@@ -85,14 +85,33 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (Result,
 		unpacked: map[string]bool{},
 		isRoot:   os.Geteuid() == 0,
 	}
-	if err := a.run(ctx, io.TeeReader(stream, h)); err != nil {
+	cr := &countingReader{r: io.TeeReader(stream, h)}
+	if err := a.run(ctx, cr); err != nil {
 		return Result{}, err
+	}
+	// archive/tar reports a stream cut inside a file's padding as a clean
+	// end; a whole archive always ends on a block boundary.
+	if cr.n%blockSize != 0 {
+		return Result{}, badArchive(io.ErrUnexpectedEOF)
 	}
 	// The diff ID covers the whole stream, trailing padding included.
 	if _, err := io.Copy(io.Discard, io.TeeReader(stream, h)); err != nil {
 		return Result{}, badArchive(err)
 	}
 	return Result{DiffID: digestOf(h), Size: a.size}, nil
+}
+
+const blockSize = 512
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func digestOf(h hash.Hash) digest.Digest {

@@ -145,6 +145,7 @@ func TestApplyRejectsBadArchives(t *testing.T) {
 		"hardlink out":   {tarOf(t, entry{Name: "l", Type: tar.TypeLink, Link: "../../../../" + victim}), "escapes the layer root"},
 		"hardlink miss":  {tarOf(t, entry{Name: "l", Type: tar.TypeLink, Link: "nope"}), "does not exist"},
 		"truncated":      {good[:1500], "truncated archive"},
+		"cut in padding": {tarOf(t, entry{Name: "a", Body: "short"})[:600], "truncated archive"},
 		"not a tar":      {bytes.Repeat([]byte("hello world "), 100), "invalid tar header"},
 		"short garbage":  {[]byte("hello"), "truncated archive"},
 		"bad gzip":       {[]byte{0x1f, 0x8b, 0, 0, 1, 2, 3}, "gzip"},
