@@ -22,6 +22,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/containerlog"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/ocicli"
 	"github.com/berth-dev/berth/internal/runtime/runtimetest"
 )
 
@@ -39,7 +41,7 @@ func randSuffix() string {
 }
 
 // createBerth writes spec as the bundle of id and creates the container
-// with berth's own runtime.
+// with req.Runtime, berth's own runtime by default.
 func (m *testMonitor) createBerth(t *testing.T, id string, spec *specs.Spec, req CreateRequest) CreateRequest {
 	t.Helper()
 	bundle := filepath.Join(m.execRoot, "containers", id)
@@ -50,7 +52,10 @@ func (m *testMonitor) createBerth(t *testing.T, id string, spec *specs.Spec, req
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	req.ID, req.Bundle, req.Runtime = id, bundle, "berth"
+	req.ID, req.Bundle = id, bundle
+	if req.Runtime == "" {
+		req.Runtime = "berth"
+	}
 	req.Terminal = spec.Process.Terminal
 	if _, err := m.client.Create(context.Background(), req); err != nil {
 		t.Fatalf("Create %s: %v", id, err)
@@ -67,16 +72,42 @@ func (m *testMonitor) createBerth(t *testing.T, id string, spec *specs.Spec, req
 	return req
 }
 
-func TestBerthRuntimeBusybox(t *testing.T) {
+// TestRealRuntimesBusybox runs busybox containers through the monitor with
+// berth's own runtime and with runc and crun (through ocicli, where the
+// init is reparented to the monitor when runc create exits).
+func TestRealRuntimesBusybox(t *testing.T) {
 	needRoot(t)
+	for _, rt := range []string{"berth", "/usr/sbin/runc", "/usr/bin/crun"} {
+		t.Run(filepath.Base(rt), func(t *testing.T) {
+			if rt != "berth" {
+				if _, err := os.Stat(rt); err != nil {
+					t.Skipf("%s not installed", rt)
+				}
+				// crun refuses cgroup v1 hybrid hosts like this kind.
+				if err := runtimetest.Probe(t, ocicli.New(filepath.Base(rt), rt, t.TempDir(), nil)); err != nil {
+					t.Skipf("%s does not work on this host: %v", rt, err)
+				}
+			}
+			testRuntimeBusybox(t, rt)
+		})
+	}
+}
+
+func testRuntimeBusybox(t *testing.T, rt string) {
 	rootfs := runtimetest.Rootfs(t)
-	m := startMonitorWith(t, "", testRuntimes)
+	ociRoot := t.TempDir()
+	m := startMonitorWith(t, "", func(name string, args []string) (runtime.Runtime, error) {
+		if name == "berth" {
+			return testRuntimes(name, args)
+		}
+		return ocicli.New(filepath.Base(name), name, ociRoot, args), nil
+	})
 	ctx := context.Background()
-	suffix := randSuffix()
+	suffix := filepath.Base(rt) + "-" + randSuffix()
 
 	t.Run("output, log, exit code", func(t *testing.T) {
 		spec := runtimetest.Spec(rootfs, "berth-montest-out-"+suffix, "sh", "-c", "echo hello from $(hostname); echo pid $$; echo oops >&2; exit 5")
-		req := m.createBerth(t, "bb-out", spec, CreateRequest{Log: LogConfig{Path: filepath.Join(m.execRoot, "bb-out.log"), MaxFiles: 1}})
+		req := m.createBerth(t, "bb-out", spec, CreateRequest{Runtime: rt, Log: LogConfig{Path: filepath.Join(m.execRoot, "bb-out.log"), MaxFiles: 1}})
 		conn, err := m.client.Attach(ctx, "bb-out", AttachOptions{Stdout: true, Stderr: true})
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +138,7 @@ func TestBerthRuntimeBusybox(t *testing.T) {
 		spec := runtimetest.Spec(rootfs, "berth-montest-tty-"+suffix, "sh", "-c", "stty size; tty")
 		spec.Process.Terminal = true
 		spec.Process.ConsoleSize = &specs.Box{Height: 20, Width: 70}
-		m.createBerth(t, "bb-tty", spec, CreateRequest{})
+		m.createBerth(t, "bb-tty", spec, CreateRequest{Runtime: rt})
 		conn, err := m.client.Attach(ctx, "bb-tty", AttachOptions{Stdout: true})
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +159,7 @@ func TestBerthRuntimeBusybox(t *testing.T) {
 
 	t.Run("stdin once", func(t *testing.T) {
 		spec := runtimetest.Spec(rootfs, "berth-montest-cat-"+suffix, "sh", "-c", "cat; echo after-eof")
-		m.createBerth(t, "bb-cat", spec, CreateRequest{OpenStdin: true, StdinOnce: true})
+		m.createBerth(t, "bb-cat", spec, CreateRequest{Runtime: rt, OpenStdin: true, StdinOnce: true})
 		conn, err := m.client.Attach(ctx, "bb-cat", AttachOptions{Stdin: true, Stdout: true})
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +185,7 @@ func TestBerthRuntimeBusybox(t *testing.T) {
 		spec := runtimetest.Spec(rootfs, cg, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
 		limit := int64(16 << 20)
 		spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
-		m.createBerth(t, "bb-oom", spec, CreateRequest{})
+		m.createBerth(t, "bb-oom", spec, CreateRequest{Runtime: rt})
 		mgr, err := cgroups.New(cg)
 		if err != nil {
 			t.Fatal(err)
