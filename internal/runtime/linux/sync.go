@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -47,7 +48,7 @@ type initError struct {
 }
 
 func (e *initError) Error() string {
-	if e.Kind != "" {
+	if e.Kind != "" || strings.HasPrefix(e.Msg, "exec: ") {
 		// Exec errors read as Docker's: `exec: "x": executable file not found in $PATH`.
 		return e.Msg
 	}
@@ -69,6 +70,11 @@ func send(fd int, m *message, fds ...int) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
+	}
+	if len(b) > 64<<10 {
+		// A packet must fit the send buffer whole (a spec with a large
+		// environment can outgrow the default ~200 KiB); root may force it.
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 2*len(b)+4096)
 	}
 	var oob []byte
 	if len(fds) > 0 {

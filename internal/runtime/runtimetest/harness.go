@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,7 +169,7 @@ type suite struct {
 	rt       runtime.Runtime
 	rootfs   string
 	cgParent string // relative cgroupsPath parent, "berth-test-<rand>"
-	n        int
+	n        atomic.Int64
 }
 
 // container is one created task with its output pipes.
@@ -241,8 +242,7 @@ func (p *bytesPipe) all(t *testing.T) string {
 // nil, becomes the container's stdin.
 func (s *suite) create(t *testing.T, spec *specs.Spec, stdin *os.File) (*container, error) {
 	t.Helper()
-	s.n++
-	c := &container{id: fmt.Sprintf("rt-%s-%d", randHex(3), s.n), bundle: t.TempDir()}
+	c := &container{id: fmt.Sprintf("rt-%s-%d", randHex(3), s.n.Add(1)), bundle: t.TempDir()}
 	c.cgPath = s.cgParent + "/" + c.id
 	if spec.Linux.CgroupsPath != "" {
 		spec.Linux.CgroupsPath = c.cgPath

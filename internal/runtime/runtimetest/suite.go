@@ -64,6 +64,8 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"NoNewPrivileges", testNoNewPrivs},
 		{"UmaskAndOOMScore", testUmaskOOM},
 		{"CreateFailureLeavesNothing", testCreateFailure},
+		{"Concurrent", testConcurrent},
+		{"LargeSpec", testLargeSpec},
 		{"StartLatency", testLatency},
 	}
 	for _, c := range cases {
@@ -634,5 +636,39 @@ func testStartAfterKill(t *testing.T, s *suite) {
 	}
 	if err := c.task.Start(context.Background()); err == nil {
 		t.Error("start of a container whose init was killed succeeded")
+	}
+}
+
+func testConcurrent(t *testing.T, s *suite) {
+	const n = 6
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			res, err := s.run(t, s.spec("sh", "-c", "echo $$; hostname"), "")
+			switch {
+			case err != nil:
+				errs <- err.Error()
+			case res.stdout != "1\nberthbox\n":
+				errs <- fmt.Sprintf("stdout %q stderr %q", res.stdout, res.stderr)
+			default:
+				errs <- ""
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if e := <-errs; e != "" {
+			t.Errorf("concurrent run: %s", e)
+		}
+	}
+}
+
+func testLargeSpec(t *testing.T, s *suite) {
+	// Larger than a unix socket's default send buffer, in variables that
+	// each fit execve's per-string limit (128 KiB).
+	spec := s.spec("sh", "-c", `echo $((${#BIG1} + ${#BIG2} + ${#BIG3}))`)
+	big := strings.Repeat("x", 100<<10)
+	spec.Process.Env = append(spec.Process.Env, "BIG1="+big, "BIG2="+big, "BIG3="+big)
+	if got := s.mustRun(t, spec, ""); got.stdout != fmt.Sprintf("%d\n", 3*len(big)) {
+		t.Errorf("got %q (stderr %q), want the variables' total length", got.stdout, got.stderr)
 	}
 }
