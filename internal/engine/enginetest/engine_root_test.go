@@ -69,7 +69,9 @@ func busyboxTar(t *testing.T) io.Reader {
 type env struct {
 	*engine.Engine
 	layers *layer.Store
+	images *image.Store
 	mon    monitor.Client
+	cfg    engine.Config
 }
 
 func setup(t *testing.T) *env {
@@ -129,13 +131,14 @@ func setup(t *testing.T) *env {
 	}
 	logger := logrus.New()
 	logger.SetOutput(io.Discard)
-	e, err := engine.New(engine.Config{
+	cfg := engine.Config{
 		DataRoot: dataRoot, ExecRoot: execRoot,
 		LogDefaults:   engine.DefaultLogDefaults,
 		StorageDriver: ls.DriverName(),
 		Images:        is, Layers: ls, Monitor: mon,
 		Logger: logger,
-	})
+	}
+	e, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +146,10 @@ func setup(t *testing.T) *env {
 	if err := e.Restore(ctx); err != nil {
 		t.Fatal(err)
 	}
+	v := &env{Engine: e, layers: ls, images: is, mon: mon, cfg: cfg}
 	t.Cleanup(func() {
 		// Remove whatever a failed test left running, then stop.
+		e := v.Engine
 		cs, _ := e.List(ctx, containers.ListOptions{All: true})
 		for _, c := range cs {
 			if err := e.Remove(ctx, c.ID, containers.RemoveOptions{Force: true}); err != nil {
@@ -160,7 +165,7 @@ func setup(t *testing.T) *env {
 			t.Error("monitor did not stop")
 		}
 	})
-	return &env{Engine: e, layers: ls, mon: mon}
+	return v
 }
 
 func (v *env) create(t *testing.T, name string, cfg *ctypes.Config, hc *ctypes.HostConfig) string {
@@ -274,5 +279,100 @@ func TestStopEscalatesToKill(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("--rm container not removed")
+	}
+}
+
+// docker run -i with stdin closed after one line: the program sees EOF.
+func TestAttachStdinEOF(t *testing.T) {
+	v := setup(t)
+	ctx := context.Background()
+	id := v.create(t, "cat", &ctypes.Config{Cmd: []string{"cat"}, OpenStdin: true, StdinOnce: true, AttachStdin: true}, nil)
+	var stdout bytes.Buffer
+	attached := make(chan error, 1)
+	go func() {
+		attached <- v.Attach(ctx, id, containers.AttachOptions{Stdin: strings.NewReader("hi there\n"), Stdout: &stdout, Stream: true})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := v.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-attached:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("cat did not end at stdin EOF")
+	}
+	if stdout.String() != "hi there\n" {
+		t.Fatalf("stdout %q", stdout.String())
+	}
+	waitc, _ := v.Wait(ctx, id, "")
+	if r := <-waitc; r.StatusCode != 0 {
+		t.Fatalf("exit %+v", r)
+	}
+}
+
+// berthd restarts while a container runs: the new engine adopts it and
+// records its exit.
+func TestRestoreAdoptsRunningContainer(t *testing.T) {
+	v := setup(t)
+	ctx := context.Background()
+	id := v.create(t, "long", &ctypes.Config{Cmd: []string{"sleep", "100"}}, nil)
+	if err := v.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := v.Inspect(ctx, id, false)
+	v.Engine.Close()
+	e2, err := engine.New(v.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Engine = e2
+	if err := e2.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in, err := e2.Inspect(ctx, id, false)
+	if err != nil || !in.State.Running || in.State.Pid != before.State.Pid {
+		t.Fatalf("after restore %+v %v", in.State, err)
+	}
+	if err := e2.Kill(ctx, id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = e2.Inspect(ctx, id, false)
+	if in.State.Status != "exited" || in.State.ExitCode != 137 {
+		t.Fatalf("exit not recorded by the new engine: %+v", in.State)
+	}
+}
+
+// With a TTY the output is raw (no frames) and goes to Stdout.
+func TestAttachTTY(t *testing.T) {
+	v := setup(t)
+	ctx := context.Background()
+	id := v.create(t, "tty", &ctypes.Config{Cmd: []string{"sh", "-c", "echo in-a-tty; [ -t 1 ] && echo yes"}, Tty: true}, &ctypes.HostConfig{ConsoleSize: [2]uint{30, 100}})
+	var out bytes.Buffer
+	attached := make(chan error, 1)
+	go func() {
+		attached <- v.Attach(ctx, id, containers.AttachOptions{Stdout: &out, Stderr: &out, Stream: true})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := v.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-attached:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("attach did not end")
+	}
+	if out.String() != "in-a-tty\r\nyes\r\n" {
+		t.Fatalf("tty output %q", out.String())
+	}
+	var logs bytes.Buffer
+	v.Logs(ctx, id, containers.LogsOptions{Stdout: true}, &logs)
+	if logs.String() != "in-a-tty\r\nyes\r\n" {
+		t.Fatalf("tty logs %q", logs.String())
 	}
 }
