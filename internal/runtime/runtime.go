@@ -63,7 +63,8 @@ type Task interface {
 	// Pid is the host pid of the container's init (PID 1 in its namespace).
 	Pid() int
 	// Console is the pty master when spec.Process.Terminal is set, else nil.
-	// The slave end is the container's stdio and /dev/console.
+	// The slave end is the container's stdio and /dev/console. The task
+	// owns the file: Delete closes it, so drain it before deleting.
 	Console() *os.File
 	// Start makes the init execute the user's program. An error that wraps
 	// ErrExecNotFound or ErrExecPermission means the program could not be

@@ -136,3 +136,39 @@ func TestHooksAreRefused(t *testing.T) {
 		t.Errorf("hooks: %v, want NotImplemented", err)
 	}
 }
+
+// TestJoinPidNamespaceByPath runs a container in the pid namespace of
+// another, created one (whose init is that namespace's PID 1).
+func TestJoinPidNamespaceByPath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	rt := linux.New(linux.Options{})
+	rootfs := runtimetest.Rootfs(t)
+	bundle := t.TempDir()
+	first := runtimetest.Spec(rootfs, "", "true")
+	b, _ := json.Marshal(first)
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	task, err := rt.Create(context.Background(), "pidns-holder", runtime.CreateOpts{Bundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Delete(context.Background())
+
+	spec := runtimetest.Spec(rootfs, "berth-test-pidns/x", "sh", "-c", "echo $$; ps -o pid,comm; true")
+	for i, n := range spec.Linux.Namespaces {
+		if n.Type == specs.PIDNamespace {
+			spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/pid", task.Pid())
+		}
+	}
+	out, errOut, _, err := runtimetest.RunSpec(t, rt, spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 || lines[0] == "1" || strings.Join(strings.Fields(lines[2]), " ") != "1 exe" {
+		t.Errorf("got %q (stderr %q): want to be a non-1 pid next to the holder's init as 1", out, errOut)
+	}
+}
