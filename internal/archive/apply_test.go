@@ -344,3 +344,31 @@ func FuzzApplyHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestApplyReplacesAcrossTypes(t *testing.T) {
+	root := t.TempDir()
+	first := tarOf(t,
+		entry{Name: "was-file", Body: "f"},
+		entry{Name: "was-dir/", Type: tar.TypeDir},
+		entry{Name: "was-dir/child", Body: "c"},
+		entry{Name: "sl", Type: tar.TypeSymlink, Link: "was-file"},
+	)
+	if _, err := apply(t, root, first, WhiteoutDelete); err != nil {
+		t.Fatal(err)
+	}
+	second := tarOf(t,
+		entry{Name: "was-file/", Type: tar.TypeDir},
+		entry{Name: "was-file/inner", Body: "i"},
+		entry{Name: "was-dir", Body: "now a file"},
+		entry{Name: "hl", Type: tar.TypeLink, Link: "sl"}, // links the symlink itself
+	)
+	if _, err := apply(t, root, second, WhiteoutDelete); err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, filepath.Join(root, "was-file/inner")) != "i" || readFile(t, filepath.Join(root, "was-dir")) != "now a file" {
+		t.Fatal("types not replaced")
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "hl")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("hardlink to a symlink should be that symlink: %v %v", fi, err)
+	}
+}
