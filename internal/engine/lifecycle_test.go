@@ -565,3 +565,25 @@ func TestForceRemoveAutoRemoveContainer(t *testing.T) {
 		waitFor(t, "removed", func() bool { return len(h.containerDirs()) == 0 && h.layers.count() == 0 })
 	}
 }
+
+// docker run --rm waits for the removal: a failed start must remove.
+func TestStartFailureAutoRemoves(t *testing.T) {
+	h := newHarness(t)
+	id := h.create("web", nil, &ctypes.HostConfig{AutoRemove: true})
+	removed, _ := h.Wait(bg, id, ctypes.WaitConditionRemoved)
+	h.mon.fail["Start"] = errors.Join(errors.New(`exec: "nope": executable file not found in $PATH`), runtime.ErrExecNotFound)
+	if err := h.Start(bg, id); err == nil {
+		t.Fatal("start succeeded")
+	}
+	select {
+	case r := <-removed:
+		if r.StatusCode != 127 {
+			t.Fatalf("%+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not removed")
+	}
+	if len(h.containerDirs()) != 0 || h.layers.count() != 0 {
+		t.Fatal("left behind")
+	}
+}

@@ -28,7 +28,19 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 		return err
 	}
 	ent.Lock()
-	defer ent.Unlock()
+	err = e.startChecked(ctx, ent)
+	ent.Unlock()
+	if err != nil && !errdefs.Is(err, errdefs.NotModified) && ent.Snapshot().HostConfig.AutoRemove {
+		// As dockerd: a --rm container that fails to start is removed
+		// (docker run --rm waits for the removal).
+		if rerr := e.remove(cleanupCtx(ctx), ent, true); rerr != nil && !errdefs.Is(rerr, errdefs.NotFound) {
+			e.log.WithError(rerr).WithField("container", ent.ID()).Warn("auto-remove after failed start")
+		}
+	}
+	return err
+}
+
+func (e *Engine) startChecked(ctx context.Context, ent *container.Entry) error {
 	c := ent.Snapshot()
 	switch c.State.Status {
 	case ctypes.StateRunning:
