@@ -108,6 +108,9 @@ func StartDaemon(t *testing.T, args ...string) *Daemon {
 		Sock: filepath.Join(root, "berth.sock"), bin: bin, extra: args}
 	d.Host = "unix://" + d.Sock
 	t.Cleanup(d.Destroy)
+	if err := os.WriteFile(filepath.Join(root, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	d.Start()
 	return d
 }

@@ -132,7 +132,7 @@ func TestLiveRestore(t *testing.T) {
 func TestSecondDaemonRefused(t *testing.T) {
 	d := StartDaemon(t)
 	cmd := exec.Command(d.bin+"/berthd", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot+"2",
-		"-H", "unix://"+d.Root+"/other.sock", "--pidfile", d.Root+"/other.pid", "--config-file", d.Root+"/none.json")
+		"-H", "unix://"+d.Root+"/other.sock", "--pidfile", d.Root+"/other.pid", "--config-file", d.Root+"/daemon.json")
 	out, err := cmd.CombinedOutput()
 	defer os.RemoveAll(d.ExecRoot + "2")
 	if err == nil || !strings.Contains(string(out), "already") {

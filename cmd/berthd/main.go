@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -29,10 +30,23 @@ func main() {
 		case "init":
 			linux.InitMain() // never returns
 		case "monitor":
-			os.Exit(monitor.Main(os.Args[2:], wire.MonitorRuntimes))
+			os.Exit(monitor.Main(os.Args[2:], wire.MonitorRuntimes(flagValue(os.Args[2:], "exec-root", config.DefaultExecRoot))))
 		}
 	}
 	os.Exit(run(os.Args[1:]))
+}
+
+// flagValue finds --name VALUE or --name=VALUE in args.
+func flagValue(args []string, name, def string) string {
+	for i, a := range args {
+		switch {
+		case a == "--"+name && i+1 < len(args):
+			return args[i+1]
+		case strings.HasPrefix(a, "--"+name+"="):
+			return strings.TrimPrefix(a, "--"+name+"=")
+		}
+	}
+	return def
 }
 
 func run(args []string) int {

@@ -1,0 +1,179 @@
+// Package wire is berthd's composition root: it builds every service in one
+// visible order (no init() registration) and runs the daemon until its
+// context ends.
+//
+// Start order, each step undone in reverse on failure or shutdown:
+//
+//	data root + exec root dirs -> data-root lock -> pidfile
+//	-> storage driver -> layer store -> image store
+//	-> monitor (dial, or spawn `berthd monitor`) -> engine -> engine.Restore
+//	-> API listeners -> serve
+//
+// Shutdown (SIGTERM) stops the listeners, lets ordinary requests finish,
+// ends streams, and stops watching containers; containers and the monitor
+// keep running (live restore).
+package wire
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/sirupsen/logrus"
+
+	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/config"
+	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/layer"
+	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/linux"
+	"github.com/berth-dev/berth/internal/runtime/ocicli"
+	"github.com/berth-dev/berth/internal/storage/drivers"
+	"github.com/berth-dev/berth/internal/version"
+)
+
+// MonitorRuntimes resolves a CreateRequest's runtime inside the monitor:
+// "berth" is the built-in runtime; anything else is the path of a
+// runc-compatible binary, whose state lives under
+// <exec-root>/runtime/<basename>.
+func MonitorRuntimes(execRoot string) monitor.RuntimeFunc {
+	return func(name string, args []string) (runtime.Runtime, error) {
+		if name == "" || name == engine.BuiltinRuntime {
+			return linux.New(linux.Options{}), nil
+		}
+		if !filepath.IsAbs(name) {
+			return nil, fmt.Errorf("runtime %q: not an absolute path", name)
+		}
+		base := filepath.Base(name)
+		return ocicli.New(base, name, filepath.Join(execRoot, "runtime", base), args), nil
+	}
+}
+
+// Run runs berthd until ctx ends.
+func Run(ctx context.Context, cfg *config.Config) (err error) {
+	var undo []func()
+	defer func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
+	for _, d := range []string{cfg.DataRoot, cfg.ExecRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	release, err := lockDataRoot(cfg.DataRoot)
+	if err != nil {
+		return err
+	}
+	undo = append(undo, release)
+	rmPid, err := writePidfile(cfg.Pidfile)
+	if err != nil {
+		return err
+	}
+	undo = append(undo, rmPid)
+
+	driver, err := drivers.New(cfg.StorageDriver, cfg.DataRoot)
+	if err != nil {
+		return fmt.Errorf("storage driver %s: %w", cfg.StorageDriver, err)
+	}
+	layers, err := layer.NewStore(cfg.DataRoot, driver)
+	if err != nil {
+		return err
+	}
+	images, err := image.NewStore(cfg.DataRoot, layers)
+	if err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	mon, err := monitor.Ensure(ctx, cfg.ExecRoot, cfg.DataRoot, self)
+	if err != nil {
+		return fmt.Errorf("start monitor: %w", err)
+	}
+	undo = append(undo, func() { mon.Close() })
+
+	logDefaults, err := logDefaults(cfg.LogOpts)
+	if err != nil {
+		return err
+	}
+	runtimes := map[string]string{}
+	for name, r := range cfg.AllRuntimes(exec.LookPath) {
+		runtimes[name] = r.Path
+	}
+	eng, err := engine.New(engine.Config{
+		DataRoot:       cfg.DataRoot,
+		ExecRoot:       cfg.ExecRoot,
+		DefaultRuntime: cfg.DefaultRuntime,
+		Runtimes:       runtimes,
+		CgroupParent:   cfg.CgroupParent,
+		LogDefaults:    logDefaults,
+		StorageDriver:  driver.Name(),
+		Images:         images,
+		ImageCounter:   images,
+		Layers:         layers,
+		Monitor:        mon,
+		Logger:         logrus.StandardLogger(),
+	})
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() { eng.Close() })
+	images.SetInUse(eng.ImageUser)
+	if err := eng.Restore(ctx); err != nil {
+		return fmt.Errorf("restore containers: %w", err)
+	}
+
+	listeners, err := apiserver.ListenAll(cfg.Hosts, nil)
+	if err != nil {
+		return err
+	}
+	srv := apiserver.New(apiserver.Config{Version: version.Version}, apiserver.Backends{
+		Containers: eng, Images: images, System: eng,
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(listeners...) }()
+	logrus.WithFields(logrus.Fields{"data-root": cfg.DataRoot, "hosts": cfg.Hosts, "driver": driver.Name()}).Info("berthd ready")
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			return err
+		}
+	}
+	logrus.Info("berthd shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// logDefaults turns the daemon's json-file log-opts into engine defaults.
+func logDefaults(opts map[string]string) (engine.LogDefaults, error) {
+	d := engine.DefaultLogDefaults
+	if s, ok := opts["max-size"]; ok {
+		n, err := units.RAMInBytes(s)
+		if err != nil {
+			return d, fmt.Errorf("log-opt max-size=%s: %w", s, err)
+		}
+		d.MaxSize = n
+	}
+	if s, ok := opts["max-file"]; ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return d, fmt.Errorf("log-opt max-file=%s: must be a positive integer", s)
+		}
+		d.MaxFiles = n
+	}
+	return d, nil
+}
