@@ -554,6 +554,8 @@ func (d *Driver) Metadata(ctx context.Context, key string) (map[string]string, e
 	md := map[string]string{"MergedDir": filepath.Join(dir, "merged")}
 	if i.Kind != storage.KindView {
 		md["UpperDir"] = filepath.Join(dir, "diff")
+	}
+	if i.Kind == storage.KindActive {
 		md["WorkDir"] = filepath.Join(dir, "work")
 	}
 	lowers, err := d.lowerDirs(key)
