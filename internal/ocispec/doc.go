@@ -39,6 +39,8 @@
 //	start   HostnameFile, HostsFile, ResolvConf    contents of the generated files
 //	        Build(Input)                           the spec; Input.Opts add the
 //	                                               seccomp profile and the like
+//	exec    ExecProcess(ExecInput)                 the exec's process, from the
+//	                                               container's spec
 //
 // Errors are classified with internal/errdefs: InvalidArgument for what
 // the user asked wrongly, NotImplemented for what berth cannot do yet
