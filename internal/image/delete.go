@@ -33,8 +33,22 @@ func isIDRef(id ID, ref string) bool {
 // with force. A running container's image can never
 // be deleted; a stopped container's only with force.
 func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]apiimage.DeleteResponse, error) {
+	// The hook is asked without the store's lock, so that it may take the
+	// engine's: an engine holding its own lock may be calling Get.
+	s.mu.RLock()
+	rec, err := s.resolveLocked(ref)
+	hook := s.inUse
+	s.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	var u usage
+	if hook != nil {
+		u.id = rec.id
+		u.container, u.running, u.ok = hook(rec.id)
+	}
 	s.mu.Lock()
-	out, top, err := s.deleteLocked(ref, force)
+	out, top, err := s.deleteLocked(ref, force, u)
 	s.mu.Unlock()
 	if err != nil || top == "" {
 		return out, err
@@ -47,20 +61,26 @@ func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]ap
 	return out, err
 }
 
+// usage is what the InUse hook said about image id.
+type usage struct {
+	id        ID
+	container string
+	running   bool
+	ok        bool
+}
+
 // deleteLocked does Delete's bookkeeping and returns the top layer whose
 // reference the caller must release ("" if the image stays).
-func (s *Store) deleteLocked(ref string, force bool) ([]apiimage.DeleteResponse, ChainID, error) {
+func (s *Store) deleteLocked(ref string, force bool, u usage) ([]apiimage.DeleteResponse, ChainID, error) {
 	rec, err := s.resolveLocked(ref)
 	if err != nil {
 		return nil, "", err
 	}
 	id := rec.id
-	inUse := func() (string, bool, bool) {
-		if s.inUse == nil {
-			return "", false, false
-		}
-		return s.inUse(id)
+	if u.id != "" && u.id != id {
+		return nil, "", errdefs.Conflictf("conflict: %s was retagged while being deleted; try again", ref)
 	}
+	inUse := func() (string, bool, bool) { return u.container, u.running, u.ok }
 	var out []apiimage.DeleteResponse
 	refs := s.refsLocked(id)
 

@@ -79,7 +79,7 @@ func NewStore(dataRoot string, layers Layers) (*Store, error) {
 
 // SetInUse installs the hook that tells which container uses an image
 // (the daemon wires the engine in). Without one, no image is in use. The
-// hook runs under the store's lock: it must not call back into the Store.
+// hook is called without the store's lock held.
 func (s *Store) SetInUse(fn InUseFunc) {
 	s.mu.Lock()
 	s.inUse = fn
