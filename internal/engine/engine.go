@@ -75,6 +75,8 @@ type Engine struct {
 	// running: live restore).
 	ctx    context.Context
 	cancel context.CancelFunc
+	wgMu   sync.Mutex // orders watch's wg.Add before Close's wg.Wait
+	closed bool
 	wg     sync.WaitGroup
 
 	attachMu sync.Mutex
@@ -124,6 +126,9 @@ func New(cfg Config) (*Engine, error) {
 // Close stops watching containers; they keep running and the next
 // Restore adopts them again.
 func (e *Engine) Close() error {
+	e.wgMu.Lock()
+	e.closed = true
+	e.wgMu.Unlock()
 	e.cancel()
 	e.rmu.Lock()
 	for _, rs := range e.restarts {

@@ -19,6 +19,11 @@ const exitUnknown = 255
 // watch starts the goroutine that waits for a running container's exit
 // and records it.
 func (e *Engine) watch(ent *container.Entry) {
+	e.wgMu.Lock()
+	defer e.wgMu.Unlock()
+	if e.closed {
+		return // the next Restore adopts it
+	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
