@@ -125,3 +125,24 @@ func setCaps(c caps) error {
 	}
 	return nil
 }
+
+// currentPermitted is the calling thread's permitted set.
+func currentPermitted() (capSet, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, fmt.Errorf("capget: %w", err)
+	}
+	return capSet(data[0].Permitted) | capSet(data[1].Permitted)<<32, nil
+}
+
+// within limits c to the capabilities the runtime holds: asking for more
+// (--privileged where berth lacks, say, CAP_SYS_RESOURCE) gives what
+// there is instead of failing in capset.
+func (c caps) within(have capSet) caps {
+	c.effective &= have
+	c.permitted &= have
+	c.inheritable &= have
+	c.ambient &= c.permitted & c.inheritable
+	return c
+}

@@ -373,7 +373,11 @@ func (p *initProc) setUser() error {
 	hasCaps := p.spec.Process.Capabilities != nil
 	if hasCaps {
 		last := lastCap()
-		c = planCaps(p.spec.Process.Capabilities, last)
+		have, err := currentPermitted()
+		if err != nil {
+			return err
+		}
+		c = planCaps(p.spec.Process.Capabilities, last).within(have)
 		if err := dropBounding(c, last); err != nil {
 			return err
 		}

@@ -172,3 +172,42 @@ func TestJoinPidNamespaceByPath(t *testing.T) {
 		t.Errorf("got %q (stderr %q): want to be a non-1 pid next to the holder's init as 1", out, errOut)
 	}
 }
+
+// TestPrivilegedGetsWhatTheRuntimeHas asks for every capability, as
+// --privileged does; berth itself lacks some here (CAP_SYS_RESOURCE), and
+// the container gets the rest instead of a capset failure.
+func TestPrivilegedGetsWhatTheRuntimeHas(t *testing.T) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours string
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:\t"); ok {
+			ours = v
+		}
+	}
+	var all []string
+	for i := 0; i <= 40; i++ {
+		all = append(all, capName(i))
+	}
+	spec := newSpec("grep", "CapEff", "/proc/self/status")
+	spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
+	out, errOut, code, err := runtimetest.RunSpec(t, linux.New(linux.Options{}), spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "CapEff:\t"+ours+"\n" || code != 0 {
+		t.Errorf("got %q exit %d (stderr %q), want CapEff %s", out, code, errOut, ours)
+	}
+}
+
+func capName(i int) string {
+	names := []string{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+		"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK",
+		"IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT",
+		"SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
+		"SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON",
+		"BPF", "CHECKPOINT_RESTORE"}
+	return "CAP_" + names[i]
+}

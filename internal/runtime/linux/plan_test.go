@@ -178,3 +178,12 @@ func TestSyncMessagesCarryFds(t *testing.T) {
 		t.Error("EOF must be an error while a message is expected")
 	}
 }
+
+func TestCapsWithin(t *testing.T) {
+	c := caps{bounding: 0xff, effective: 0xff, permitted: 0xff, inheritable: 0x0f, ambient: 0x33}
+	got := c.within(0x3c)
+	want := caps{bounding: 0xff, effective: 0x3c, permitted: 0x3c, inheritable: 0x0c, ambient: 0x0}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

@@ -64,6 +64,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"NoNewPrivileges", testNoNewPrivs},
 		{"UmaskAndOOMScore", testUmaskOOM},
 		{"CreateFailureLeavesNothing", testCreateFailure},
+		{"HostNamespaces", testHostNamespaces},
 		{"Concurrent", testConcurrent},
 		{"LargeSpec", testLargeSpec},
 		{"StartLatency", testLatency},
@@ -670,5 +671,28 @@ func testLargeSpec(t *testing.T, s *suite) {
 	spec.Process.Env = append(spec.Process.Env, "BIG1="+big, "BIG2="+big, "BIG3="+big)
 	if got := s.mustRun(t, spec, ""); got.stdout != fmt.Sprintf("%d\n", 3*len(big)) {
 		t.Errorf("got %q (stderr %q), want the variables' total length", got.stdout, got.stderr)
+	}
+}
+
+// testHostNamespaces is --network host --pid host --ipc host --uts host:
+// only the mount namespace is new.
+func testHostNamespaces(t *testing.T, s *suite) {
+	kinds := []string{"pid", "net", "ipc", "uts"}
+	spec := s.spec("sh", "-c", "for n in "+strings.Join(kinds, " ")+"; do readlink /proc/self/ns/$n; done; hostname; echo $$")
+	spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	spec.Hostname = ""
+	got := s.mustRun(t, spec, "")
+	lines := strings.Split(strings.TrimSpace(got.stdout), "\n")
+	host, _ := os.Hostname()
+	if len(lines) != len(kinds)+2 {
+		t.Fatalf("got %q (stderr %q)", got.stdout, got.stderr)
+	}
+	for i, k := range kinds {
+		if h, _ := os.Readlink("/proc/self/ns/" + k); lines[i] != h {
+			t.Errorf("%s namespace %q, want the host's %q", k, lines[i], h)
+		}
+	}
+	if lines[len(kinds)] != host || lines[len(kinds)+1] == "1" {
+		t.Errorf("hostname %q (want %q), pid %s (want not 1)", lines[len(kinds)], host, lines[len(kinds)+1])
 	}
 }
