@@ -342,6 +342,10 @@ func (f *fakeEngine) Attach(ctx context.Context, ref string, opts containers.Att
 		if err := sc.Err(); err != nil {
 			return err
 		}
+		// Like the engine: a cancelled attach stops pumping output.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 	select {
 	case f.stdinDone <- got.String():

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +15,7 @@ import (
 // its write side; Writes go to the client.
 type Conn struct {
 	net.Conn
-	r         *bufio.Reader
+	r         io.Reader
 	closeOnce sync.Once
 }
 
@@ -65,7 +64,15 @@ func Hijack(w http.ResponseWriter, r *http.Request, contentType string) (*Conn, 
 	if err != nil {
 		return nil, fmt.Errorf("hijack connection: %w", err)
 	}
-	c := &Conn{Conn: nc, r: brw.Reader}
+	// Bytes the server already buffered come first, then the raw conn.
+	// Reading on through brw.Reader would go through net/http's conn
+	// reader, which cancels the request context at the client's EOF: a
+	// half-close (end of stdin) would end the whole attach.
+	var in io.Reader = nc
+	if n := brw.Reader.Buffered(); n > 0 {
+		in = io.MultiReader(io.LimitReader(brw.Reader, int64(n)), nc)
+	}
+	c := &Conn{Conn: nc, r: in}
 	h := w.Header().Clone()
 	h.Del("Content-Length")
 	h.Set("Content-Type", contentType)
