@@ -99,16 +99,19 @@ func (cl *attachClient) writeLoop(c *container) {
 				cl.mu.Unlock()
 				return
 			}
-			buf := cl.pending
-			cl.pending = cl.spare[:0]
-			ended := cl.ended
-			cl.mu.Unlock()
-			if len(buf) == 0 {
+			if len(cl.pending) == 0 {
+				ended := cl.ended
+				cl.mu.Unlock()
 				if ended {
 					return
 				}
 				break
 			}
+			// Swap buffers: enqueue appends to one while the other is
+			// written. spare is lent out, never shared.
+			buf := cl.pending
+			cl.pending, cl.spare = cl.spare[:0], nil
+			cl.mu.Unlock()
 			if _, err := cl.conn.Write(buf); err != nil {
 				return
 			}

@@ -415,6 +415,22 @@ func TestSlowAttachClientNeverBlocksContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Close()
+	// A fast client alongside gets every byte.
+	fast, err := m.client.Attach(ctx, "loud", AttachOptions{Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	fastOut := make(chan string, 1)
+	go func() {
+		var stdout bytes.Buffer
+		_, err := stdcopy.StdCopy(&stdout, io.Discard, fast)
+		if err != nil {
+			fastOut <- "error: " + err.Error()
+			return
+		}
+		fastOut <- stdout.String()
+	}()
 	start := time.Now()
 	if err := m.client.Start(ctx, "loud"); err != nil {
 		t.Fatal(err)
@@ -424,6 +440,19 @@ func TestSlowAttachClientNeverBlocksContainer(t *testing.T) {
 		t.Errorf("exit %+v", ex)
 	}
 	t.Logf("24 MB through the monitor in %v", time.Since(start))
+	select {
+	case out := <-fastOut:
+		want := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz\n", 600000) + "end\n"
+		if out != want {
+			i := 0
+			for i < len(out) && i < len(want) && out[i] == want[i] {
+				i++
+			}
+			t.Errorf("fast client got %d bytes, want %d; differs at %d: %q", len(out), len(want), i, out[max(i-40, 0):min(i+40, len(out))])
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("fast client stream did not end")
+	}
 	// The slow client was disconnected: it reads less than everything,
 	// then EOF.
 	n, err := io.Copy(io.Discard, slow)
