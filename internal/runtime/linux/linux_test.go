@@ -30,8 +30,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// TestConformance runs the suite with this test binary as init, or with
+// $BERTH_INIT_BINARY (say, a built berthd) to measure the real thing.
 func TestConformance(t *testing.T) {
-	runtimetest.Run(t, func(t *testing.T) runtime.Runtime { return linux.New(linux.Options{}) })
+	init := os.Getenv("BERTH_INIT_BINARY")
+	runtimetest.Run(t, func(t *testing.T) runtime.Runtime { return linux.New(linux.Options{InitPath: init}) })
 }
 
 func newSpec(args ...string) *specs.Spec {
