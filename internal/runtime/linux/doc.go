@@ -19,7 +19,7 @@
 //	socketpair; fork with clone flags
 //	  (pid, mount, uts, ipc, net), setsid  -> Go runtime starts, reads fd 3
 //	cgroups.New(cgroupsPath).Apply(pid)
-//	  and Set(resources)
+//	  and Set(resources); oom_score_adj
 //	"config" {rootfs, spec (raw JSON)}     ->
 //	                                          setns into namespaces given by path
 //	                                          unshare(CLONE_NEWCGROUP) (now that
@@ -32,6 +32,7 @@
 //	                                       <- "ready" (+ pty master fd)
 //	Create returns the Task
 //	Task.Start: "start"                    ->
+//	                                          umask (default 0022), no_new_privs
 //	                                          execve(program): the socket closes
 //	parent reads EOF: started
 //
@@ -52,10 +53,17 @@
 // # Not yet supported
 //
 // User and time namespaces, joining a mount namespace by path and OCI
-// hooks are refused (NotImplemented). spec.Linux.Seccomp is ignored (a later issue), as are AppArmor
-// and SELinux labels. Rlimits are clamped to the current hard limits, since
-// berth may run without CAP_SYS_RESOURCE. A new network namespace gets its
-// loopback interface up, as Docker's "none" network has.
+// hooks are refused (NotImplemented). spec.Linux.Seccomp is ignored (a
+// later issue), as are AppArmor and SELinux labels, scheduler, I/O
+// priority and personality settings.
+//
+// # Deliberate differences from runc
+//
+// Rlimits are clamped to the current hard limits and capabilities to the
+// runtime's own permitted set, since berth may run without some (here:
+// CAP_SYS_RESOURCE); runc fails instead. A new network namespace gets its
+// loopback interface up, as Docker's "none" network has. A spec larger
+// than the socket's send buffer is sent whole by forcing the buffer size.
 //
 // Processes are never waited for here: the caller reaps (see package
 // reaper).
