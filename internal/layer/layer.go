@@ -212,7 +212,7 @@ func (s *Store) writeLayer(l Layer) error {
 	if l.Parent != "" {
 		files["parent"] = string(l.Parent)
 	}
-	if err := writeFiles(tmp, files); err != nil {
+	if err := writeFiles(tmp, files, true); err != nil {
 		_ = os.RemoveAll(tmp)
 		return err
 	}
@@ -223,14 +223,15 @@ func (s *Store) writeLayer(l Layer) error {
 	return storage.SyncDir(filepath.Join(s.root, "sha256"))
 }
 
-func writeFiles(dir string, files map[string]string) error {
+// writeFiles writes small files into a new dir, fsynced if sync.
+func writeFiles(dir string, files map[string]string, sync bool) error {
 	for name, v := range files {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return err
 		}
 		_, err = f.WriteString(v)
-		if err == nil {
+		if err == nil && sync {
 			err = f.Sync()
 		}
 		if cerr := f.Close(); err == nil {
@@ -239,6 +240,9 @@ func writeFiles(dir string, files map[string]string) error {
 		if err != nil {
 			return err
 		}
+	}
+	if !sync {
+		return nil
 	}
 	return storage.SyncDir(dir)
 }

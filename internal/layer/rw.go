@@ -67,7 +67,9 @@ func (s *Store) CreateRW(ctx context.Context, id string, parent image.ChainID) (
 	if parent != "" {
 		files["parent"] = string(parent)
 	}
-	if err := writeFiles(tmp, files); err != nil {
+	// Not fsynced: the layer is volatile (lost with a host crash anyway),
+	// and container create should not wait on the disk.
+	if err := writeFiles(tmp, files, false); err != nil {
 		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("create writable layer: %w", err)
 	}

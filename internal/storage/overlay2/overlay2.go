@@ -157,9 +157,11 @@ func (d *Driver) load() error {
 		m, err := readMeta(dir)
 		if err != nil {
 			// Snapshots appear by rename with snapshot.json inside, so a
-			// dir without one is damage: remove it. An unreadable one is
-			// kept for a human to look at, and not listed.
-			if errors.Is(err, fs.ErrNotExist) {
+			// dir without one is damage; a torn one is a volatile layer's
+			// after a host crash (only those are written without fsync).
+			// Both are removed; an unreadable one is kept for a human.
+			var syntax *json.SyntaxError
+			if errors.Is(err, fs.ErrNotExist) || errors.As(err, &syntax) || errors.Is(err, errTorn) {
 				if err := removeTree(dir); err != nil {
 					return err
 				}
@@ -191,10 +193,15 @@ func (d *Driver) load() error {
 	return nil
 }
 
+var errTorn = errors.New("empty snapshot.json")
+
 func readMeta(dir string) (*meta, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
 	if err != nil {
 		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, errTorn
 	}
 	var m meta
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -218,6 +225,11 @@ func writeMeta(dir string, m *meta) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
+	}
+	if m.Volatile {
+		// A volatile layer does not survive a host crash anyway: spare
+		// container create an fsync. (A torn file is dropped on open.)
+		return os.WriteFile(filepath.Join(dir, "snapshot.json"), b, 0o600)
 	}
 	return storage.WriteFileAtomic(filepath.Join(dir, "snapshot.json"), b, 0o600)
 }
