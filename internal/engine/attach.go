@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/term"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	"github.com/berth-dev/berth/internal/container"
@@ -63,13 +64,29 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachO
 	if !opts.Stream {
 		return nil
 	}
-	mopts := monitor.AttachOptions{Stdin: opts.Stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil}
+	stdin := opts.Stdin
+	if tty && stdin != nil {
+		// As dockerd, only a TTY attach watches for the detach keys.
+		keys := opts.DetachKeys
+		if keys == "" {
+			keys = DefaultDetachKeys
+		}
+		b, err := term.ToBytes(keys)
+		if err != nil {
+			return errdefs.InvalidArgumentf("Invalid detach keys (%s) provided", keys)
+		}
+		stdin = term.NewEscapeProxy(stdin, b)
+	}
+	mopts := monitor.AttachOptions{Stdin: stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil}
 	conn, err := e.attachConn(ctx, ent, mopts)
 	if err != nil {
 		return err
 	}
-	return pump(ctx, conn, opts.Stdin, stdout, stderr, tty)
+	return pump(ctx, conn, stdin, stdout, stderr, tty)
 }
+
+// DefaultDetachKeys is dockerd's detach sequence.
+const DefaultDetachKeys = "ctrl-p,ctrl-q"
 
 // attachConn attaches to a running container at once; otherwise it waits
 // for the next start to hand it the stream.
@@ -159,10 +176,15 @@ func pump(ctx context.Context, conn net.Conn, stdin io.Reader, stdout, stderr io
 		outDone <- err
 	}()
 	inDone := make(chan struct{})
+	detached := make(chan struct{})
 	if stdin != nil {
 		go func() {
 			defer close(inDone)
-			io.Copy(conn, stdin)
+			_, err := io.Copy(conn, stdin)
+			if errors.As(err, &term.EscapeError{}) {
+				close(detached) // closing the conn detaches; stdin stays open
+				return
+			}
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
 			}
@@ -181,6 +203,7 @@ func pump(ctx context.Context, conn net.Conn, stdin io.Reader, stdout, stderr io
 		if err != nil && !isClosed(err) {
 			return err
 		}
+	case <-detached:
 	case <-ctx.Done():
 	}
 	return nil

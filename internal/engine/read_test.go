@@ -381,3 +381,37 @@ func TestImageUser(t *testing.T) {
 		t.Fatalf("running user: %s %v %v", id, running, ok)
 	}
 }
+
+// With a TTY, ctrl-p ctrl-q detaches the client; the container runs on.
+func TestAttachDetachKeys(t *testing.T) {
+	h := newHarness(t)
+	id := h.run("web", &ctypes.Config{Image: "busybox", Tty: true, OpenStdin: true}, nil)
+	done := make(chan error, 1)
+	go func() {
+		done <- h.Attach(bg, id, containers.AttachOptions{Stdin: strings.NewReader("ab\x10\x11cd"), Stdout: io.Discard, Stream: true})
+	}()
+	waitFor(t, "attached", func() bool {
+		h.mon.mu.Lock()
+		defer h.mon.mu.Unlock()
+		return len(h.mon.tasks[id].conns) == 1
+	})
+	srv := h.mon.conn(id, 0)
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(srv, got); err != nil || string(got) != "ab" {
+		t.Fatalf("stdin %q %v", got, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no detach")
+	}
+	if !h.snap(id).State.Running() {
+		t.Fatal("detach stopped the container")
+	}
+	if err := h.Attach(bg, id, containers.AttachOptions{Stdin: strings.NewReader(""), Stdout: io.Discard, Stream: true, DetachKeys: "ctrl-"}); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("bad keys: %v", err)
+	}
+}
