@@ -230,8 +230,13 @@ func (s *Spec) ValidateResponse(method, pathTemplate string, status int, body []
 		}
 		return nil
 	}
-	if t, _ := schema["type"].(string); t == "string" && schema["format"] == "binary" {
-		return nil // a raw stream (export, logs)
+	if t, _ := schema["type"].(string); t == "string" {
+		if schema["format"] == "binary" {
+			return nil // a raw stream (export, logs)
+		}
+		if !json.Valid(body) {
+			return s.Validate(schema, string(body)) // text/plain (/_ping)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()

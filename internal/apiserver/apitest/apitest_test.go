@@ -199,6 +199,9 @@ func TestRealSwagger(t *testing.T) {
 	if len(got) != 1 || !strings.HasPrefix(got[0], `$.State.Status: value "paused-ish" not in enum`) {
 		t.Errorf("inspect with bad state: %q", got)
 	}
+	if err := s.ValidateResponse("GET", "/_ping", 200, []byte("OK")); err != nil {
+		t.Errorf("/_ping text body: %v", err)
+	}
 	// Every version document parses and has /_ping.
 	for _, v := range []string{"1.25", "1.41", "1.44", "1.50"} {
 		s, err := Load(v)
