@@ -16,10 +16,13 @@
 //	    parent      chain ID it sits on (absent for scratch)
 //	<data-root>/tmp/layer-*    entries being written
 //
-// An entry appears by renaming a complete, fsynced directory into place,
-// after its snapshot was committed: a crash leaves at worst a snapshot no
-// entry names, or a temp dir. NewStore removes both, and drops entries
-// whose snapshot or parent is missing.
+// An entry appears by renaming a complete directory into place, after its
+// snapshot was committed (and, for a read-only layer, after a syncfs of
+// its files and an fsync of the entry): a crash leaves at worst a snapshot
+// no entry names, or a temp dir. NewStore removes both, and drops entries
+// whose snapshot or parent is missing. Writable layers' records are not
+// fsynced: their layers are volatile (see storage.WithVolatile) and do not
+// outlive a host crash intact anyway.
 //
 // Reference counts are kept in memory: a layer is held by each child
 // layer, each writable layer on it, and each Register/Get not yet
