@@ -45,6 +45,10 @@ func (t *task) Start(ctx context.Context) error {
 		unix.Close(sock)
 		t.sock = -1
 	}()
+	// An init that neither execs nor answers is killed when ctx ends,
+	// which ends the wait below.
+	stop := context.AfterFunc(ctx, func() { unix.PidfdSendSignal(t.pidfd, unix.SIGKILL, nil, 0) })
+	defer stop()
 	if err := send(sock, &message{Type: msgStart}); err != nil {
 		return fmt.Errorf("start container %s: %w", t.id, err)
 	}
