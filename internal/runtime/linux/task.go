@@ -55,6 +55,8 @@ func (t *task) Start(ctx context.Context) error {
 	m, fds, err := recv(sock)
 	closeAll(fds)
 	switch {
+	case errors.Is(err, io.EOF) && ctx.Err() != nil:
+		return fmt.Errorf("start container %s: %w", t.id, ctx.Err())
 	case errors.Is(err, io.EOF):
 		return nil
 	case err != nil:
