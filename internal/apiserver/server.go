@@ -145,9 +145,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Ostype", "linux")
 	h.Set("Server", "Berth/"+s.cfg.Version+" (linux)")
 	defer func() {
-		logrus.WithFields(logrus.Fields{
-			"method": r.Method, "path": r.URL.Path, "status": rw.status, "duration": time.Since(start),
-		}).Debug("api request")
+		f := logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": rw.status, "duration": time.Since(start)}
+		if rw.hijacked {
+			f["status"] = "hijacked"
+		}
+		logrus.WithFields(f).Debug("api request")
 	}()
 
 	version := APIVersion
