@@ -38,8 +38,10 @@ func Dial(execRoot string) (Client, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		},
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     time.Minute,
+		// A connection per request: connecting a unix socket is cheap, and
+		// a pooled one would go stale (and fail a POST) when the monitor
+		// restarts.
+		DisableKeepAlives: true,
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -76,9 +78,11 @@ func Ensure(ctx context.Context, execRoot, dataRoot, selfExe string) (Client, er
 	}
 	cmd := exec.Command(selfExe, args...)
 	cmd.Env = append(os.Environ(), daemonizeEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr // the monitor itself gets /dev/null: this closes with the child
 	if err := cmd.Run(); err != nil && !errors.Is(err, syscall.ECHILD) {
 		// ECHILD: a reaper in this process collected it first.
-		return nil, fmt.Errorf("start monitor: %w", err)
+		return nil, fmt.Errorf("start monitor: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	var lastErr error
 	for {
