@@ -87,7 +87,7 @@ func (s *Store) deleteLocked(ref string, force bool, u usage) ([]apiimage.Delete
 	if !isIDRef(id, ref) {
 		named, err := reference.ParseNormalizedNamed(ref)
 		if err != nil {
-			return nil, "", errdefs.InvalidArgumentf("invalid reference format: %w", err)
+			return nil, "", errdefs.With(errdefs.InvalidArgument, err)
 		}
 		named = reference.TagNameOnly(named)
 		if !force && len(refs) == 1 {

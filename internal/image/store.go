@@ -343,7 +343,7 @@ func (s *Store) resolveLocked(ref string) (*record, error) {
 func parseTag(repo, tag string) (reference.NamedTagged, error) {
 	named, err := reference.ParseNormalizedNamed(repo)
 	if err != nil {
-		return nil, errdefs.InvalidArgumentf("invalid reference format: %w", err)
+		return nil, errdefs.With(errdefs.InvalidArgument, err)
 	}
 	if _, ok := named.(reference.Digested); ok {
 		return nil, errdefs.InvalidArgumentf("refusing to create a tag with a digest reference")

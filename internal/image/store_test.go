@@ -199,7 +199,7 @@ func TestTagAndDeleteRules(t *testing.T) {
 	if err := e.images.Tag(ctx, "busybox", "example.com/team/bb", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.images.Tag(ctx, "busybox", "Bad/Upper", ""); !errdefs.Is(err, errdefs.InvalidArgument) {
+	if err := e.images.Tag(ctx, "busybox", "Bad/Upper", ""); !errdefs.Is(err, errdefs.InvalidArgument) || err.Error() != "invalid reference format: repository name (Upper) must be lowercase" {
 		t.Fatalf("bad repo: %v", err)
 	}
 	img, _ := e.images.Get(ctx, id)
