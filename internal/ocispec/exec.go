@@ -95,13 +95,7 @@ func ExecProcess(in ExecInput) (*specs.Process, error) {
 		p.Capabilities = &cc
 	}
 	if in.Privileged {
-		avail := in.HostCapBounding
-		if avail == 0 {
-			if avail, err = CurrentCapBounding(); err != nil {
-				avail = 1<<len(capNames) - 1
-			}
-		}
-		all := capsFromMask(avail)
+		all := capsFromMask(bounding(in.HostCapBounding))
 		p.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: slices.Clone(all), Permitted: slices.Clone(all)}
 	}
 	return &p, nil

@@ -55,10 +55,31 @@ func DefaultDeviceRules() []specs.LinuxDeviceCgroup {
 
 // setResources fills linux.resources and linux.devices from HostConfig.
 func setResources(s *specs.Spec, in Input) error {
-	hc := in.HostConfig
-	r := hc.Resources
-	res := &specs.LinuxResources{}
+	r := in.HostConfig.Resources
+	res := &specs.LinuxResources{Memory: memoryResources(r), CPU: cpuResources(r)}
+	if r.PidsLimit != nil {
+		l := *r.PidsLimit
+		if l <= 0 {
+			l = -1 // the API's 0 and negatives mean unlimited
+		}
+		res.Pids = &specs.LinuxPids{Limit: &l}
+	}
+	if r.BlkioWeight > 0 {
+		w := r.BlkioWeight
+		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
+	devs, rules, err := devices(in)
+	if err != nil {
+		return err
+	}
+	s.Linux.Devices = append(s.Linux.Devices, devs...)
+	res.Devices = rules
+	s.Linux.Resources = res
+	return nil
+}
 
+// memoryResources is nil when nothing is limited.
+func memoryResources(r container.Resources) *specs.LinuxMemory {
 	mem := &specs.LinuxMemory{}
 	if r.Memory > 0 {
 		mem.Limit = iptr(r.Memory)
@@ -82,10 +103,15 @@ func setResources(s *specs.Spec, in Input) error {
 		v := *r.OomKillDisable
 		mem.DisableOOMKiller = &v
 	}
-	if *mem != (specs.LinuxMemory{}) {
-		res.Memory = mem
+	if *mem == (specs.LinuxMemory{}) {
+		return nil
 	}
+	return mem
+}
 
+// cpuResources is nil when nothing is limited; --cpus is a CFS quota over
+// a 100ms period.
+func cpuResources(r container.Resources) *specs.LinuxCPU {
 	cpu := &specs.LinuxCPU{Cpus: r.CpusetCpus, Mems: r.CpusetMems}
 	if r.CPUShares > 0 {
 		v := uint64(r.CPUShares)
@@ -110,53 +136,46 @@ func setResources(s *specs.Spec, in Input) error {
 	if r.CPURealtimeRuntime != 0 {
 		cpu.RealtimeRuntime = iptr(r.CPURealtimeRuntime)
 	}
-	if *cpu != (specs.LinuxCPU{}) {
-		res.CPU = cpu
+	if *cpu == (specs.LinuxCPU{}) {
+		return nil
 	}
+	return cpu
+}
 
-	if r.PidsLimit != nil {
-		l := *r.PidsLimit
-		if l <= 0 {
-			l = -1 // the API's 0 and negatives mean unlimited
-		}
-		res.Pids = &specs.LinuxPids{Limit: &l}
-	}
-	if r.BlkioWeight > 0 {
-		w := r.BlkioWeight
-		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
-	}
-
+// devices returns the device nodes to create and the device cgroup rules:
+// every host device and no restriction for --privileged, else the default
+// rules plus --device and --device-cgroup-rule.
+func devices(in Input) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup, error) {
+	hc := in.HostConfig
 	if hc.Privileged {
-		devs := in.HostDevices
-		if devs == nil {
-			devs = HostDevices
+		list := in.HostDevices
+		if list == nil {
+			list = HostDevices
 		}
-		d, err := devs()
+		d, err := list()
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		s.Linux.Devices = append(s.Linux.Devices, d...)
-		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
-	} else {
-		res.Devices = DefaultDeviceRules()
-		for _, dm := range r.Devices {
-			d, rule, err := deviceFromPath(dm)
-			if err != nil {
-				return err
-			}
-			s.Linux.Devices = append(s.Linux.Devices, d...)
-			res.Devices = append(res.Devices, rule...)
-		}
-		for _, rule := range r.DeviceCgroupRules {
-			dr, err := ParseDeviceCgroupRule(rule)
-			if err != nil {
-				return err
-			}
-			res.Devices = append(res.Devices, dr)
-		}
+		return d, []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}, nil
 	}
-	s.Linux.Resources = res
-	return nil
+	var devs []specs.LinuxDevice
+	rules := DefaultDeviceRules()
+	for _, dm := range hc.Devices {
+		d, rule, err := deviceFromPath(dm)
+		if err != nil {
+			return nil, nil, err
+		}
+		devs = append(devs, d...)
+		rules = append(rules, rule...)
+	}
+	for _, rule := range hc.DeviceCgroupRules {
+		dr, err := ParseDeviceCgroupRule(rule)
+		if err != nil {
+			return nil, nil, err
+		}
+		rules = append(rules, dr)
+	}
+	return devs, rules, nil
 }
 
 // ParseDeviceCgroupRule parses a --device-cgroup-rule ("c 1:3 rwm",

@@ -1,6 +1,7 @@
 package ocispec
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -77,54 +78,17 @@ func Build(in Input) (*specs.Spec, error) {
 	if err := validate(cfg, hc, false); err != nil {
 		return nil, err
 	}
-	args, err := Args(cfg)
-	if err != nil {
-		return nil, err
-	}
 	sec, err := parseSecurityOpts(hc.SecurityOpt)
 	if err != nil {
 		return nil, err
 	}
-	avail := in.HostCapBounding
-	if avail == 0 {
-		if avail, err = CurrentCapBounding(); err != nil {
-			avail = 1<<len(capNames) - 1
-		}
-	}
-	caps, err := capabilities(hc.CapAdd, hc.CapDrop, hc.Privileged, avail)
+	proc, err := process(in, sec)
 	if err != nil {
 		return nil, err
 	}
-	usr, home, err := resolveUser(in.Rootfs, cfg.User, hc.GroupAdd)
-	if err != nil {
-		return nil, err
-	}
-	if hc.Umask != nil {
-		u := *hc.Umask
-		usr.Umask = &u
-	}
-	cwd := cfg.WorkingDir
-	if cwd == "" {
-		cwd = "/"
-	}
-	oom := hc.OomScoreAdj
 	s := &specs.Spec{
-		Version: specs.Version,
-		Process: &specs.Process{
-			Terminal: cfg.Tty,
-			User:     usr,
-			Args:     args,
-			Env:      Env(cfg, home),
-			Cwd:      filepath.Clean(cwd),
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding:  caps,
-				Effective: slices.Clone(caps),
-				Permitted: slices.Clone(caps),
-			},
-			Rlimits:         rlimits(hc.Ulimits),
-			NoNewPrivileges: in.NoNewPrivileges,
-			OOMScoreAdj:     &oom,
-		},
+		Version:  specs.Version,
+		Process:  proc,
 		Root:     &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs},
 		Hostname: cfg.Hostname,
 		Linux: &specs.Linux{
@@ -134,22 +98,13 @@ func Build(in Input) (*specs.Spec, error) {
 			Devices:           []specs.LinuxDevice{},
 		},
 	}
-	if sec.noNewPrivileges != nil {
-		s.Process.NoNewPrivileges = *sec.noNewPrivileges
-	}
 	if cfg.Domainname != "" {
 		// As dockerd does: the sysctl has setdomainname(2)'s effect and
 		// every runtime knows it (runc 1.1 ignores the domainname field).
 		s.Linux.Sysctl["kernel.domainname"] = cfg.Domainname
 	}
-	if cfg.Tty && (hc.ConsoleSize[0] > 0 || hc.ConsoleSize[1] > 0) {
-		s.Process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
-	}
 	if len(hc.Annotations) > 0 {
-		s.Annotations = make(map[string]string, len(hc.Annotations))
-		for k, v := range hc.Annotations {
-			s.Annotations[k] = v
-		}
+		s.Annotations = maps.Clone(hc.Annotations)
 	}
 	if err := setNamespaces(s, in); err != nil {
 		return nil, err
@@ -167,6 +122,66 @@ func Build(in Input) (*specs.Spec, error) {
 		}
 	}
 	return s, nil
+}
+
+// process describes the container's init process.
+func process(in Input, sec securityOpts) (*specs.Process, error) {
+	cfg, hc := in.Config, in.HostConfig
+	args, err := Args(cfg)
+	if err != nil {
+		return nil, err
+	}
+	caps, err := capabilities(hc.CapAdd, hc.CapDrop, hc.Privileged, bounding(in.HostCapBounding))
+	if err != nil {
+		return nil, err
+	}
+	usr, home, err := resolveUser(in.Rootfs, cfg.User, hc.GroupAdd)
+	if err != nil {
+		return nil, err
+	}
+	if hc.Umask != nil {
+		u := *hc.Umask
+		usr.Umask = &u
+	}
+	cwd := cfg.WorkingDir
+	if cwd == "" {
+		cwd = "/"
+	}
+	oom := hc.OomScoreAdj
+	p := &specs.Process{
+		Terminal: cfg.Tty,
+		User:     usr,
+		Args:     args,
+		Env:      Env(cfg, home),
+		Cwd:      filepath.Clean(cwd),
+		Capabilities: &specs.LinuxCapabilities{
+			Bounding:  caps,
+			Effective: slices.Clone(caps),
+			Permitted: slices.Clone(caps),
+		},
+		Rlimits:         rlimits(hc.Ulimits),
+		NoNewPrivileges: in.NoNewPrivileges,
+		OOMScoreAdj:     &oom,
+	}
+	if sec.noNewPrivileges != nil {
+		p.NoNewPrivileges = *sec.noNewPrivileges
+	}
+	if cfg.Tty && (hc.ConsoleSize[0] > 0 || hc.ConsoleSize[1] > 0) {
+		p.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
+	}
+	return p, nil
+}
+
+// bounding is the daemon's bounding set: given, else read, else every
+// capability the package knows.
+func bounding(given uint64) uint64 {
+	if given != 0 {
+		return given
+	}
+	if b, err := CurrentCapBounding(); err == nil {
+		return b
+	}
+	return 1<<len(capNames) - 1
 }
 
 // cgroupsPath places the container's cgroup under the per-container
@@ -264,52 +279,92 @@ var networkFiles = []struct {
 
 // setMounts lays out the mounts as dockerd does: its defaults (less those
 // a user mount replaces), then the user's mounts and the generated files,
-// parents before children.
+// parents before children; and the masked and read-only paths.
 func setMounts(s *specs.Spec, in Input, sec securityOpts) error {
 	hc := in.HostConfig
 	ums, err := UserMounts(hc)
 	if err != nil {
 		return err
 	}
+	user, err := userMounts(in, ums)
+	if err != nil {
+		return err
+	}
+	s.Mounts = append(defaultMountsFor(hc, sec, user), user...)
+
+	// Shared or slave binds need a matching rootfs propagation.
+	for _, um := range ums {
+		switch um.Propagation {
+		case mount.PropagationShared, mount.PropagationRShared:
+			s.Linux.RootfsPropagation = "shared"
+		case mount.PropagationSlave, mount.PropagationRSlave:
+			if s.Linux.RootfsPropagation != "shared" {
+				s.Linux.RootfsPropagation = "rslave"
+			}
+		}
+	}
+
+	if !hc.Privileged {
+		s.Linux.MaskedPaths = DefaultMaskedPaths()
+		if hc.MaskedPaths != nil {
+			s.Linux.MaskedPaths = slices.Clone(hc.MaskedPaths)
+		}
+		s.Linux.ReadonlyPaths = DefaultReadonlyPaths()
+		if hc.ReadonlyPaths != nil {
+			s.Linux.ReadonlyPaths = slices.Clone(hc.ReadonlyPaths)
+		}
+	}
+	return nil
+}
+
+func hasMount(ms []specs.Mount, dest string) bool {
+	return slices.ContainsFunc(ms, func(m specs.Mount) bool { return m.Destination == dest })
+}
+
+// userMounts are the user's mounts, the image's resolved VOLUMEs and the
+// generated files (unless the user mounts over them), parents first.
+func userMounts(in Input, ums []UserMount) ([]specs.Mount, error) {
 	var user []specs.Mount
 	for _, um := range ums {
 		m, ok, err := ociMount(um, in.VolumeSources)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ok {
 			user = append(user, m)
 		}
 	}
-	taken := func(dest string) bool {
-		return slices.ContainsFunc(user, func(m specs.Mount) bool { return m.Destination == dest })
-	}
-	// The image's VOLUMEs the engine gave a source for.
 	for _, dest := range sortedKeys(in.Config.Volumes) {
 		dest = filepath.Clean(dest)
-		if src, ok := in.VolumeSources[dest]; ok && !taken(dest) {
+		if src, ok := in.VolumeSources[dest]; ok && !hasMount(user, dest) {
 			user = append(user, specs.Mount{Destination: dest, Type: "bind", Source: src, Options: []string{"rbind"}})
 		}
 	}
 	for _, nf := range networkFiles {
 		src := nf.src(in.Files)
-		if src == "" || taken(nf.dest) {
+		if src == "" || hasMount(user, nf.dest) {
 			continue
 		}
 		opts := []string{"rbind"}
-		if hc.ReadonlyRootfs {
+		if in.HostConfig.ReadonlyRootfs {
 			opts = append(opts, "ro")
 		}
 		opts = append(opts, string(mount.PropagationRPrivate))
 		user = append(user, specs.Mount{Destination: nf.dest, Type: "bind", Source: src, Options: opts})
 	}
-	// Tmpfs last among equals, as in Docker's list.
 	slices.SortStableFunc(user, func(a, b specs.Mount) int { return pathDepth(a.Destination) - pathDepth(b.Destination) })
+	return user, nil
+}
 
-	devMounted := taken("/dev")
+// defaultMountsFor adapts dockerd's default mounts to the host config:
+// those the user mounts over go (all of /dev/* with a user /dev), /dev/shm
+// gets its size or goes with --ipc none, --read-only makes the rest
+// read-only, --privileged makes /sys and the cgroups writable.
+func defaultMountsFor(hc *container.HostConfig, sec securityOpts, user []specs.Mount) []specs.Mount {
+	devMounted := hasMount(user, "/dev")
 	var mounts []specs.Mount
 	for _, m := range defaultMounts() {
-		if taken(m.Destination) || (devMounted && strings.HasPrefix(m.Destination, "/dev/")) {
+		if hasMount(user, m.Destination) || (devMounted && strings.HasPrefix(m.Destination, "/dev/")) {
 			continue
 		}
 		if m.Destination == "/dev/shm" {
@@ -337,34 +392,7 @@ func setMounts(s *specs.Spec, in Input, sec securityOpts) error {
 		}
 		mounts = append(mounts, m)
 	}
-	s.Mounts = append(mounts, user...)
-
-	// Shared or slave binds need a matching rootfs propagation.
-	for _, um := range ums {
-		switch um.Propagation {
-		case mount.PropagationShared, mount.PropagationRShared:
-			s.Linux.RootfsPropagation = "shared"
-		case mount.PropagationSlave, mount.PropagationRSlave:
-			if s.Linux.RootfsPropagation != "shared" {
-				s.Linux.RootfsPropagation = "rslave"
-			}
-		}
-	}
-
-	switch {
-	case hc.Privileged:
-		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
-	default:
-		s.Linux.MaskedPaths = DefaultMaskedPaths()
-		if hc.MaskedPaths != nil {
-			s.Linux.MaskedPaths = slices.Clone(hc.MaskedPaths)
-		}
-		s.Linux.ReadonlyPaths = DefaultReadonlyPaths()
-		if hc.ReadonlyPaths != nil {
-			s.Linux.ReadonlyPaths = slices.Clone(hc.ReadonlyPaths)
-		}
-	}
-	return nil
+	return mounts
 }
 
 // ociMount turns a parsed user mount into an OCI mount. ok is false for a

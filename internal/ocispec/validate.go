@@ -64,17 +64,8 @@ func validate(cfg *container.Config, hc *container.HostConfig, atCreate bool) er
 	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
 		return errdefs.InvalidArgumentf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
 	}
-	if !hc.IpcMode.Valid() {
-		return errdefs.InvalidArgumentf("invalid IPC mode: %v", hc.IpcMode)
-	}
-	if !hc.PidMode.Valid() {
-		return errdefs.InvalidArgumentf("invalid PID mode: %v", hc.PidMode)
-	}
-	if !hc.UTSMode.Valid() {
-		return errdefs.InvalidArgumentf("invalid UTS mode: %v", hc.UTSMode)
-	}
-	if !hc.CgroupnsMode.Valid() {
-		return errdefs.InvalidArgumentf("invalid cgroup namespace mode: %v", hc.CgroupnsMode)
+	if err := validateModes(hc); err != nil {
+		return err
 	}
 	if atCreate && cfg != nil && hc.NetworkMode.IsContainer() && cfg.Hostname != "" {
 		return errdefs.InvalidArgumentf("conflicting options: hostname and the network mode")
@@ -88,19 +79,8 @@ func validate(cfg *container.Config, hc *container.HostConfig, atCreate bool) er
 	if _, err := parseSecurityOpts(hc.SecurityOpt); err != nil {
 		return err
 	}
-	ums, err := UserMounts(hc)
-	if err != nil {
+	if err := validateMounts(hc); err != nil {
 		return err
-	}
-	for _, um := range ums {
-		if um.Kind != KindBind || um.CreateSource {
-			continue
-		}
-		if _, err := os.Stat(um.Source); errors.Is(err, fs.ErrNotExist) {
-			return errdefs.InvalidArgumentf("invalid mount config for type %q: bind source path does not exist: %s", mount.TypeBind, um.Source)
-		} else if err != nil {
-			return errdefs.InvalidArgumentf("invalid mount config for type %q: %v", mount.TypeBind, err)
-		}
 	}
 	for name := range hc.Sysctls {
 		if err := checkSysctl(name, hc); err != nil {
@@ -115,6 +95,40 @@ func validate(cfg *container.Config, hc *container.HostConfig, atCreate bool) er
 	for _, r := range hc.DeviceCgroupRules {
 		if _, err := ParseDeviceCgroupRule(r); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+func validateModes(hc *container.HostConfig) error {
+	switch {
+	case !hc.IpcMode.Valid():
+		return errdefs.InvalidArgumentf("invalid IPC mode: %v", hc.IpcMode)
+	case !hc.PidMode.Valid():
+		return errdefs.InvalidArgumentf("invalid PID mode: %v", hc.PidMode)
+	case !hc.UTSMode.Valid():
+		return errdefs.InvalidArgumentf("invalid UTS mode: %v", hc.UTSMode)
+	case !hc.CgroupnsMode.Valid():
+		return errdefs.InvalidArgumentf("invalid cgroup namespace mode: %v", hc.CgroupnsMode)
+	}
+	return nil
+}
+
+// validateMounts parses every user mount and checks that --mount bind
+// sources exist (-v creates them).
+func validateMounts(hc *container.HostConfig) error {
+	ums, err := UserMounts(hc)
+	if err != nil {
+		return err
+	}
+	for _, um := range ums {
+		if um.Kind != KindBind || um.CreateSource {
+			continue
+		}
+		if _, err := os.Stat(um.Source); errors.Is(err, fs.ErrNotExist) {
+			return errdefs.InvalidArgumentf("invalid mount config for type %q: bind source path does not exist: %s", mount.TypeBind, um.Source)
+		} else if err != nil {
+			return errdefs.InvalidArgumentf("invalid mount config for type %q: %v", mount.TypeBind, err)
 		}
 	}
 	return nil
