@@ -275,3 +275,15 @@ func TestViews(t *testing.T) {
 		t.Fatalf("inspect %+v", in)
 	}
 }
+
+func TestInspectDoesNotShareSnapshot(t *testing.T) {
+	c := newTestContainer(NewID(), "/web")
+	in := c.Inspect(nil)
+	in.Config.Labels["a"] = "changed"
+	in.HostConfig.Binds = append(in.HostConfig.Binds, "/x:/y")
+	sum := c.Summary(time.Now())
+	sum.Labels["a"] = "changed"
+	if c.Config.Labels["a"] != "b" || len(c.HostConfig.Binds) != 0 {
+		t.Fatal("a read view modified the snapshot")
+	}
+}

@@ -1,7 +1,9 @@
 package container
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -93,7 +95,7 @@ func (c *Container) Summary(now time.Time) ctypes.Summary {
 		Command: c.Command(),
 		Created: c.Created.Unix(),
 		Ports:   []ctypes.PortSummary{},
-		Labels:  c.Config.Labels,
+		Labels:  maps.Clone(c.Config.Labels),
 		State:   c.State.Status,
 		Status:  c.State.StatusText(now),
 		Mounts:  c.MountPoints(),
@@ -140,12 +142,29 @@ func (c *Container) Inspect(graph *storage.DriverData) ctypes.InspectResponse {
 		RestartCount:    c.RestartCount,
 		Driver:          c.Driver,
 		Platform:        "linux",
-		HostConfig:      c.HostConfig,
+		HostConfig:      deepCopy(c.HostConfig),
 		GraphDriver:     graph,
 		Mounts:          c.MountPoints(),
-		Config:          c.Config,
+		Config:          deepCopy(c.Config),
 		NetworkSettings: &ctypes.NetworkSettings{Ports: network.PortMap{}, Networks: c.networks()},
 	}
+}
+
+// deepCopy gives callers a copy they may change without touching the
+// shared, immutable snapshot.
+func deepCopy[T any](v *T) *T {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		return v
+	}
+	return &out
 }
 
 func nonNil(s []string) []string {
