@@ -214,3 +214,33 @@ func capName(i int) string {
 		"BPF", "CHECKPOINT_RESTORE"}
 	return "CAP_" + names[i]
 }
+
+func TestOOMKilled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	rt := linux.New(linux.Options{})
+	bundle := t.TempDir()
+	cgParent := "berth-test-oom-" + strconv.Itoa(os.Getpid())
+	spec := runtimetest.Spec(runtimetest.Rootfs(t), cgParent+"/c", "sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1; echo survived")
+	limit := int64(16 << 20)
+	spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit, Swap: &limit}
+	b, _ := json.Marshal(spec)
+	os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644)
+	task, err := rt.Create(context.Background(), "oom", runtime.CreateOpts{Bundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		task.Delete(context.Background())
+		runtimetest.RemoveCgroups(t, cgParent)
+	}()
+	if err := task.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.WaitExit(t, task.Pid())
+	oom, err := task.(interface{ OOMKilled() (bool, error) }).OOMKilled()
+	if err != nil || !oom {
+		t.Errorf("OOMKilled = %v, %v; want true after dd needed 64 MiB under a 16 MiB limit", oom, err)
+	}
+}

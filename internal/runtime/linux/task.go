@@ -32,6 +32,16 @@ func (t *task) ID() string        { return t.id }
 func (t *task) Pid() int          { return t.pid }
 func (t *task) Console() *os.File { return t.console }
 
+// OOMKilled reports whether the kernel's OOM killer killed a process of
+// the container (the monitor asks for it, when a task has it, before
+// Delete).
+func (t *task) OOMKilled() (bool, error) {
+	if t.cg == nil {
+		return false, nil
+	}
+	return t.cg.OOMKilled()
+}
+
 // Start implements runtime.Task: init execs the program on "start"; the
 // socket's close-on-exec turns into EOF here on success.
 func (t *task) Start(ctx context.Context) error {

@@ -423,3 +423,25 @@ func cgroupMountpoint(mountinfo, controllers string) string {
 	}
 	return ""
 }
+
+// WaitExit waits (up to 20s) for the exit of pid, reaped by the suite's
+// reaper, and returns its status (128+signal for a signal), or -1.
+func WaitExit(t *testing.T, pid int) int {
+	t.Helper()
+	startReaper()
+	e, ok := exits.wait(pid, 20*time.Second)
+	if !ok {
+		t.Errorf("pid %d did not exit within 20s", pid)
+		return -1
+	}
+	return e.Status
+}
+
+// RemoveCgroups removes the directories of the relative cgroupsPath rel
+// (left empty by a deleted task) from every hierarchy of the test process.
+func RemoveCgroups(t *testing.T, rel string) {
+	t.Helper()
+	for _, d := range cgroupDirs(t, rel) {
+		os.Remove(d)
+	}
+}
