@@ -6,18 +6,20 @@
 //
 // One JSON object per line, fields in this order, no spaces:
 //
-//		{"log":"hello\n","stream":"stdout","time":"2026-11-27T10:00:00.123456789Z"}
+//	{"log":"hello\n","stream":"stdout","time":"2026-11-27T10:00:00.123456789Z"}
 //
-//	  - "log" is the output chunk. A complete line keeps its "\n". Output that
-//	    fills 16 KiB without a newline is cut into partial entries whose "log"
-//	    has no trailing "\n"; the entry that ends the line has it. At end of
-//	    stream, pending bytes are written with a "\n" appended (as Docker's
-//	    copier does). Strings are escaped as moby's jsonlog does: '<', '>',
-//	    '&' and control bytes other than \n and \r as \u00XX (so a tab is
-//	    \u0009), invalid UTF-8 as \ufffd, U+2028/U+2029 as \u2028/\u2029.
-//	  - "stream" is "stdout" or "stderr".
-//	  - "time" is when the monitor read the chunk, UTC, RFC 3339 with
-//	    nanoseconds and trailing zeros trimmed (time.RFC3339Nano).
+// The fields:
+//
+//   - "log" is the output chunk. A complete line keeps its "\n". Output that
+//     fills 16 KiB without a newline is cut into partial entries whose "log"
+//     has no trailing "\n"; the entry that ends the line has it. At end of
+//     stream, pending bytes are written with a "\n" appended (as Docker's
+//     copier does). Strings are escaped as moby's jsonlog does: '<', '>',
+//     '&' and control bytes other than \n and \r as \u00XX (so a tab is
+//     \u0009), invalid UTF-8 as \ufffd, U+2028/U+2029 as \u2028/\u2029.
+//   - "stream" is "stdout" or "stderr".
+//   - "time" is when the monitor read the chunk, UTC, RFC 3339 with
+//     nanoseconds and trailing zeros trimmed (time.RFC3339Nano).
 //
 // # Files and rotation
 //

@@ -35,7 +35,8 @@ type attachClient struct {
 }
 
 func (cl *attachClient) wants(stream byte) bool {
-	return stream == 0 || (stream == 1 && cl.stdout) || (stream == 2 && cl.stderr)
+	// A terminal's one stream is stdout, as in Docker.
+	return (stream <= 1 && cl.stdout) || (stream == 2 && cl.stderr)
 }
 
 // enqueue adds output for the client, or drops the client if it is too
