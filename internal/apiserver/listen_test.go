@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -239,4 +240,31 @@ func TestServeReturnsListenerFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.Shutdown(ctx)
+}
+
+func TestServerListenTLS(t *testing.T) {
+	cert := selfSignedCert(t)
+	s := apiserver.New(apiserver.Config{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}, apiserver.Backends{})
+	ls, err := s.Listen("tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ls...)
+	defer s.Shutdown(context.Background())
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := c.Get("https://" + ls[0].Addr().String() + "/_ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("TLS ping: %d %v", resp.StatusCode, resp.TLS)
+	}
+	// Plain HTTP to a TLS listener fails.
+	if resp, err := http.Get("http://" + ls[0].Addr().String() + "/_ping"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP served on a TLS listener")
+		}
+	}
 }

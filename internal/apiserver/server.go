@@ -47,7 +47,8 @@ const (
 type Config struct {
 	// Version is berth's version, sent as "Server: Berth/<Version> (linux)".
 	Version string
-	// TLSConfig, when set, is applied to tcp:// listeners by Listen.
+	// TLSConfig, when set, wraps the tcp:// listeners opened by
+	// Server.Listen (the seam for --tlsverify; unix sockets stay plain).
 	TLSConfig *tls.Config
 }
 
@@ -89,6 +90,12 @@ func New(cfg Config, b Backends) *Server {
 	s.stopping = make(chan struct{})
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
 	return s
+}
+
+// Listen opens the -H addresses with the server's TLS configuration (see
+// ListenAll).
+func (s *Server) Listen(addrs ...string) ([]net.Listener, error) {
+	return ListenAll(addrs, s.cfg.TLSConfig)
 }
 
 // Serve serves the listeners until Shutdown (nil) or until one of them

@@ -468,12 +468,16 @@ func show(v any) string {
 
 // Check fails t unless body is a valid response of (method, pathTemplate,
 // status) in the swagger of API version ("1.51"). pathTemplate is the
-// swagger path ("/containers/{id}/json").
+// swagger path ("/containers/{id}/json"). With BERTH_APITEST_STRICT_NULL=1
+// in the environment it checks with StrictNull.
 func Check(t testing.TB, version, method, pathTemplate string, status int, body []byte) {
 	t.Helper()
 	spec, err := Load(version)
 	if err != nil {
 		t.Fatalf("apitest: %v", err)
+	}
+	if os.Getenv("BERTH_APITEST_STRICT_NULL") == "1" {
+		spec = spec.StrictNull()
 	}
 	if err := spec.ValidateResponse(method, pathTemplate, status, body); err != nil {
 		t.Errorf("apitest: %s %s -> %d does not match API %s:\n%v\nbody: %s", method, pathTemplate, status, version, err, truncate(body))
