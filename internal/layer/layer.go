@@ -290,8 +290,12 @@ func (s *Store) Release(ctx context.Context, c image.ChainID) ([]image.ChainID, 
 			return removed, nil
 		}
 		delete(s.layers, c)
+		err := s.deleteEntryLocked(e.Layer)
 		s.mu.Unlock()
-		if err := s.deleteLayer(ctx, e.Layer); err != nil {
+		if err == nil {
+			err = s.deleteSnapshot(ctx, e.Layer)
+		}
+		if err != nil {
 			return removed, err
 		}
 		removed = append(removed, c)
@@ -306,10 +310,12 @@ func (s *Store) ReleaseUnused(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		var victim *entry
+		var err error
 		for c, e := range s.layers {
 			if e.refs <= 0 {
 				victim = e
 				delete(s.layers, c)
+				err = s.deleteEntryLocked(e.Layer)
 				break
 			}
 		}
@@ -317,7 +323,10 @@ func (s *Store) ReleaseUnused(ctx context.Context) error {
 		if victim == nil {
 			return nil
 		}
-		if err := s.deleteLayer(ctx, victim.Layer); err != nil {
+		if err == nil {
+			err = s.deleteSnapshot(ctx, victim.Layer)
+		}
+		if err != nil {
 			return err
 		}
 		if victim.Parent != "" {
@@ -328,12 +337,18 @@ func (s *Store) ReleaseUnused(ctx context.Context) error {
 	}
 }
 
-// deleteLayer removes the entry first (atomically, by rename), then the
-// snapshot: a crash in between leaves an orphan snapshot, cleaned on open.
-func (s *Store) deleteLayer(ctx context.Context, l Layer) error {
+// A layer is deleted entry first (atomically, by rename, under s.mu so
+// that a concurrent Register of the same chain ID cannot interleave), then
+// its snapshot: a crash in between leaves an orphan snapshot, cleaned on
+// open.
+func (s *Store) deleteEntryLocked(l Layer) error {
 	if err := removeDir(s.tmp, s.layerDir(l.ChainID)); err != nil {
 		return fmt.Errorf("delete layer %s: %w", l.ChainID, err)
 	}
+	return nil
+}
+
+func (s *Store) deleteSnapshot(ctx context.Context, l Layer) error {
 	if err := s.driver.Remove(ctx, l.CacheID); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		return fmt.Errorf("delete layer %s: %w", l.ChainID, err)
 	}
