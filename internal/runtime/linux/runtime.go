@@ -95,8 +95,9 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	}
 	sock := pair[0]
 	childSock := os.NewFile(uintptr(pair[1]), "init-sync")
+	var t *task // owns sock once it exists
 	defer func() {
-		if retErr != nil {
+		if retErr != nil && t == nil {
 			unix.Close(sock)
 		}
 	}()
@@ -137,7 +138,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
 		return nil, errors.New("start container init: kernel lacks pidfd support")
 	}
-	t := &task{id: id, pid: cmd.Process.Pid, pidfd: pidfd, sock: sock, stateDir: opts.StateDir}
+	t = &task{id: id, pid: cmd.Process.Pid, pidfd: pidfd, sock: sock, stateDir: opts.StateDir}
 	cmd.Process.Release() // never waited for here: the caller reaps
 	defer func() {
 		if retErr != nil {
