@@ -249,7 +249,7 @@ func TestStartExecNotFound(t *testing.T) {
 			t.Fatalf("start error %v", err)
 		}
 		c := h.snap(id)
-		if c.State.Status != ctypes.StateExited || c.State.ExitCode != tc.code || !strings.Contains(c.State.Error, "executable file not found") {
+		if c.State.Status != ctypes.StateCreated || c.State.ExitCode != tc.code || !strings.Contains(c.State.Error, "executable file not found") {
 			t.Fatalf("state %+v", c.State)
 		}
 		if h.mon.has(id) || h.layers.mounts(id) != 0 {

@@ -74,15 +74,13 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 		if code != 128 {
 			err = errdefs.InvalidArgumentf("failed to create task for container: %w", err)
 		}
+		// As dockerd: the status stays (created, or exited from an
+		// earlier run); the exit code and error say why it did not run.
 		msg := err.Error()
 		_, uerr := ent.Update(func(c *container.Container) error {
-			if code != 128 {
-				c.State.SetExited(code, false, time.Now().UTC(), msg)
-			} else {
-				c.State.Error = msg
-				if c.State.ExitCode == 0 {
-					c.State.ExitCode = code
-				}
+			c.State.Error = msg
+			if code != 128 || c.State.ExitCode == 0 {
+				c.State.ExitCode = code
 			}
 			return nil
 		})

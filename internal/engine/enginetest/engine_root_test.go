@@ -243,7 +243,7 @@ func TestExecNotFound(t *testing.T) {
 		t.Fatalf("start: %v", err)
 	}
 	in, _ := v.Inspect(ctx, id, false)
-	if in.State.Status != "exited" || in.State.ExitCode != 127 {
+	if in.State.Status != "created" || in.State.ExitCode != 127 || !strings.Contains(in.State.Error, "executable file not found") {
 		t.Fatalf("state %+v", in.State)
 	}
 }
