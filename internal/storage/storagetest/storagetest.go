@@ -254,6 +254,15 @@ func testDeepChain(t *testing.T, newDriver NewDriver) {
 	for i := 0; i < depth; i++ {
 		want(t, filepath.Join(top, fmt.Sprintf("f%03d", i)), "x")
 	}
+	// Even mounted with relative paths, the mount is seen as in use.
+	if err := d.Remove(ctx, "top"); !errdefs.Is(err, errdefs.Conflict) {
+		t.Fatalf("remove of a mounted deep snapshot: %v", err)
+	}
+	write(t, filepath.Join(top, "still-here"), "y")
+	unmount(t, top)
+	if err := d.Remove(ctx, "top"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // writeDir returns a directory where key's own changes can be written
