@@ -67,6 +67,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"HostNamespaces", testHostNamespaces},
 		{"Concurrent", testConcurrent},
 		{"LargeSpec", testLargeSpec},
+		{"NoFdLeak", testNoFdLeak},
 		{"StartLatency", testLatency},
 	}
 	for _, c := range cases {
@@ -694,5 +695,39 @@ func testHostNamespaces(t *testing.T, s *suite) {
 	}
 	if lines[len(kinds)] != host || lines[len(kinds)+1] == "1" {
 		t.Errorf("hostname %q (want %q), pid %s (want not 1)", lines[len(kinds)], host, lines[len(kinds)+1])
+	}
+}
+
+func openFds(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// testNoFdLeak runs successful, failing and terminal containers and checks
+// that the caller's process holds no more fds after than before.
+func testNoFdLeak(t *testing.T, s *suite) {
+	s.mustRun(t, s.spec("true"), "") // warm up lazily opened fds
+	before := openFds(t)
+	for i := 0; i < 3; i++ {
+		s.mustRun(t, s.spec("true"), "in")
+		s.run(t, s.spec("nosuchcmd"), "")
+		spec := s.spec("true")
+		spec.Process.Terminal = true
+		c, err := s.create(t, spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.task.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.wait(t)
+		s.delete(t, c)
+	}
+	time.Sleep(50 * time.Millisecond) // pipe readers close at EOF, asynchronously
+	if after := openFds(t); after > before {
+		t.Errorf("%d fds open before, %d after", before, after)
 	}
 }
