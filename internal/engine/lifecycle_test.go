@@ -587,3 +587,40 @@ func TestStartFailureAutoRemoves(t *testing.T) {
 		t.Fatal("left behind")
 	}
 }
+
+func TestConcurrentCreateSameNameAndStart(t *testing.T) {
+	h := newHarness(t)
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := h.Create(bg, containers.CreateRequest{Name: "web", Config: &ctypes.Config{Image: "busybox"}})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for i := 0; i < n; i++ {
+		if err := <-errs; err == nil {
+			ok++
+		} else if !errdefs.Is(err, errdefs.Conflict) {
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 || len(h.containerDirs()) != 1 || h.layers.count() != 1 {
+		t.Fatalf("%d creates succeeded; dirs %v layers %d", ok, h.containerDirs(), h.layers.count())
+	}
+	for i := 0; i < n; i++ {
+		go func() { errs <- h.Start(bg, "web") }()
+	}
+	started := 0
+	for i := 0; i < n; i++ {
+		if err := <-errs; err == nil {
+			started++
+		} else if !errdefs.Is(err, errdefs.NotModified) {
+			t.Fatal(err)
+		}
+	}
+	if started != 1 {
+		t.Fatalf("%d starts succeeded", started)
+	}
+}
