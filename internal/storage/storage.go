@@ -27,9 +27,12 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
@@ -181,4 +184,36 @@ func SyncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// Statuser reports a driver's status lines for docker info's DriverStatus
+// (overlay2: "Backing Filesystem", "Supports d_type", ...).
+type Statuser interface {
+	Status() [][2]string
+}
+
+// FSName names the filesystem dir is on, as docker info shows it
+// ("extfs", "xfs", "btrfs", "tmpfs", ...).
+func FSName(dir string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return "<unknown>"
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC:
+		return "extfs"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	case 0x2fc12fc1: // ZFS
+		return "zfs"
+	case unix.F2FS_SUPER_MAGIC:
+		return "f2fs"
+	}
+	return fmt.Sprintf("<unknown 0x%x>", st.Type)
 }

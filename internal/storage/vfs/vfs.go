@@ -64,6 +64,7 @@ var (
 	_ storage.Driver       = (*Driver)(nil)
 	_ storage.Differ       = (*Driver)(nil)
 	_ storage.Mountpointer = (*Driver)(nil)
+	_ storage.Statuser     = (*Driver)(nil)
 )
 
 // New opens (creating if needed) the driver under dataRoot.
@@ -347,6 +348,11 @@ func (d *Driver) UpperDir(ctx context.Context, key string) (string, bool, error)
 		return "", false, errdefs.Conflictf("snapshot %s is %s, not active", key, i.Kind)
 	}
 	return d.dir(key), false, nil
+}
+
+// Status implements storage.Statuser.
+func (d *Driver) Status() [][2]string {
+	return [][2]string{{"Backing Filesystem", storage.FSName(d.home)}}
 }
 
 // Close implements storage.Driver.
