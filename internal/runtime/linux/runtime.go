@@ -60,8 +60,14 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
 	defer func() {
+		if retErr == nil {
+			return
+		}
+		if opts.StateDir != "" {
+			os.RemoveAll(opts.StateDir) // nothing is left after a failed create
+		}
 		// Whatever step noticed the cancellation, say it was that.
-		if retErr != nil && ctx.Err() != nil && !errors.Is(retErr, ctx.Err()) {
+		if ctx.Err() != nil && !errors.Is(retErr, ctx.Err()) {
 			retErr = fmt.Errorf("create container %s: %w (%v)", id, ctx.Err(), retErr)
 		}
 	}()

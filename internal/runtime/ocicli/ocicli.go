@@ -198,14 +198,17 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		args = append(args, "--console-socket", sock)
 		io = stdio{}
 	}
+	defer func() {
+		if retErr != nil {
+			// Whatever a failed or killed create left: process, cgroup,
+			// the runtime's state, ours.
+			t.Delete(context.Background())
+			os.RemoveAll(opts.StateDir)
+		}
+	}()
 	if err := r.run(ctx, opts.StateDir, "create", io, append(args, id)...); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if retErr != nil {
-			t.Delete(context.Background())
-		}
-	}()
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s create: read pid file: %w", r.name, err)

@@ -317,7 +317,7 @@ func (s *suite) checkGone(t *testing.T, c *container) {
 			t.Errorf("mount left behind: %s", line)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(c.bundle, "state")); err == nil && c.task != nil {
+	if _, err := os.Stat(filepath.Join(c.bundle, "state")); err == nil {
 		t.Errorf("state dir %s left behind", filepath.Join(c.bundle, "state"))
 	}
 }
