@@ -53,7 +53,8 @@ type CreateOpts struct {
 	// process when spec.Process.Terminal is false. nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
 	// StateDir is where the runtime may keep per-task state (pid file,
-	// sockets). It is created by the caller and removed by Task.Delete.
+	// sockets). It is created by the caller and removed by Task.Delete, or
+	// by Create when it fails.
 	StateDir string
 }
 
