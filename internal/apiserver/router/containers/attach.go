@@ -8,7 +8,6 @@ import (
 
 	"github.com/berth-dev/berth/internal/apiserver/router"
 	"github.com/berth-dev/berth/internal/apiserver/stream"
-	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // attach hijacks the connection once the container is known to exist and
@@ -20,9 +19,6 @@ func (c *containerRouter) attach(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	useStdin, useStdout, useStderr := router.BoolValue(r, "stdin"), router.BoolValue(r, "stdout"), router.BoolValue(r, "stderr")
 	logs, streamOut := router.BoolValue(r, "logs"), router.BoolValue(r, "stream")
-	if !logs && !streamOut {
-		return errdefs.InvalidArgumentf("Bad parameters: you must choose at least one stream")
-	}
 	tty, err := c.b.ContainerTTY(r.Context(), id)
 	if err != nil {
 		return err
