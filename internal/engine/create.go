@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -287,7 +286,7 @@ func (e *Engine) logLimits(hc *ctypes.HostConfig) (maxSize int64, maxFiles int, 
 			return 0, 0, errdefs.InvalidArgumentf("invalid max-file %q for json-file log driver: must be a positive number", s)
 		}
 		if maxFiles > 1 && maxSize == 0 {
-			return 0, 0, errors.New("max-file cannot be set without max-size")
+			return 0, 0, errdefs.InvalidArgumentf("max-file cannot be set without max-size")
 		}
 	}
 	return maxSize, maxFiles, nil

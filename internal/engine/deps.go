@@ -39,5 +39,11 @@ type RWLister interface {
 	RWLayers() []string
 }
 
+// RWSizer is optionally implemented by Layers: the bytes container id's
+// writable layer holds (docker ps -s SizeRw, prune's SpaceReclaimed).
+type RWSizer interface {
+	RWSize(ctx context.Context, id string) (int64, error)
+}
+
 // Monitor is the container supervisor (monitor.Client).
 type Monitor = monitor.Client

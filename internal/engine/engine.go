@@ -188,6 +188,20 @@ func (e *Engine) runtimeNames() []string {
 	return names
 }
 
+// rwSize is the size of id's writable layer, if the layer store tells.
+func (e *Engine) rwSize(ctx context.Context, id string) (int64, bool) {
+	s, ok := e.cfg.Layers.(RWSizer)
+	if !ok {
+		return 0, false
+	}
+	n, err := s.RWSize(ctx, id)
+	if err != nil {
+		e.log.WithError(err).WithField("container", id).Debug("writable layer size")
+		return 0, false
+	}
+	return n, true
+}
+
 func errNotRunning(id string) error {
 	return errdefs.Conflictf("Container %s is not running", id)
 }

@@ -406,6 +406,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// RWSize is the bytes of files in the fake layer's directory.
+func (f *fakeLayers) RWSize(_ context.Context, id string) (int64, error) {
+	var n int64
+	err := filepath.Walk(filepath.Join(f.root, id), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return err
+	})
+	return n, err
+}
+
 func (f *fakeLayers) RWLayers() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

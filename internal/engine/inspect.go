@@ -20,7 +20,13 @@ func (e *Engine) Inspect(ctx context.Context, ref string, size bool) (ctypes.Ins
 	} else {
 		e.log.WithError(err).WithField("container", c.ID).Debug("layer metadata")
 	}
-	return c.Inspect(graph), nil
+	in := c.Inspect(graph)
+	if size {
+		if n, ok := e.rwSize(ctx, c.ID); ok {
+			in.SizeRw = &n
+		}
+	}
+	return in, nil
 }
 
 // ContainerTTY reports whether the container has a terminal.

@@ -46,7 +46,11 @@ func (e *Engine) List(ctx context.Context, opts containers.ListOptions) ([]ctype
 		if !m.match(c) {
 			continue
 		}
-		out = append(out, c.Summary(now))
+		s := c.Summary(now)
+		if opts.Size {
+			s.SizeRw, _ = e.rwSize(ctx, c.ID)
+		}
+		out = append(out, s)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
 			break
 		}

@@ -44,6 +44,7 @@ func (e *Engine) Prune(ctx context.Context, f filters.Args) (ctypes.PruneReport,
 		if err != nil {
 			continue
 		}
+		size, _ := e.rwSize(ctx, c.ID)
 		if err := e.remove(ctx, ent, false); err != nil {
 			if errdefs.Is(err, errdefs.NotFound) || errdefs.Is(err, errdefs.Conflict) {
 				continue // removed or started meanwhile
@@ -51,6 +52,7 @@ func (e *Engine) Prune(ctx context.Context, f filters.Args) (ctypes.PruneReport,
 			return rep, err
 		}
 		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+		rep.SpaceReclaimed += uint64(size)
 	}
 	return rep, nil
 }

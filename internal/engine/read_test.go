@@ -415,3 +415,24 @@ func TestAttachDetachKeys(t *testing.T) {
 		t.Fatalf("bad keys: %v", err)
 	}
 }
+
+func TestSizes(t *testing.T) {
+	h := newHarness(t)
+	id := h.create("web", nil, nil)
+	os.WriteFile(filepath.Join(h.layers.root, id, "data"), make([]byte, 1000), 0o644)
+	in, _ := h.Inspect(bg, id, true)
+	if in.SizeRw == nil || *in.SizeRw != 1000 {
+		t.Fatalf("SizeRw %v", in.SizeRw)
+	}
+	if in, _ := h.Inspect(bg, id, false); in.SizeRw != nil {
+		t.Fatal("size without size=1")
+	}
+	sums, _ := h.List(bg, containers.ListOptions{All: true, Size: true})
+	if sums[0].SizeRw != 1000 {
+		t.Fatalf("ps -s %d", sums[0].SizeRw)
+	}
+	rep, _ := h.Prune(bg, filtersOf())
+	if rep.SpaceReclaimed != 1000 {
+		t.Fatalf("reclaimed %d", rep.SpaceReclaimed)
+	}
+}
