@@ -177,7 +177,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	}
 	if router.CompareVersions(version, MinAPIVersion) < 0 {
-		writeErrorStatus(rw, http.StatusBadRequest, fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinAPIVersion))
+		// Plain text, as from dockerd: clients that old print a JSON
+		// error body as it is.
+		http.Error(rw, fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinAPIVersion), http.StatusBadRequest)
 		return
 	}
 	if router.CompareVersions(version, APIVersion) > 0 {

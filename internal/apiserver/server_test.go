@@ -155,7 +155,11 @@ func TestVersionBounds(t *testing.T) {
 	if r.header.Get("Api-Version") != "1.51" {
 		t.Errorf("error response lacks Api-Version: %v", r.header)
 	}
-	e.wantError(e.get("/v1.12/containers/json"), 400, "client version 1.12 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version")
+	r = e.get("/v1.12/containers/json")
+	if r.status != 400 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") ||
+		string(r.body) != "client version 1.12 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version\n" {
+		t.Errorf("too old: %d %q %q", r.status, r.header.Get("Content-Type"), r.body)
+	}
 	e.wantError(e.get("/v1.52/_ping"), 400, "client version 1.52 is too new. Maximum supported API version is 1.51")
 	e.want(e.get("/v1.24/version"), 200, "", "")
 
