@@ -34,6 +34,10 @@
 // and fifos are created (real images carry /dev entries); they can never
 // be used to write outside the root because no path ever escapes it.
 //
+// WriteTar is the way back: a directory (an overlay upper dir, with its
+// whiteouts turned into OCI ones, or any rootfs) as a deterministic layer
+// tar, for commit and export.
+//
 // Errors in the input (a truncated or non-tar stream, an escaping name, an
 // unsupported entry type) are errdefs.InvalidArgument and name the
 // operation: "apply layer: archive/tar: invalid tar header".
