@@ -427,3 +427,7 @@ func (f *fakeLayers) RWLayers() []string {
 	}
 	return ids
 }
+
+func monitorReq(id, bundle string) monitor.CreateRequest {
+	return monitor.CreateRequest{ID: id, Bundle: bundle}
+}

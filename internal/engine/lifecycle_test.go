@@ -624,3 +624,17 @@ func TestConcurrentCreateSameNameAndStart(t *testing.T) {
 		t.Fatalf("%d starts succeeded", started)
 	}
 }
+
+// A task left behind by a failed cleanup does not block the next start.
+func TestStartClearsStaleTask(t *testing.T) {
+	h := newHarness(t)
+	id := h.create("web", nil, nil)
+	os.MkdirAll(h.bundleDir(id), 0o700)
+	os.WriteFile(filepath.Join(h.bundleDir(id), "config.json"), []byte("{}"), 0o600)
+	if _, err := h.mon.Create(bg, monitorReq(id, h.bundleDir(id))); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(bg, id); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -165,6 +165,11 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 		}
 		req.Log = monitor.LogConfig{Path: c.LogPath, MaxSize: maxSize, MaxFiles: maxFiles}
 	}
+	// The container is not running, so a task the monitor still holds for
+	// it is stale (a cleanup that failed earlier): clear it first.
+	if _, serr := e.cfg.Monitor.State(ctx, id); serr == nil {
+		e.destroyTask(undoCtx, id)
+	}
 	pid, err := e.cfg.Monitor.Create(ctx, req)
 	if err != nil {
 		return err
