@@ -339,3 +339,23 @@ func TestErrStopEndsRead(t *testing.T) {
 		t.Errorf("err %v after %d", err, n)
 	}
 }
+
+func TestFailedRotationKeepsLogging(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	// <path>.1 is a non-empty directory: renaming onto it fails.
+	if err := os.MkdirAll(filepath.Join(path+".1", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWriter(Config{Path: path, MaxSize: 100, MaxFiles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeN(t, w, 0, 2, byIndex) // > 100 bytes
+	if err := w.WriteMessage(Message{Stream: "stdout", Line: []byte("line 002\n"), Time: byIndex(2)}); err == nil {
+		t.Error("rotation onto a directory did not fail")
+	}
+	w.Close()
+	if got, want := lines(readFile(t, path)), seq(0, 3); got != want {
+		t.Errorf("log = %q, want %q", got, want)
+	}
+}

@@ -2,6 +2,7 @@ package containerlog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -100,17 +101,20 @@ func (w *Writer) WriteMessage(m Message) error {
 	if w.f == nil {
 		return fmt.Errorf("write log %s: %w", w.cfg.Path, os.ErrClosed)
 	}
+	var rotErr error
 	if w.cfg.MaxSize > 0 && w.size >= w.cfg.MaxSize {
-		if err := w.rotate(); err != nil {
-			return err
+		// A failed rotation keeps appending to the current file: better
+		// an oversized log than a lost entry.
+		if rotErr = w.rotate(); w.f == nil {
+			return rotErr
 		}
 	}
 	n, err := w.f.Write(buf.Bytes())
 	w.size += int64(n)
 	if err != nil {
-		return fmt.Errorf("write log: %w", err)
+		return errors.Join(rotErr, fmt.Errorf("write log: %w", err))
 	}
-	return nil
+	return rotErr
 }
 
 func (w *Writer) rotate() error {
@@ -125,16 +129,24 @@ func (w *Writer) rotate() error {
 		return fmt.Errorf("rotate log: %w", err)
 	}
 	w.f = nil
-	for i := w.cfg.MaxFiles - 1; i > 1; i-- {
-		err := os.Rename(rotated(w.cfg.Path, i-1), rotated(w.cfg.Path, i))
-		if err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("rotate log: %w", err)
+	var err error
+	for i := w.cfg.MaxFiles - 1; i > 1 && err == nil; i-- {
+		err = os.Rename(rotated(w.cfg.Path, i-1), rotated(w.cfg.Path, i))
+		if os.IsNotExist(err) {
+			err = nil
 		}
 	}
-	if err := os.Rename(w.cfg.Path, rotated(w.cfg.Path, 1)); err != nil {
+	if err == nil {
+		err = os.Rename(w.cfg.Path, rotated(w.cfg.Path, 1))
+	}
+	// Reopen <path> even after a failed rename: keep logging to it.
+	if oerr := w.open(); oerr != nil {
+		return errors.Join(err, oerr)
+	}
+	if err != nil {
 		return fmt.Errorf("rotate log: %w", err)
 	}
-	return w.open()
+	return nil
 }
 
 func rotated(path string, i int) string { return path + "." + strconv.Itoa(i) }

@@ -256,6 +256,7 @@ func (c *container) pump(f *os.File, stream byte, sw *containerlog.StreamWriter)
 	if err != nil {
 		return
 	}
+	logFailed := false
 	for {
 		var (
 			n    int
@@ -283,7 +284,12 @@ func (c *container) pump(f *os.File, stream byte, sw *containerlog.StreamWriter)
 		if n > 0 {
 			data := (*buf)[:n]
 			if sw != nil {
-				sw.Write(data) // errors are logged once, output keeps flowing
+				// The stream writer keeps its first error and keeps
+				// consuming: output flows on while the disk is full.
+				if _, err := sw.Write(data); err != nil && !logFailed {
+					logFailed = true
+					c.s.log.Error("write container log", "id", c.id, "err", err)
+				}
 			}
 			c.broadcast(stream, data)
 		}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -573,5 +575,36 @@ func TestSecondMonitorRefused(t *testing.T) {
 	}
 	if _, err := m.client.List(context.Background()); err != nil {
 		t.Errorf("first monitor broken by the second: %v", err)
+	}
+}
+
+// Supervision cost: a running container holds the monitor's goroutines
+// only for its output streams (none per container for input, timers or
+// exit watching).
+func TestGoroutinesPerContainer(t *testing.T) {
+	m := startMonitor(t, "")
+	ctx := context.Background()
+	count := func() int {
+		time.Sleep(100 * time.Millisecond)
+		return goruntime.NumGoroutine()
+	}
+	before := count()
+	const n = 10
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("g%d", i)
+		o := ctrOpts{log: true, openStdin: true}
+		if i%2 == 1 {
+			o = ctrOpts{terminal: true, openStdin: true}
+		}
+		m.create(t, id, o, "sleep", "60")
+		if err := m.client.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// n/2 pipe containers (stdout, stderr) and n/2 terminals (one stream).
+	got, want := count()-before, n/2*2+n/2
+	t.Logf("%d goroutines for %d containers", got, n)
+	if got > want {
+		t.Errorf("%d goroutines for %d containers, want at most %d", got, n, want)
 	}
 }
