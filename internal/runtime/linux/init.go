@@ -54,7 +54,7 @@ func runInit(m *message) (string, error) {
 	if err := json.Unmarshal(m.Spec, &spec); err != nil {
 		return "decode spec", err
 	}
-	p := &initProc{spec: &spec, rootfs: m.Rootfs}
+	p := &initProc{spec: &spec, rootfs: m.Rootfs, console: -1}
 	steps := []struct {
 		name string
 		do   func() error
@@ -85,8 +85,8 @@ func runInit(m *message) (string, error) {
 	if p.console >= 0 {
 		unix.Close(p.console)
 	}
-	go_, _, err := recv(initFd)
-	if err != nil || go_.Type != msgStart {
+	start, _, err := recv(initFd)
+	if err != nil || start.Type != msgStart {
 		os.Exit(1) // the parent gave up (Delete before Start)
 	}
 	umask := 0o022 // runc's default
@@ -131,7 +131,6 @@ var setnsFlag = map[specs.LinuxNamespaceType]int{
 // namespace (the parent has placed us in our cgroup by now), and brings up
 // lo in a new network namespace.
 func (p *initProc) joinNamespaces() error {
-	p.console = -1
 	for _, n := range p.spec.Linux.Namespaces {
 		flag, ok := setnsFlag[n.Type]
 		if !ok || n.Path == "" {

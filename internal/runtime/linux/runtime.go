@@ -71,14 +71,63 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 			retErr = fmt.Errorf("create container %s: %w (%v)", id, ctx.Err(), retErr)
 		}
 	}()
-	raw, err := os.ReadFile(filepath.Join(opts.Bundle, "config.json"))
+	b, err := loadBundle(opts.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.startInit(id, b, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			t.destroy()
+		}
+	}()
+	// Abort a blocked handshake when ctx ends: killing init closes its end.
+	stop := context.AfterFunc(ctx, func() { unix.PidfdSendSignal(t.pidfd, unix.SIGKILL, nil, 0) })
+	defer stop()
+
+	if err := r.place(t, &b.spec); err != nil {
+		return nil, err
+	}
+	if err := send(t.sock, &message{Type: msgConfig, Rootfs: b.rootfs, Spec: b.raw}); err != nil {
+		return nil, err
+	}
+	_, fds, err := expect(t.sock, msgReady)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	if b.spec.Process.Terminal {
+		if len(fds) != 1 {
+			closeAll(fds)
+			return nil, errors.New("container init sent no console")
+		}
+		t.console = os.NewFile(uintptr(fds[0]), "console")
+	} else {
+		closeAll(fds)
+	}
+	return t, nil
+}
+
+// bundle is a parsed OCI bundle.
+type bundle struct {
+	raw    []byte // config.json as read, sent on to init
+	spec   specs.Spec
+	rootfs string // absolute
+	ns     nsPlan
+}
+
+func loadBundle(dir string) (*bundle, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("read bundle config: %w", err)
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, errdefs.InvalidArgumentf("decode %s/config.json: %w", opts.Bundle, err)
+	b := &bundle{raw: raw}
+	if err := json.Unmarshal(raw, &b.spec); err != nil {
+		return nil, errdefs.InvalidArgumentf("decode %s/config.json: %w", dir, err)
 	}
+	spec := &b.spec
 	if spec.Process == nil || spec.Root == nil || spec.Linux == nil || len(spec.Process.Args) == 0 {
 		return nil, errdefs.InvalidArgumentf("config.json: process (with args), root and linux are required")
 	}
@@ -86,28 +135,25 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		len(h.StartContainer)+len(h.Poststart)+len(h.Poststop) > 0 {
 		return nil, errdefs.NotImplementedf("OCI hooks are not supported by the berth runtime")
 	}
-	ns, err := planNamespaces(spec.Linux.Namespaces)
-	if err != nil {
+	if b.ns, err = planNamespaces(spec.Linux.Namespaces); err != nil {
 		return nil, err
 	}
-	rootfs := spec.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(opts.Bundle, rootfs)
+	b.rootfs = spec.Root.Path
+	if !filepath.IsAbs(b.rootfs) {
+		b.rootfs = filepath.Join(dir, b.rootfs)
 	}
+	return b, nil
+}
 
+// startInit forks the init into its namespaces and returns the task that
+// owns it (pidfd) and the parent's end of the sync socket.
+func (r *Runtime) startInit(id string, b *bundle, opts runtime.CreateOpts) (*task, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sync socketpair: %w", err)
 	}
-	sock := pair[0]
 	childSock := os.NewFile(uintptr(pair[1]), "init-sync")
-	var t *task // owns sock once it exists
-	defer func() {
-		if retErr != nil && t == nil {
-			unix.Close(sock)
-		}
-	}()
-
+	defer childSock.Close()
 	pidfd := -1
 	cmd := &exec.Cmd{
 		Path:       r.initPath,
@@ -116,12 +162,12 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		Dir:        opts.Bundle, // relative bind sources are relative to the bundle
 		ExtraFiles: []*os.File{childSock},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: ns.cloneFlags,
+			Cloneflags: b.ns.cloneFlags,
 			Setsid:     true,
 			PidFD:      &pidfd,
 		},
 	}
-	if !spec.Process.Terminal {
+	if !b.spec.Process.Terminal {
 		// A nil *os.File must become a nil interface, or exec passes fd -1.
 		if opts.Stdin != nil {
 			cmd.Stdin = opts.Stdin
@@ -133,40 +179,36 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 			cmd.Stderr = opts.Stderr
 		}
 	}
-	err = startIn(cmd, ns.pidPath)
-	childSock.Close()
-	if err != nil {
+	if err := startIn(cmd, b.ns.pidPath); err != nil {
+		unix.Close(pair[0])
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	if pidfd < 0 {
 		// Without a pidfd we could signal a recycled pid after the reaper
 		// collected the init; every supported kernel (>= 5.3) has them.
 		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
+		unix.Close(pair[0])
 		return nil, errors.New("start container init: kernel lacks pidfd support")
 	}
-	t = &task{id: id, pid: cmd.Process.Pid, pidfd: pidfd, sock: sock, stateDir: opts.StateDir}
+	t := &task{id: id, pid: cmd.Process.Pid, pidfd: pidfd, sock: pair[0], stateDir: opts.StateDir}
 	cmd.Process.Release() // never waited for here: the caller reaps
-	defer func() {
-		if retErr != nil {
-			t.destroy()
-		}
-	}()
+	return t, nil
+}
 
-	// Abort a blocked handshake when ctx ends: killing init closes its end.
-	stop := context.AfterFunc(ctx, func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) })
-	defer stop()
-
+// place puts the init in its cgroup, with its resources, and sets its OOM
+// score adjustment.
+func (r *Runtime) place(t *task, spec *specs.Spec) error {
 	if p := spec.Linux.CgroupsPath; p != "" {
 		cg, err := r.newCgroup(p)
 		if err != nil {
-			return nil, fmt.Errorf("cgroup %s: %w", p, err)
+			return fmt.Errorf("cgroup %s: %w", p, err)
 		}
 		t.cg = cg
 		if err := cg.Apply(t.pid); err != nil {
-			return nil, fmt.Errorf("apply cgroup %s: %w", p, err)
+			return fmt.Errorf("apply cgroup %s: %w", p, err)
 		}
 		if err := cg.Set(spec.Linux.Resources); err != nil {
-			return nil, fmt.Errorf("set cgroup %s resources: %w", p, err)
+			return fmt.Errorf("set cgroup %s resources: %w", p, err)
 		}
 	}
 	if adj := spec.Process.OOMScoreAdj; adj != nil {
@@ -174,26 +216,10 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		// of the host, and lowering the score needs CAP_SYS_RESOURCE.
 		path := fmt.Sprintf("/proc/%d/oom_score_adj", t.pid)
 		if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
-			return nil, fmt.Errorf("set oom_score_adj: %w", err)
+			return fmt.Errorf("set oom_score_adj: %w", err)
 		}
 	}
-	if err := send(sock, &message{Type: msgConfig, Rootfs: rootfs, Spec: raw}); err != nil {
-		return nil, err
-	}
-	_, fds, err := expect(sock, msgReady)
-	if err != nil {
-		return nil, fmt.Errorf("create container %s: %w", id, err)
-	}
-	if spec.Process.Terminal {
-		if len(fds) != 1 {
-			closeAll(fds)
-			return nil, errors.New("container init sent no console")
-		}
-		t.console = os.NewFile(uintptr(fds[0]), "console")
-	} else {
-		closeAll(fds)
-	}
-	return t, nil
+	return nil
 }
 
 // startIn starts cmd, in the pid namespace at pidPath if one is given. The
