@@ -42,6 +42,7 @@ func (s *Store) CreateRW(ctx context.Context, id string, parent image.ChainID) (
 	s.mu.Unlock()
 	defer func() {
 		if retErr != nil {
+			rw.removed = true // for a Mount that waited on rw.mu
 			s.mu.Lock()
 			delete(s.rws, id)
 			s.mu.Unlock()
