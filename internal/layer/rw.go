@@ -32,6 +32,7 @@ func (s *Store) CreateRW(ctx context.Context, id string, parent image.ChainID) (
 	if parent != "" {
 		e, ok := s.layers[parent]
 		if !ok {
+			rw.removed = true
 			delete(s.rws, id)
 			s.mu.Unlock()
 			return errdefs.NotFoundf("create writable layer: layer %s not found", parent)
