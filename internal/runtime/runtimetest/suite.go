@@ -332,6 +332,24 @@ func testHostCgroupns(t *testing.T, s *suite) {
 func testTerminal(t *testing.T, s *suite) {
 	spec := s.spec("sh", "-c", "stty size; tty; [ -t 0 ] && echo stdin-tty")
 	spec.Process.Terminal = true
+	text, code := s.runTerminal(t, spec)
+	if code != 0 || !strings.Contains(text, "41 103\r\n") || !strings.Contains(text, "/dev/pts/0\r\n") || !strings.Contains(text, "stdin-tty") {
+		t.Errorf("exit %d, console output %q; want 41 103, /dev/pts/0, stdin-tty", code, text)
+	}
+	// A user's terminal must be theirs to write to and reopen.
+	spec = s.spec("sh", "-c", "id -u; echo reopened > $(tty)")
+	spec.Process.Terminal = true
+	spec.Process.User = specs.User{UID: 1000, GID: 1000}
+	text, code = s.runTerminal(t, spec)
+	if code != 0 || text != "1000\r\nreopened\r\n" {
+		t.Errorf("as uid 1000: exit %d, console output %q", code, text)
+	}
+}
+
+// runTerminal runs a terminal container, sizing its pty to 41x103 before
+// the start, and returns what the pty master read.
+func (s *suite) runTerminal(t *testing.T, spec *specs.Spec) (string, int) {
+	t.Helper()
 	c, err := s.create(t, spec, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -370,9 +388,7 @@ func testTerminal(t *testing.T, s *suite) {
 		t.Error("console not closed after the exit")
 	}
 	s.delete(t, c)
-	if code != 0 || !strings.Contains(text, "41 103\r\n") || !strings.Contains(text, "/dev/pts/0\r\n") || !strings.Contains(text, "stdin-tty") {
-		t.Errorf("exit %d, console output %q; want 41 103, /dev/pts/0, stdin-tty", code, text)
-	}
+	return text, code
 }
 
 // startAndWaitReady starts c and waits for "ready" on its stdout.
