@@ -55,3 +55,9 @@ func TestBindOf(t *testing.T) {
 		}
 	}
 }
+
+func TestFSName(t *testing.T) {
+	if got := FSName(t.TempDir()); got == "" || strings.HasPrefix(got, "<unknown") {
+		t.Fatalf("FSName = %q", got)
+	}
+}
