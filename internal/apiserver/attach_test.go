@@ -3,15 +3,19 @@ package apiserver_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+
+	"github.com/berth-dev/berth/internal/apiserver"
 )
 
 // attachConn sends an attach request on a raw connection the way the
@@ -146,5 +150,60 @@ func TestAttachErrors(t *testing.T) {
 	_, err := stdcopy.StdCopy(io.Discard, io.Discard, br)
 	if err == nil || !strings.Contains(err.Error(), "monitor went away") {
 		t.Errorf("in-band error: %v", err)
+	}
+}
+
+// A client that goes away (over a unix socket) ends an attach that has no
+// output to write, as dockerd's notifyClosed does; a half-close does not.
+func TestAttachClientHangup(t *testing.T) {
+	eng := newFakeEngine()
+	eng.attachBlock = make(chan error, 1)
+	s := apiserver.New(apiserver.Config{}, apiserver.Backends{Containers: eng})
+	sock := filepath.Join(t.TempDir(), "b.sock")
+	l, err := apiserver.Listen("unix://"+sock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Shutdown(context.Background())
+	resp, err := unixClient(sock).Post("http://berth/containers/create?name=q", "application/json", strings.NewReader(`{"Image":"busybox"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	attach := func() *net.UnixConn {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", "http://berth/containers/q/attach?stream=1&stdin=1&stdout=1", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "tcp")
+		req.Write(c)
+		resp, err := http.ReadResponse(bufio.NewReader(c), req)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("attach: %v %v", resp, err)
+		}
+		return c.(*net.UnixConn)
+	}
+
+	// Half-close: the attach goes on.
+	c := attach()
+	c.CloseWrite()
+	select {
+	case err := <-eng.attachBlock:
+		t.Fatalf("half-close ended the attach: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// Hang up: the attach ends.
+	c.Close()
+	select {
+	case err := <-eng.attachBlock:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("attach ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("attach still running after the client hung up")
 	}
 }

@@ -40,7 +40,10 @@ type fakeEngine struct {
 	lastAttach containers.AttachOptions
 	logsErr    error // returned by Logs after writing the log
 	attachErr  error
-	stdinDone  chan string // what Attach read from stdin, at EOF
+	// attachBlock, when set, makes Attach wait for its context to end and
+	// report the context's error on it.
+	attachBlock chan error
+	stdinDone   chan string // what Attach read from stdin, at EOF
 	// renameGate, when set, holds Rename until closed (after signalling
 	// renameStarted).
 	renameGate, renameStarted chan struct{}
@@ -327,6 +330,12 @@ func (f *fakeEngine) Attach(ctx context.Context, ref string, opts containers.Att
 	}
 	if attachErr != nil {
 		return attachErr
+	}
+	if f.attachBlock != nil {
+		// A container that prints nothing: only the end of ctx ends it.
+		<-ctx.Done()
+		f.attachBlock <- ctx.Err()
+		return nil
 	}
 	var got strings.Builder
 	if opts.Stdin != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/moby/moby/api/types"
 )
@@ -17,7 +18,10 @@ type Conn struct {
 	net.Conn
 	r         io.Reader
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
+
+func (c *Conn) closedByUs() bool { return c.closed.Load() }
 
 // Read reads client bytes, including any the HTTP server had buffered.
 func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
@@ -34,7 +38,11 @@ func (c *Conn) CloseWrite() error {
 // Close closes the connection; it is safe to call more than once.
 func (c *Conn) Close() error {
 	var err error
-	c.closeOnce.Do(func() { err = c.Conn.Close() })
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.shutdownBoth()
+		err = c.Conn.Close()
+	})
 	return err
 }
 

@@ -50,10 +50,11 @@ func (c *containerRouter) attach(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// After the hijack the request context no longer notices the client
-	// leaving; the backend sees that as a read or write error on conn. A
-	// server shutdown ends the attach through ctx.
+	// leaving: WatchHangup does (unix sockets), else the backend sees a
+	// write error. A server shutdown ends the attach through ctx too.
 	ctx, cancel := router.StreamContext(r)
 	defer cancel()
+	go conn.WatchHangup(cancel)
 	if err := c.b.Attach(ctx, id, opts); err != nil {
 		if tty {
 			_, _ = io.WriteString(out, err.Error()+"\r\n")
