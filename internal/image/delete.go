@@ -135,6 +135,7 @@ func (s *Store) deleteLocked(ref string, force bool, u usage) ([]apiimage.Delete
 	if err := os.Remove(filepath.Join(s.contentDir(), digest.Digest(id).Encoded())); err != nil && !os.IsNotExist(err) {
 		return out, "", err
 	}
+	_ = os.RemoveAll(s.metadataDir(id))
 	delete(s.images, id)
 	out = append(out, apiimage.DeleteResponse{Deleted: string(id)})
 	return out, rec.topLayer, nil

@@ -3,6 +3,7 @@
 //	<data-root>/image/<driver>/
 //	  imagedb/content/sha256/<id-hex>   an image's config JSON (docker-image-spec
 //	                                    DockerOCIImage); its sha256 is the image ID
+//	  imagedb/metadata/sha256/<id-hex>/lastUpdated   last tag time (RFC 3339)
 //	  layerdb/                          the layer store (internal/layer)
 //	  repositories.json                 {"Repositories":{"busybox":{"busybox:latest":"sha256:..."}}}
 //	<data-root>/tmp/image-*             files being written

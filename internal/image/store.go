@@ -111,6 +111,12 @@ func (s *Store) load(ctx context.Context) error {
 		}
 		s.images[rec.id] = rec
 	}
+	mds, _ := os.ReadDir(s.metadataRoot())
+	for _, e := range mds {
+		if _, ok := s.images[ID("sha256:"+e.Name())]; !ok {
+			_ = os.RemoveAll(filepath.Join(s.metadataRoot(), e.Name()))
+		}
+	}
 	b, err := os.ReadFile(s.reposFile())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -153,6 +159,9 @@ func (s *Store) loadImage(p, hex string) (*record, error) {
 		if _, err := s.layers.Get(rec.topLayer); err != nil {
 			return nil, err
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(s.metadataDir(id), "lastUpdated")); err == nil {
+		rec.lastTag, _ = time.Parse(time.RFC3339Nano, string(b))
 	}
 	return rec, nil
 }
@@ -376,8 +385,20 @@ func (s *Store) tagLocked(ref reference.Named, id ID) error {
 		}
 		return err
 	}
-	s.images[id].lastTag = time.Now().UTC()
+	now := time.Now().UTC()
+	s.images[id].lastTag = now
+	// Informational (docker inspect's Metadata.LastTagTime): not fsynced.
+	md := s.metadataDir(id)
+	if err := os.MkdirAll(md, 0o700); err == nil {
+		_ = os.WriteFile(filepath.Join(md, "lastUpdated"), []byte(now.Format(time.RFC3339Nano)), 0o600)
+	}
 	return nil
+}
+
+func (s *Store) metadataRoot() string { return filepath.Join(s.root, "imagedb", "metadata", "sha256") }
+
+func (s *Store) metadataDir(id ID) string {
+	return filepath.Join(s.metadataRoot(), digest.Digest(id).Encoded())
 }
 
 // Tag points repo:tag at the image ref names.

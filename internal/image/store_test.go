@@ -342,7 +342,16 @@ func TestReopenAfterInterruption(t *testing.T) {
 	repos := `{"Repositories":{"busybox":{"busybox:latest":"` + id + `"},"ghost":{"ghost:latest":"sha256:` + noLayerID + `"}}}`
 	os.WriteFile(filepath.Join(root, "image/overlay2/repositories.json"), []byte(repos), 0o600)
 
+	before, _ := e.images.Inspect(ctx, id)
+	os.MkdirAll(filepath.Join(root, "image/overlay2/imagedb/metadata/sha256", noLayerID), 0o700)
+
 	e2 := open(t, root)
+	if after, _ := e2.images.Inspect(ctx, id); after.Metadata.LastTagTime.IsZero() || !after.Metadata.LastTagTime.Equal(before.Metadata.LastTagTime) {
+		t.Fatalf("LastTagTime %v, was %v", after.Metadata.LastTagTime, before.Metadata.LastTagTime)
+	}
+	if _, err := os.Stat(filepath.Join(root, "image/overlay2/imagedb/metadata/sha256", noLayerID)); !os.IsNotExist(err) {
+		t.Fatal("metadata of a half-made image survived")
+	}
 	l, err := e2.images.List(ctx, images.ListOptions{Filters: filters.NewArgs()})
 	if err != nil || len(l) != 1 || l[0].ID != id || !reflect.DeepEqual(l[0].RepoTags, []string{"busybox:latest"}) {
 		t.Fatalf("after reopen: %+v %v", l, err)
