@@ -160,21 +160,20 @@ func (a *applier) run(ctx context.Context, r io.Reader) error {
 	return nil
 }
 
-// resolve returns the host path of rel's parent (created if missing,
-// symlinks resolved inside the root) and rel's own host path, whose last
-// component is never followed.
-func (a *applier) resolve(rel string) (parent, p string, err error) {
+// resolve returns rel's host path: its parent resolved inside the root
+// (and created if missing), its last component never followed.
+func (a *applier) resolve(rel string) (string, error) {
 	dir := path.Dir(rel)
-	parent, err = securejoin.SecureJoin(a.root, dir)
+	parent, err := securejoin.SecureJoin(a.root, dir)
 	if err != nil {
-		return "", "", resolveErr(err)
+		return "", resolveErr(err)
 	}
 	if dir != "." {
 		if err := a.mkdirAll(parent); err != nil {
-			return "", "", resolveErr(err)
+			return "", resolveErr(err)
 		}
 	}
-	return parent, filepath.Join(parent, path.Base(rel)), nil
+	return filepath.Join(parent, path.Base(rel)), nil
 }
 
 func resolveErr(err error) error {
@@ -222,11 +221,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if strings.HasPrefix(base, WhiteoutPrefix) {
 		return a.whiteout(rel, base)
 	}
-	parent, p, err := a.resolve(rel)
+	p, err := a.resolve(rel)
 	if err != nil {
 		return err
 	}
-	_ = parent
 
 	// Replace whatever is there, unless a directory meets a directory.
 	if fi, err := os.Lstat(p); err == nil {
