@@ -124,38 +124,16 @@ func (s *server) create(req CreateRequest) (pid int, retErr error) {
 	}()
 	undo = append(undo, func() { os.RemoveAll(stateDir) })
 	opts := runtime.CreateOpts{Bundle: req.Bundle, StateDir: stateDir}
-	var childEnds []*os.File
+	childEnds, closeOurs, err := c.openPipes(&opts)
+	undo = append(undo, closeOurs)
+	// The runtime has its own copies once Create returns.
 	defer func() {
 		for _, f := range childEnds {
 			f.Close()
 		}
 	}()
-	pipe := func() (r, w *os.File, err error) {
-		if r, w, err = os.Pipe(); err != nil {
-			return nil, nil, fmt.Errorf("monitor: create %s: %w", req.ID, err)
-		}
-		return r, w, nil
-	}
-	if !req.Terminal {
-		for _, dst := range []**os.File{&opts.Stdout, &opts.Stderr} {
-			r, w, err := pipe()
-			if err != nil {
-				return 0, err
-			}
-			undo = append(undo, func() { r.Close() })
-			c.outputs = append(c.outputs, r)
-			childEnds = append(childEnds, w)
-			*dst = w
-		}
-		if req.OpenStdin {
-			r, w, err := pipe()
-			if err != nil {
-				return 0, err
-			}
-			undo = append(undo, func() { w.Close() })
-			childEnds = append(childEnds, r)
-			opts.Stdin, c.stdin = r, w
-		}
+	if err != nil {
+		return 0, fmt.Errorf("monitor: create %s: %w", req.ID, err)
 	}
 	if req.Log.Path != "" {
 		lw, err := containerlog.NewWriter(containerlog.Config{Path: req.Log.Path, MaxSize: req.Log.MaxSize, MaxFiles: req.Log.MaxFiles})
@@ -175,10 +153,6 @@ func (s *server) create(req CreateRequest) (pid int, retErr error) {
 		task.Delete(context.Background())
 	})
 	c.task, c.pid = task, task.Pid()
-	c.pidTime, _ = pidStartTime(c.pid)
-	if err := c.writeState(); err != nil {
-		return 0, fmt.Errorf("monitor: create %s: %w", req.ID, err)
-	}
 	if req.Terminal {
 		console, err := dupNonblock(task.Console())
 		if err != nil {
@@ -191,9 +165,56 @@ func (s *server) create(req CreateRequest) (pid int, retErr error) {
 			c.stdin = console
 		}
 	}
+	c.pidTime, _ = pidStartTime(c.pid)
+	undo = append(undo, func() { os.Remove(filepath.Join(s.containerDir(req.ID), stateFile)) })
+	if err := c.writeState(); err != nil {
+		return 0, fmt.Errorf("monitor: create %s: %w", req.ID, err)
+	}
 
 	// From here on the container exists: its exit is handled by exited.
 	early, exitedEarly := s.register(c, since)
+	c.startPumps()
+	if exitedEarly {
+		go c.exited(early)
+	}
+	s.log.Info("created", "id", req.ID, "pid", c.pid, "runtime", rt.Name())
+	return c.pid, nil
+}
+
+// openPipes makes the stdio pipes of a container without a terminal and
+// sets opts' ends. childEnds are the runtime's ends, closeOurs undoes ours.
+func (c *container) openPipes(opts *runtime.CreateOpts) (childEnds []*os.File, closeOurs func(), err error) {
+	var ours []*os.File
+	closeOurs = func() {
+		for _, f := range ours {
+			f.Close()
+		}
+	}
+	if c.req.Terminal {
+		return nil, closeOurs, nil
+	}
+	for _, dst := range []**os.File{&opts.Stdout, &opts.Stderr} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return childEnds, closeOurs, err
+		}
+		ours, childEnds = append(ours, r), append(childEnds, w)
+		c.outputs = append(c.outputs, r)
+		*dst = w
+	}
+	if c.req.OpenStdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return childEnds, closeOurs, err
+		}
+		ours, childEnds = append(ours, w), append(childEnds, r)
+		opts.Stdin, c.stdin = r, w
+	}
+	return childEnds, closeOurs, nil
+}
+
+// startPumps starts one pump per output stream.
+func (c *container) startPumps() {
 	c.mu.Lock()
 	c.ready = true
 	c.pumping = len(c.outputs)
@@ -205,16 +226,11 @@ func (s *server) create(req CreateRequest) (pid int, retErr error) {
 			sw = c.logw.Stream(streams[i])
 		}
 		stream := byte(i + 1)
-		if req.Terminal {
+		if c.req.Terminal {
 			stream = 0
 		}
 		go c.pump(f, stream, sw)
 	}
-	if exitedEarly {
-		go c.exited(early)
-	}
-	s.log.Info("created", "id", req.ID, "pid", c.pid, "runtime", rt.Name())
-	return c.pid, nil
 }
 
 // dupNonblock returns a nonblocking duplicate of f, so reading it parks a
