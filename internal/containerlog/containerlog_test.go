@@ -359,3 +359,21 @@ func TestFailedRotationKeepsLogging(t *testing.T) {
 		t.Errorf("log = %q, want %q", got, want)
 	}
 }
+
+func TestReadStopsWithContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, _ := NewWriter(Config{Path: path})
+	writeN(t, w, 0, 5000, byIndex)
+	w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	err := Read(ctx, path, ReadOptions{Tail: -1}, func(Message) error {
+		if n++; n == 10 {
+			cancel()
+		}
+		return nil
+	})
+	if err != context.Canceled || n >= 5000 {
+		t.Errorf("Read = %v after %d entries", err, n)
+	}
+}

@@ -41,7 +41,7 @@ var ErrStop = errors.New("stop reading log")
 // files), oldest first. A missing log is an empty one. Lines that are not
 // complete JSON entries (a writer killed mid-write) are skipped.
 func Read(ctx context.Context, path string, opts ReadOptions, fn func(Message) error) error {
-	r := &reader{path: path, opts: opts, fn: fn}
+	r := &reader{ctx: ctx, path: path, opts: opts, fn: fn}
 	err := r.run(ctx)
 	if errors.Is(err, ErrStop) || errors.Is(err, errUntil) {
 		return nil
@@ -52,6 +52,7 @@ func Read(ctx context.Context, path string, opts ReadOptions, fn func(Message) e
 var errUntil = errors.New("past until")
 
 type reader struct {
+	ctx  context.Context
 	path string
 	opts ReadOptions
 	fn   func(Message) error
@@ -204,7 +205,12 @@ func (r *reader) readFrom(f *os.File, off int64) (int64, error) {
 		return off, fmt.Errorf("read log: %w", err)
 	}
 	br := bufio.NewReaderSize(f, 32*1024)
-	for {
+	for n := 0; ; n++ {
+		if n%1024 == 1023 {
+			if err := r.ctx.Err(); err != nil {
+				return off, err // a long read stops with its caller
+			}
+		}
 		line, err := br.ReadBytes('\n')
 		if err == io.EOF {
 			return off, nil // fragment, if any, stays unread
