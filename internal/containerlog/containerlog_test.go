@@ -3,12 +3,14 @@ package containerlog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
@@ -376,4 +378,29 @@ func TestReadStopsWithContext(t *testing.T) {
 	if err != context.Canceled || n >= 5000 {
 		t.Errorf("Read = %v after %d entries", err, n)
 	}
+}
+
+// FuzzEntryRoundTrip: whatever the output, the entry is one line of valid
+// JSON whose "log" decodes back to the output (invalid UTF-8 aside, which
+// becomes U+FFFD as in Docker).
+func FuzzEntryRoundTrip(f *testing.F) {
+	for _, seed := range []string{"hello\n", "a\tb<>&\"\\\r\x00\x1f", "caf\xc3\xa9\n", "\xe2\x80\xa8\xe2\x80\xa9", "\xff\xfe", ""} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		entry := AppendEntry(nil, Message{Stream: "stdout", Line: line, Time: t0})
+		if bytes.IndexByte(entry, '\n') != len(entry)-1 {
+			t.Fatalf("entry is not one line: %q", entry)
+		}
+		var e jsonEntry
+		if err := json.Unmarshal(entry, &e); err != nil {
+			t.Fatalf("entry %q: %v", entry, err)
+		}
+		if want := strings.ToValidUTF8(string(line), "\ufffd"); utf8.Valid(line) && e.Log != want {
+			t.Fatalf("log %q, want %q", e.Log, want)
+		}
+		if !e.Time.Equal(t0) || e.Stream != "stdout" {
+			t.Fatalf("entry %q decoded to %+v", entry, e)
+		}
+	})
 }
