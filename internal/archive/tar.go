@@ -31,7 +31,7 @@ type TarOptions struct {
 // and how a rootfs is exported.
 func WriteTar(ctx context.Context, w io.Writer, dir string, opts TarOptions) error {
 	tw := tar.NewWriter(w)
-	links := map[uint64]string{} // inode -> first name, for hardlinks
+	wr := &tarWriter{tw: tw, links: map[uint64]string{}, overlay: opts.OverlayWhiteouts}
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -43,72 +43,82 @@ func WriteTar(ctx context.Context, w io.Writer, dir string, opts TarOptions) err
 		if err != nil || rel == "." {
 			return err
 		}
-		rel = filepath.ToSlash(rel)
 		fi, err := e.Info()
 		if err != nil {
 			return err
 		}
-		st := fi.Sys().(*syscall.Stat_t)
-
-		if opts.OverlayWhiteouts && fi.Mode()&fs.ModeCharDevice != 0 && st.Rdev == 0 {
-			return writeWhiteout(tw, rel, fi)
-		}
-		hdr, err := tar.FileInfoHeader(fi, "")
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		hdr.Name = rel
-		hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-		hdr.Uname, hdr.Gname = "", ""
-		hdr.Mode = int64(st.Mode & 0o7777)
-		hdr.ModTime = fi.ModTime()
-		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
-		hdr.Format = tar.FormatPAX
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			if hdr.Linkname, err = os.Readlink(p); err != nil {
-				return err
-			}
-		case fi.Mode()&(fs.ModeDevice|fs.ModeCharDevice) != 0:
-			hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-		case fi.Mode().IsRegular() && st.Nlink > 1:
-			if first, ok := links[st.Ino]; ok {
-				hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-			} else {
-				links[st.Ino] = rel
-			}
-		case fi.Mode()&fs.ModeSocket != 0:
-			return nil // not content
-		}
-		if err := readXattrs(p, hdr); err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.CopyN(tw, f, hdr.Size)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		if fi.IsDir() && opts.OverlayWhiteouts && isOpaque(p) {
-			return tw.WriteHeader(&tar.Header{Name: rel + "/" + WhiteoutOpaque, Typeflag: tar.TypeReg, Mode: 0o644, ModTime: fi.ModTime(), Format: tar.FormatPAX})
-		}
-		return nil
+		return wr.entry(p, filepath.ToSlash(rel), fi)
 	})
 	if err != nil {
 		return fmt.Errorf("tar %s: %w", dir, err)
 	}
 	return tw.Close()
+}
+
+// tarWriter writes tree entries as tar entries.
+type tarWriter struct {
+	tw      *tar.Writer
+	links   map[uint64]string // inode -> first name written, for hardlinks
+	overlay bool              // translate overlay whiteouts and opaque dirs
+}
+
+func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
+	st := fi.Sys().(*syscall.Stat_t)
+	if w.overlay && fi.Mode()&fs.ModeCharDevice != 0 && st.Rdev == 0 {
+		return writeWhiteout(w.tw, rel, fi)
+	}
+	if fi.Mode()&fs.ModeSocket != 0 {
+		return nil // not content
+	}
+	hdr, err := tar.FileInfoHeader(fi, "")
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	hdr.Name = rel
+	hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+	hdr.Uname, hdr.Gname = "", ""
+	hdr.Mode = int64(st.Mode & 0o7777)
+	hdr.ModTime = fi.ModTime()
+	hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
+	hdr.Format = tar.FormatPAX
+	if fi.IsDir() {
+		hdr.Name += "/"
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		if hdr.Linkname, err = os.Readlink(p); err != nil {
+			return err
+		}
+	case fi.Mode()&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	case fi.Mode().IsRegular() && st.Nlink > 1:
+		if first, ok := w.links[st.Ino]; ok {
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+		} else {
+			w.links[st.Ino] = rel
+		}
+	}
+	if err := readXattrs(p, hdr); err != nil {
+		return err
+	}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		_, err = io.CopyN(w.tw, f, hdr.Size)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if fi.IsDir() && w.overlay && isOpaque(p) {
+		return w.tw.WriteHeader(&tar.Header{Name: rel + "/" + WhiteoutOpaque, Typeflag: tar.TypeReg, Mode: 0o644, ModTime: fi.ModTime(), Format: tar.FormatPAX})
+	}
+	return nil
 }
 
 func writeWhiteout(tw *tar.Writer, rel string, fi fs.FileInfo) error {
