@@ -607,4 +607,18 @@ func TestGoroutinesPerContainer(t *testing.T) {
 	if got > want {
 		t.Errorf("%d goroutines for %d containers, want at most %d", got, n, want)
 	}
+
+	// Clients that go away while no output flows are noticed and freed
+	// (a half-close is not a close: only the hang-up detaches).
+	before = count()
+	for i := 0; i < 5; i++ {
+		conn, err := m.client.Attach(ctx, fmt.Sprintf("g%d", i%2), AttachOptions{Stdin: true, Stdout: true, Stderr: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+	}
+	if got := count() - before; got != 0 {
+		t.Errorf("%d goroutines left after 5 clients closed", got)
+	}
 }
