@@ -97,6 +97,11 @@
 // read the rest from the log); output is never held back for a client and
 // never thinned silently. No timers run per container.
 //
+// Measured (TestMonitorMemoryPerContainer, berthd binary, busybox sleeps
+// with berth's runtime, cgroup v1 host): PSS 9.1 MiB idle, +0.07 MiB per
+// running container from 1 to 50 (docker's shim: 2.56 MiB each, podman's
+// conmon: 0.36 MiB).
+//
 // On the init's exit: wait for the output to reach EOF (at most 2 s: a
 // process outside the pid namespace may hold the pipes), close stdin,
 // close the log, read the OOM flag (Config.OOMKilled, or the task's
