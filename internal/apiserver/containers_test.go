@@ -49,6 +49,8 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Errorf("304 with body %q", r.body)
 	}
 	e.wantError(e.post("/containers/nope/start"), 404, "No such container: nope")
+	e.wantError(e.postJSON("/containers/web/start", `{"Binds":["/a:/b"]}`), 400, "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
+	e.want(e.postJSON("/v1.51/containers/web/start", `{}`), 304, "POST", "/containers/{id}/start")
 
 	r = e.get("/v1.51/containers/" + id[:12] + "/json?size=1")
 	e.want(r, 200, "GET", "/containers/{id}/json")
@@ -80,7 +82,7 @@ func TestContainerLifecycle(t *testing.T) {
 	e.wantError(e.post("/containers/web/kill"), 409, "")
 	e.want(e.post("/v1.51/containers/web/restart?t=1"), 204, "POST", "/containers/{id}/restart")
 	e.wantError(e.post("/containers/web/restart?t=x"), 400, "")
-	e.wantError(e.post("/containers/web/kill?signal=BOGUS"), 400, "invalid signal: BOGUS")
+	e.wantError(e.post("/containers/web/kill?signal=BOGUS"), 400, "cannot kill container: web: invalid signal: BOGUS")
 	e.want(e.post("/v1.51/containers/web/kill?signal=KILL"), 204, "POST", "/containers/{id}/kill")
 	if e.engine.lastKill != "KILL" {
 		t.Errorf("kill signal %q", e.engine.lastKill)
@@ -198,6 +200,8 @@ func TestContainerWaitFlushesHeader(t *testing.T) {
 	e.wantError(e.post("/containers/w/wait?condition=sometime"), 400, `invalid condition: "sometime"`)
 	r := e.post("/v1.51/containers/w/wait?condition=not-running")
 	e.want(r, 200, "POST", "/containers/{id}/wait")
+	// API < 1.30 had no conditions: the parameter is ignored.
+	e.want(e.post("/v1.29/containers/w/wait?condition=sometime"), 200, "", "")
 }
 
 func demux(t *testing.T, b []byte) (stdout, stderr string, err error) {

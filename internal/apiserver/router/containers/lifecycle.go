@@ -2,6 +2,7 @@ package containers
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/moby/moby/api/types/container"
@@ -11,6 +12,11 @@ import (
 )
 
 func (c *containerRouter) start(w http.ResponseWriter, r *http.Request) error {
+	// A HostConfig body on start was removed in API 1.24; "{}" or "null"
+	// from old clients is tolerated, as by dockerd.
+	if r.ContentLength > 7 || r.ContentLength == -1 {
+		return errdefs.InvalidArgumentf("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
+	}
 	if err := c.b.Start(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
@@ -58,8 +64,9 @@ func (c *containerRouter) restart(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (c *containerRouter) kill(w http.ResponseWriter, r *http.Request) error {
-	if err := c.b.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
-		return err
+	id := r.PathValue("id")
+	if err := c.b.Kill(r.Context(), id, r.URL.Query().Get("signal")); err != nil {
+		return fmt.Errorf("cannot kill container: %s: %w", id, err) // dockerd's wording
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -70,7 +77,10 @@ func (c *containerRouter) kill(w http.ResponseWriter, r *http.Request) error {
 // back until the exit would deadlock the client.
 func (c *containerRouter) wait(w http.ResponseWriter, r *http.Request) error {
 	cond := container.WaitConditionNotRunning
-	if v := r.URL.Query().Get("condition"); v != "" {
+	// Before 1.30 there were no conditions and the header came with the
+	// result.
+	legacy := !router.VersionAtLeast(r.Context(), "1.30")
+	if v := r.URL.Query().Get("condition"); v != "" && !legacy {
 		switch container.WaitCondition(v) {
 		case container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
 			cond = container.WaitCondition(v)
@@ -85,8 +95,10 @@ func (c *containerRouter) wait(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_ = http.NewResponseController(w).Flush()
+	if !legacy {
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+	}
 	select {
 	case res, ok := <-ch:
 		if !ok {
