@@ -152,6 +152,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Ostype", "linux")
 	h.Set("Server", "Berth/"+s.cfg.Version+" (linux)")
 	defer func() {
+		if !logrus.IsLevelEnabled(logrus.DebugLevel) {
+			return
+		}
 		f := logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": rw.status, "duration": time.Since(start)}
 		if rw.hijacked {
 			f["status"] = "hijacked"
