@@ -219,7 +219,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	base := path.Base(rel)
 	if strings.HasPrefix(base, WhiteoutPrefix) {
-		return a.whiteout(rel, base)
+		return a.whiteout(rel, base, hdr)
 	}
 	p, err := a.resolve(rel)
 	if err != nil {
@@ -330,7 +330,7 @@ func (a *applier) linkTarget(name string) (string, error) {
 	return target, nil
 }
 
-func (a *applier) whiteout(rel, base string) error {
+func (a *applier) whiteout(rel, base string, hdr *tar.Header) error {
 	dirRel := path.Dir(rel)
 	if dirRel == "." {
 		dirRel = ""
@@ -378,7 +378,8 @@ func (a *applier) whiteout(rel, base string) error {
 		if err := unix.Mknod(p, unix.S_IFCHR, 0); err != nil {
 			return &os.PathError{Op: "mknod whiteout", Path: p, Err: err}
 		}
-		return nil
+		// The entry's time, so that WriteTar gives back the same tar.
+		return setTimes(p, hdr)
 	}
 	if err := os.RemoveAll(p); err != nil && !os.IsNotExist(err) {
 		return err

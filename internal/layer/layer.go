@@ -142,7 +142,7 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 			}
 		}()
 	}
-	differ, ok := s.driver.(storage.Differ)
+	differ, ok := s.driver.(storage.Applier)
 	if !ok {
 		return Layer{}, errdefs.NotImplementedf("register layer: storage driver %s cannot apply layers", s.driver.Name())
 	}
@@ -406,4 +406,19 @@ func syncFS(dir string) error {
 		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// TarLayer writes a read-only layer as an uncompressed OCI layer tar
+// (docker save, push). Its digest is the layer's diff ID only if the
+// layer was created from this same writer's output.
+func (s *Store) TarLayer(ctx context.Context, c image.ChainID, w io.Writer) error {
+	l, err := s.Lookup(c)
+	if err != nil {
+		return err
+	}
+	df, ok := s.driver.(storage.Differ)
+	if !ok {
+		return errdefs.NotImplementedf("tar layer: storage driver %s cannot diff", s.driver.Name())
+	}
+	return df.Diff(ctx, l.CacheID, w)
 }

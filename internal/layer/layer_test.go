@@ -350,3 +350,62 @@ func TestConcurrent(t *testing.T) {
 		assertNoFiles(t, root)
 	})
 }
+
+// A container's diff, registered on its image's layer, gives a layer whose
+// tar round-trips (docker commit, then save).
+func TestDiffRWCommit(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, nd newDriver) {
+		ctx := context.Background()
+		root := t.TempDir()
+		s, err := NewStore(root, nd(t, root))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := s.Register(ctx, bytes.NewReader(tarOf(t, map[string]string{"etc/": "", "etc/os": "base", "gone": "x"})), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateRW(ctx, "c", base.ChainID); err != nil {
+			t.Fatal(err)
+		}
+		rootfs, err := s.Mount(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(rootfs, "etc/os"), []byte("changed"), 0o644)
+		os.Remove(filepath.Join(rootfs, "gone"))
+		os.WriteFile(filepath.Join(rootfs, "added"), []byte("+"), 0o644)
+		var diff bytes.Buffer
+		if err := s.DiffRW(ctx, "c", &diff); err != nil {
+			t.Fatal(err)
+		}
+		top, err := s.Register(ctx, bytes.NewReader(diff.Bytes()), base.ChainID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RemoveRW(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateRW(ctx, "c2", top.ChainID); err != nil {
+			t.Fatal(err)
+		}
+		r2, err := s.Mount(ctx, "c2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, want := range map[string]string{"etc/os": "changed", "added": "+", "gone": ""} {
+			b, err := os.ReadFile(filepath.Join(r2, p))
+			if want == "" && !os.IsNotExist(err) || want != "" && string(b) != want {
+				t.Errorf("%s = %q, %v; want %q", p, b, err, want)
+			}
+		}
+		var again bytes.Buffer
+		if err := s.TarLayer(ctx, top.ChainID, &again); err != nil {
+			t.Fatal(err)
+		}
+		if digest.FromBytes(again.Bytes()) != top.DiffID {
+			t.Errorf("TarLayer of a committed layer does not reproduce its diff ID")
+		}
+		s.RemoveRW(ctx, "c2")
+	})
+}

@@ -3,6 +3,7 @@ package layer
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -208,4 +209,18 @@ func (s *Store) RWLayers() []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// DiffRW writes container id's changes (its writable layer against the
+// image) as an uncompressed OCI layer tar: docker commit's new layer.
+func (s *Store) DiffRW(ctx context.Context, id string, w io.Writer) error {
+	rw, err := s.rw(id)
+	if err != nil {
+		return err
+	}
+	df, ok := s.driver.(storage.Differ)
+	if !ok {
+		return errdefs.NotImplementedf("diff: storage driver %s cannot diff", s.driver.Name())
+	}
+	return df.Diff(ctx, rw.mountID, w)
 }

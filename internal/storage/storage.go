@@ -13,7 +13,7 @@
 //	           parent of active snapshots and views
 //
 // Lifecycle: Prepare(key, parent) -> write through Mounts(key) (or into
-// the directory a Differ gives) -> Commit(name, key) -> Prepare(k2, name)
+// the directory an Applier gives) -> Commit(name, key) -> Prepare(k2, name)
 // ... Remove(key) fails with Conflict while the snapshot has children.
 //
 // A Driver is safe for concurrent use. Every snapshot is built in
@@ -28,6 +28,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -114,12 +115,21 @@ type Driver interface {
 	Close() error
 }
 
-// Differ is a driver whose snapshots are plain directories that a layer can
-// be applied into without mounting: vfs's copy, overlay2's upper (diff) dir.
-type Differ interface {
-	// UpperDir is the directory holding an active snapshot's own changes;
-	// Whiteouts says how deletions must be recorded in it.
+// Applier is a driver whose snapshots are plain directories that a layer
+// can be applied into without mounting: vfs's copy, overlay2's upper
+// (diff) dir.
+type Applier interface {
+	// UpperDir is the directory to apply an active snapshot's layer into;
+	// overlayWhiteouts says deletions are recorded in overlay's form there
+	// (else they are made by deleting).
 	UpperDir(ctx context.Context, key string) (dir string, overlayWhiteouts bool, err error)
+}
+
+// Differ is a driver that writes a snapshot's changes against its parent
+// as an OCI layer tar (uncompressed): overlay2 from its upper dir
+// directly, vfs by comparing trees. For commit, save and push.
+type Differ interface {
+	Diff(ctx context.Context, key string, w io.Writer) error
 }
 
 // Mountpointer says where a snapshot is conventionally mounted

@@ -44,6 +44,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -55,6 +56,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -84,6 +86,7 @@ type Driver struct {
 
 var (
 	_ storage.Driver       = (*Driver)(nil)
+	_ storage.Applier      = (*Driver)(nil)
 	_ storage.Differ       = (*Driver)(nil)
 	_ storage.Mountpointer = (*Driver)(nil)
 	_ storage.Metadataer   = (*Driver)(nil)
@@ -545,7 +548,7 @@ func (d *Driver) Usage(ctx context.Context, key string) (storage.Usage, error) {
 	return storage.DirUsage(filepath.Join(d.dir(key), "diff"))
 }
 
-// UpperDir implements storage.Differ.
+// UpperDir implements storage.Applier.
 func (d *Driver) UpperDir(ctx context.Context, key string) (string, bool, error) {
 	i, err := d.Stat(ctx, key)
 	if err != nil {
@@ -587,6 +590,19 @@ func (d *Driver) Metadata(ctx context.Context, key string) (map[string]string, e
 		md["LowerDir"] = strings.Join(abs, ":")
 	}
 	return md, nil
+}
+
+// Diff implements storage.Differ: the upper dir is the diff, with
+// overlay's whiteouts turned into OCI ones.
+func (d *Driver) Diff(ctx context.Context, key string, w io.Writer) error {
+	i, err := d.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	if i.Kind == storage.KindView {
+		return errdefs.InvalidArgumentf("diff %s: a view has no changes", key)
+	}
+	return archive.WriteTar(ctx, w, filepath.Join(d.dir(key), "diff"), archive.TarOptions{OverlayWhiteouts: true})
 }
 
 // Status implements storage.Statuser with dockerd's overlay2 lines. New

@@ -3,12 +3,14 @@
 package storagetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -26,6 +28,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 	t.Run("Errors", func(t *testing.T) { testErrors(t, newDriver) })
 	t.Run("DeepChain", func(t *testing.T) { testDeepChain(t, newDriver) })
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, newDriver) })
+	t.Run("Diff", func(t *testing.T) { testDiff(t, newDriver) })
 }
 
 func mount(t *testing.T, ms []storage.Mount) string {
@@ -268,7 +271,7 @@ func testDeepChain(t *testing.T, newDriver NewDriver) {
 // writeDir returns a directory where key's own changes can be written
 // without mounting (a Differ's upper dir), or mounts it.
 func writeDir(t *testing.T, d storage.Driver, key string, ms []storage.Mount) string {
-	if df, ok := d.(storage.Differ); ok {
+	if df, ok := d.(storage.Applier); ok {
 		dir, _, err := df.UpperDir(context.Background(), key)
 		if err != nil {
 			t.Fatal(err)
@@ -299,4 +302,51 @@ func testReopen(t *testing.T, newDriver NewDriver) {
 	}
 	v := mount(t, must(d2.View(ctx, "v", "kept")))
 	want(t, filepath.Join(v, "f"), "f")
+}
+
+// testDiff: a Differ's diffs, applied in order onto an empty directory,
+// rebuild what the snapshot's mount shows.
+func testDiff(t *testing.T, newDriver NewDriver) {
+	ctx := context.Background()
+	d := newDriver(t, t.TempDir())
+	df, ok := d.(storage.Differ)
+	if !ok {
+		t.Skip("driver is not a storage.Differ")
+	}
+	commitLayer(t, d, "base", "", func(r string) {
+		write(t, filepath.Join(r, "keep"), "k")
+		write(t, filepath.Join(r, "modify"), "old")
+		write(t, filepath.Join(r, "gone"), "g")
+		write(t, filepath.Join(r, "dir/a"), "a")
+		write(t, filepath.Join(r, "dir/b"), "b")
+	})
+	ms, err := d.Prepare(ctx, "child", "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mount(t, ms)
+	write(t, filepath.Join(c, "modify"), "new")
+	write(t, filepath.Join(c, "added/x"), "x")
+	if err := os.Remove(filepath.Join(c, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(c, "dir")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(c, "dir/c"), "c") // overlay: an opaque dir
+	unmount(t, c)
+
+	out := t.TempDir()
+	for _, k := range []string{"base", "child"} {
+		var buf bytes.Buffer
+		if err := df.Diff(ctx, k, &buf); err != nil {
+			t.Fatalf("diff %s: %v", k, err)
+		}
+		if _, err := archive.Apply(ctx, out, &buf, archive.Options{}); err != nil {
+			t.Fatalf("apply diff of %s: %v", k, err)
+		}
+	}
+	for p, body := range map[string]string{"keep": "k", "modify": "new", "gone": "", "added/x": "x", "dir/a": "", "dir/b": "", "dir/c": "c"} {
+		want(t, filepath.Join(out, p), body)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -62,6 +64,7 @@ type Driver struct {
 
 var (
 	_ storage.Driver       = (*Driver)(nil)
+	_ storage.Applier      = (*Driver)(nil)
 	_ storage.Differ       = (*Driver)(nil)
 	_ storage.Mountpointer = (*Driver)(nil)
 	_ storage.Statuser     = (*Driver)(nil)
@@ -337,7 +340,7 @@ func (d *Driver) Usage(ctx context.Context, key string) (storage.Usage, error) {
 	return storage.DirUsage(d.dir(key))
 }
 
-// UpperDir implements storage.Differ: changes are applied to the copy,
+// UpperDir implements storage.Applier: changes are applied to the copy,
 // deletions by deleting.
 func (d *Driver) UpperDir(ctx context.Context, key string) (string, bool, error) {
 	i, err := d.Stat(ctx, key)
@@ -348,6 +351,22 @@ func (d *Driver) UpperDir(ctx context.Context, key string) (string, bool, error)
 		return "", false, errdefs.Conflictf("snapshot %s is %s, not active", key, i.Kind)
 	}
 	return d.dir(key), false, nil
+}
+
+// Diff implements storage.Differ by comparing the snapshot's tree with
+// its parent's.
+func (d *Driver) Diff(ctx context.Context, key string, w io.Writer) error {
+	i, err := d.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	if i.Kind == storage.KindView {
+		return errdefs.InvalidArgumentf("diff %s: a view has no changes", key)
+	}
+	if i.Parent == "" {
+		return archive.WriteTar(ctx, w, d.dir(key), archive.TarOptions{})
+	}
+	return archive.WriteDiff(ctx, w, d.dir(i.Parent), d.dir(key))
 }
 
 // Status implements storage.Statuser.
