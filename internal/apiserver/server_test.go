@@ -8,8 +8,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/common"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/apiserver/apitest"
@@ -232,3 +235,30 @@ func TestJSONBodyErrors(t *testing.T) {
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+func TestRequestLogDebug(t *testing.T) {
+	hook := logtest.NewGlobal()
+	defer logrus.StandardLogger().ReplaceHooks(make(logrus.LevelHooks))
+	old := logrus.GetLevel()
+	logrus.SetLevel(logrus.DebugLevel)
+	defer logrus.SetLevel(old)
+
+	e := newEnv(t)
+	e.get("/v1.51/containers/nope/json")
+	// The entry is written after the response; give it a moment.
+	var found bool
+	for i := 0; i < 100 && !found; i++ {
+		for _, en := range hook.AllEntries() {
+			if en.Message == "api request" && en.Level == logrus.DebugLevel &&
+				en.Data["method"] == "GET" && en.Data["path"] == "/containers/nope/json" && en.Data["status"] == 404 {
+				found = true
+			}
+		}
+		if !found {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if !found {
+		t.Errorf("no debug entry for the request: %v", hook.AllEntries())
+	}
+}
