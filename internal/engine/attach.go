@@ -96,7 +96,15 @@ func (e *Engine) attachConn(ctx context.Context, ent *container.Entry, mopts mon
 	c := ent.Snapshot()
 	if c.State.Running() {
 		ent.Unlock()
-		return e.cfg.Monitor.Attach(ctx, id, mopts)
+		conn, err := e.cfg.Monitor.Attach(ctx, id, mopts)
+		if gone(err) {
+			// It exited between our look and the monitor's: its output
+			// has ended, which is what the client would have seen.
+			a, b := net.Pipe()
+			b.Close()
+			return a, nil
+		}
+		return conn, err
 	}
 	if !c.State.Running() && c.State.Status != "created" && c.State.Status != "exited" {
 		ent.Unlock()

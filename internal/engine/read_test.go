@@ -436,3 +436,15 @@ func TestSizes(t *testing.T) {
 		t.Fatalf("reclaimed %d", rep.SpaceReclaimed)
 	}
 }
+
+// Attaching to a container that exits at that moment ends quietly.
+func TestAttachRacingExit(t *testing.T) {
+	h := newHarness(t)
+	id := h.run("web", nil, nil)
+	h.mon.mu.Lock()
+	delete(h.mon.tasks, id) // the monitor forgot it; the record still says running
+	h.mon.mu.Unlock()
+	if err := h.Attach(bg, id, containers.AttachOptions{Stdout: io.Discard, Stream: true}); err != nil {
+		t.Fatal(err)
+	}
+}
