@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/berth-dev/berth/internal/apiserver/apitest"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -311,5 +312,18 @@ func TestContainerLogsTTY(t *testing.T) {
 	r := e.get("/v1.51/containers/t/logs?stdout=1")
 	if r.status != 200 || r.header.Get("Content-Type") != "application/vnd.docker.raw-stream" {
 		t.Errorf("tty logs: %d %v", r.status, r.header)
+	}
+}
+
+func TestContainerListVersionedFields(t *testing.T) {
+	e := newEnv(t)
+	e.create("a", `{"Image":"busybox"}`)
+	for v, want := range map[string][2]bool{"1.51": {true, true}, "1.47": {true, false}, "1.45": {false, false}} {
+		r := e.get("/v" + v + "/containers/json?all=1")
+		ann, desc := bytes.Contains(r.body, []byte(`"Annotations"`)), bytes.Contains(r.body, []byte(`"ImageManifestDescriptor"`))
+		if ann != want[0] || desc != want[1] {
+			t.Errorf("API %s: Annotations %v, ImageManifestDescriptor %v; want %v", v, ann, desc, want)
+		}
+		apitest.Check(t, v, "GET", "/containers/json", 200, r.body)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	"github.com/berth-dev/berth/internal/apiserver/router/images"
@@ -215,6 +217,11 @@ func (f *fakeEngine) summary(c *fakeContainer) container.Summary {
 		Command: strings.Join(c.config.Cmd, " "), Created: 1700000000, Ports: []container.PortSummary{},
 		Labels: map[string]string{}, State: c.state, Status: string(c.state), Mounts: []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettingsSummary{},
+		HostConfig: struct {
+			NetworkMode string            `json:",omitempty"`
+			Annotations map[string]string `json:",omitempty"`
+		}{NetworkMode: "bridge", Annotations: map[string]string{"a": "b"}},
+		ImageManifestDescriptor: &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("d", 64)), Size: 100},
 	}
 }
 

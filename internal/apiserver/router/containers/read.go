@@ -30,6 +30,16 @@ func (c *containerRouter) list(w http.ResponseWriter, r *http.Request) error {
 	if list == nil {
 		list = []container.Summary{}
 	}
+	// Fields newer than the client's API version are left out, as dockerd
+	// does.
+	for i := range list {
+		if !router.VersionAtLeast(r.Context(), "1.46") {
+			list[i].HostConfig.Annotations = nil
+		}
+		if !router.VersionAtLeast(r.Context(), "1.48") {
+			list[i].ImageManifestDescriptor = nil
+		}
+	}
 	return router.WriteJSON(w, http.StatusOK, list)
 }
 
