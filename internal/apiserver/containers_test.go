@@ -327,3 +327,18 @@ func TestContainerListVersionedFields(t *testing.T) {
 		apitest.Check(t, v, "GET", "/containers/json", 200, r.body)
 	}
 }
+
+func TestContainerInspectVersionedFields(t *testing.T) {
+	e := newEnv(t)
+	e.create("a", `{"Image":"busybox"}`)
+	for v, wantDesc := range map[string]bool{"1.51": true, "1.48": true, "1.47": false} {
+		r := e.get("/v" + v + "/containers/a/json")
+		if got := bytes.Contains(r.body, []byte(`"ImageManifestDescriptor"`)); got != wantDesc {
+			t.Errorf("API %s: ImageManifestDescriptor present %v", v, got)
+		}
+		if bytes.Contains(r.body, []byte(`"Storage"`)) || !bytes.Contains(r.body, []byte(`"GraphDriver":{"Data":{},"Name":"overlayfs"}`)) {
+			t.Errorf("API %s: Storage not turned into GraphDriver: %s", v, r.body)
+		}
+		apitest.Check(t, v, "GET", "/containers/{id}/json", 200, r.body)
+	}
+}

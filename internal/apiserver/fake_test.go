@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	digest "github.com/opencontainers/go-digest"
@@ -264,7 +265,9 @@ func (f *fakeEngine) Inspect(ctx context.Context, ref string, size bool) (contai
 			CgroupnsMode: container.CgroupnsModePrivate, LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{}},
 			NetworkMode: "bridge", RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		},
-		NetworkSettings: &container.NetworkSettings{},
+		NetworkSettings:         &container.NetworkSettings{},
+		ImageManifestDescriptor: &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("d", 64)), Size: 100},
+		Storage:                 &storage.Storage{RootFS: &storage.RootFSStorage{Snapshot: &storage.RootFSStorageSnapshot{Name: "overlayfs"}}},
 	}
 	if size {
 		rw, root := int64(0), int64(1234)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/storage"
 
 	"github.com/berth-dev/berth/internal/apiserver/router"
 	"github.com/berth-dev/berth/internal/filters"
@@ -47,6 +48,17 @@ func (c *containerRouter) inspect(w http.ResponseWriter, r *http.Request) error 
 	resp, err := c.b.Inspect(r.Context(), r.PathValue("id"), router.BoolValue(r, "size"))
 	if err != nil {
 		return err
+	}
+	if !router.VersionAtLeast(r.Context(), "1.48") {
+		resp.ImageManifestDescriptor = nil
+	}
+	// Storage replaced GraphDriver in API 1.52; older clients (all that
+	// berth serves) get GraphDriver, as from dockerd.
+	if st := resp.Storage; st != nil {
+		if resp.GraphDriver == nil && st.RootFS != nil && st.RootFS.Snapshot != nil {
+			resp.GraphDriver = &storage.DriverData{Name: st.RootFS.Snapshot.Name, Data: map[string]string{}}
+		}
+		resp.Storage = nil
 	}
 	return router.WriteJSON(w, http.StatusOK, resp)
 }
