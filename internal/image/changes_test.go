@@ -86,3 +86,20 @@ func TestApplyChangesRejects(t *testing.T) {
 		}
 	}
 }
+
+// FuzzApplyChanges: any change line either applies or is InvalidArgument;
+// it never panics.
+func FuzzApplyChanges(f *testing.F) {
+	for _, s := range []string{`CMD ["sh"]`, "ENV A=1 B='2 3'", "EXPOSE 80-90/udp", "LABEL \"a b\"=c", "WORKDIR ../x", "STOPSIGNAL 9", "VOLUME [\"/a\"", "ONBUILD"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, change string) {
+		var c dockerspec.DockerOCIImageConfig
+		if err := ApplyChanges(&c, []string{change}); err != nil && !errdefs.Is(err, errdefs.InvalidArgument) {
+			t.Fatalf("%q: %v is not InvalidArgument", change, err)
+		}
+		if c.WorkingDir != "" && !strings.HasPrefix(c.WorkingDir, "/") {
+			t.Fatalf("%q: relative WorkingDir %q", change, c.WorkingDir)
+		}
+	})
+}
