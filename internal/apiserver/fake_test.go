@@ -534,7 +534,7 @@ func (f *fakeImages) Inspect(ctx context.Context, ref string) (image.InspectResp
 			tags = append(tags, r)
 		}
 	}
-	return image.InspectResponse{ID: id, RepoTags: tags, RepoDigests: []string{}, Created: "2023-11-14T22:13:20Z", Architecture: "amd64", Os: "linux", Size: 4096, RootFS: image.RootFS{Type: "layers", Layers: []string{"sha256:" + strings.Repeat("c", 64)}}}, nil
+	return image.InspectResponse{ID: id, RepoTags: tags, Created: "2023-11-14T22:13:20Z", Architecture: "amd64", Os: "linux", Size: 4096, RootFS: image.RootFS{Type: "layers", Layers: []string{"sha256:" + strings.Repeat("c", 64)}}}, nil
 }
 
 func (f *fakeImages) Delete(ctx context.Context, ref string, force, prune bool) ([]image.DeleteResponse, error) {

@@ -115,3 +115,19 @@ func TestImageListDelete(t *testing.T) {
 	}
 	e.wantError(e.get("/images/busybox/history"), 404, "No such image: busybox:latest")
 }
+
+func TestImageInspectShape(t *testing.T) {
+	e := newEnv(t)
+	r := e.get("/v1.51/images/busybox/json")
+	e.want(r, 200, "GET", "/images/{name}/json")
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"Parent": `""`, "Comment": `""`, "DockerVersion": `""`, "Author": `""`, "RepoDigests": `[]`} {
+		if string(m[k]) != want {
+			t.Errorf("%s = %s, want %s", k, m[k], want)
+		}
+	}
+	e.wantError(e.do("DELETE", "/images/%20", "", nil), 400, "image name cannot be blank")
+}

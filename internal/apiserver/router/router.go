@@ -217,3 +217,25 @@ func ParseTimestamp(s string) (time.Time, error) {
 	}
 	return time.Unix(sec, nsec), nil
 }
+
+// WriteJSONWithFields writes the JSON object v with extra top-level fields
+// added (or replaced): the shape older API versions had, where the current
+// types omit a field (dockerd's compat.WithExtraFields).
+func WriteJSONWithFields(w http.ResponseWriter, status int, v any, extra map[string]any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for k, x := range extra {
+		xb, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		m[k] = xb
+	}
+	return WriteJSON(w, status, m)
+}

@@ -116,7 +116,24 @@ func (i *imageRouter) inspect(w http.ResponseWriter, r *http.Request, name strin
 	if err != nil {
 		return err
 	}
-	return router.WriteJSON(w, http.StatusOK, resp)
+	// The shape dockerd gives clients of API <= 1.51: empty lists as [],
+	// no fields of later versions, and the fields 1.52 made optional.
+	if resp.RepoTags == nil {
+		resp.RepoTags = []string{}
+	}
+	if resp.RepoDigests == nil {
+		resp.RepoDigests = []string{}
+	}
+	if !router.VersionAtLeast(r.Context(), "1.48") {
+		resp.Descriptor = nil
+	}
+	resp.Identity = nil // API 1.53
+	return router.WriteJSONWithFields(w, http.StatusOK, resp, map[string]any{
+		"Parent":        "",
+		"Comment":       resp.Comment,
+		"DockerVersion": "",
+		"Author":        resp.Author,
+	})
 }
 
 func (i *imageRouter) history(w http.ResponseWriter, r *http.Request, name string) error {
@@ -140,7 +157,11 @@ func (i *imageRouter) tag(w http.ResponseWriter, r *http.Request, name string) e
 }
 
 func (i *imageRouter) remove(w http.ResponseWriter, r *http.Request) error {
-	resp, err := i.b.Delete(r.Context(), r.PathValue("name"), router.BoolValue(r, "force"), !router.BoolValue(r, "noprune"))
+	name := r.PathValue("name")
+	if strings.TrimSpace(name) == "" {
+		return errdefs.InvalidArgumentf("image name cannot be blank")
+	}
+	resp, err := i.b.Delete(r.Context(), name, router.BoolValue(r, "force"), !router.BoolValue(r, "noprune"))
 	if err != nil {
 		return err
 	}
