@@ -443,6 +443,7 @@ func (f *fakeEngine) Prune(ctx context.Context, args filters.Args) (container.Pr
 type fakeImages struct {
 	mu         sync.Mutex
 	tags       map[string]string // "repo:tag" -> id
+	dangling   map[string]bool   // untagged image ids
 	lastImport struct {
 		repo, tag, message string
 		changes            []string
@@ -453,7 +454,7 @@ type fakeImages struct {
 }
 
 func newFakeImages() *fakeImages {
-	return &fakeImages{tags: map[string]string{"busybox:latest": "sha256:" + strings.Repeat("b", 64)}}
+	return &fakeImages{tags: map[string]string{"busybox:latest": "sha256:" + strings.Repeat("b", 64)}, dangling: map[string]bool{}}
 }
 
 func (f *fakeImages) resolve(ref string) (string, error) {
@@ -492,7 +493,9 @@ func (f *fakeImages) Import(ctx context.Context, src io.Reader, repo, tag string
 	}
 	sum := sha256.Sum256([]byte(fmt.Sprint(n, repo, tag)))
 	id := "sha256:" + hex.EncodeToString(sum[:])
-	if repo != "" {
+	if repo == "" {
+		f.dangling[id] = true
+	} else {
 		ref := repo
 		if tag != "" {
 			ref += ":" + tag
@@ -511,12 +514,15 @@ func (f *fakeImages) List(ctx context.Context, opts images.ListOptions) ([]image
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	byID := map[string][]string{}
+	for id := range f.dangling {
+		byID[id] = nil
+	}
 	for ref, id := range f.tags {
 		byID[id] = append(byID[id], ref)
 	}
 	var out []image.Summary
 	for id, refs := range byID {
-		out = append(out, image.Summary{ID: id, RepoTags: refs, RepoDigests: []string{}, Created: 1700000000, Size: 4096, Labels: map[string]string{}, Containers: -1, SharedSize: -1})
+		out = append(out, image.Summary{ID: id, RepoTags: refs, Created: 1700000000, Size: 4096, Labels: map[string]string{}, Containers: -1, SharedSize: -1})
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/moby/moby/api/types/image"
 
+	"github.com/berth-dev/berth/internal/apiserver/apitest"
+
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -130,4 +132,45 @@ func TestImageInspectShape(t *testing.T) {
 		}
 	}
 	e.wantError(e.do("DELETE", "/images/%20", "", nil), 400, "image name cannot be blank")
+}
+
+func TestImageListVersions(t *testing.T) {
+	e := newEnv(t)
+	e.do("POST", "/images/create?fromSrc=-", "", strings.NewReader("dangling")) // no repo: untagged
+	list := func(v string) []map[string]json.RawMessage {
+		r := e.get("/v" + v + "/images/json")
+		apitest.Check(t, v, "GET", "/images/json", 200, r.body)
+		var ms []map[string]json.RawMessage
+		if err := json.Unmarshal(r.body, &ms); err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	var dangling map[string]json.RawMessage
+	for _, m := range list("1.51") {
+		if string(m["RepoTags"]) == "[]" {
+			dangling = m
+		}
+		if string(m["Containers"]) != "-1" && string(m["Containers"]) != "0" {
+			t.Errorf("1.51 Containers %s", m["Containers"])
+		}
+		if _, ok := m["VirtualSize"]; ok {
+			t.Error("1.51 has VirtualSize")
+		}
+	}
+	if dangling == nil || string(dangling["RepoDigests"]) != "[]" {
+		t.Errorf("dangling image on 1.51: %v", dangling)
+	}
+	found := false
+	for _, m := range list("1.42") {
+		if string(m["RepoTags"]) == `["<none>:<none>"]` && string(m["RepoDigests"]) == `["<none>@<none>"]` {
+			found = true
+		}
+		if string(m["VirtualSize"]) != "4096" {
+			t.Errorf("1.42 VirtualSize %s", m["VirtualSize"])
+		}
+	}
+	if !found {
+		t.Error("1.42: no <none>:<none> image")
+	}
 }

@@ -9,6 +9,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -222,20 +223,51 @@ func ParseTimestamp(s string) (time.Time, error) {
 // added (or replaced): the shape older API versions had, where the current
 // types omit a field (dockerd's compat.WithExtraFields).
 func WriteJSONWithFields(w http.ResponseWriter, status int, v any, extra map[string]any) error {
-	b, err := json.Marshal(v)
+	m, err := withFields(v, extra)
 	if err != nil {
 		return err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	for k, x := range extra {
-		xb, err := json.Marshal(x)
+	return WriteJSON(w, status, m)
+}
+
+// WriteJSONListWithFields is WriteJSONWithFields for a list: extra[i] goes
+// into element i.
+func WriteJSONListWithFields[T any](w http.ResponseWriter, status int, list []T, extra []map[string]any) error {
+	out := make([]map[string]json.RawMessage, len(list))
+	for i := range list {
+		m, err := withFields(list[i], extra[i])
 		if err != nil {
 			return err
 		}
-		m[k] = xb
+		out[i] = m
 	}
-	return WriteJSON(w, status, m)
+	return WriteJSON(w, status, out)
+}
+
+func withFields(v any, extra map[string]any) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	b, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, x := range extra {
+		if m[k], err = marshal(x); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// marshal is json.Marshal without HTML escaping, like WriteJSON.
+func marshal(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

@@ -108,6 +108,35 @@ func (i *imageRouter) list(w http.ResponseWriter, r *http.Request) error {
 	if list == nil {
 		list = []image.Summary{}
 	}
+	// Per API version, as dockerd shapes it.
+	ctx := r.Context()
+	for i := range list {
+		im := &list[i]
+		if !router.VersionAtLeast(ctx, "1.43") {
+			if len(im.RepoTags) == 0 && len(im.RepoDigests) == 0 {
+				im.RepoTags, im.RepoDigests = []string{"<none>:<none>"}, []string{"<none>@<none>"}
+			}
+		}
+		if im.RepoTags == nil {
+			im.RepoTags = []string{}
+		}
+		if im.RepoDigests == nil {
+			im.RepoDigests = []string{}
+		}
+		if !router.VersionAtLeast(ctx, "1.48") {
+			im.Descriptor = nil
+		}
+		if !router.VersionAtLeast(ctx, "1.51") {
+			im.Containers = -1
+		}
+	}
+	if !router.VersionAtLeast(ctx, "1.44") {
+		out := make([]map[string]any, len(list))
+		for i, im := range list {
+			out[i] = map[string]any{"VirtualSize": im.Size}
+		}
+		return router.WriteJSONListWithFields(w, http.StatusOK, list, out)
+	}
 	return router.WriteJSON(w, http.StatusOK, list)
 }
 
