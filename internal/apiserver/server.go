@@ -22,6 +22,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"regexp"
@@ -67,6 +69,7 @@ type Server struct {
 	srv      *http.Server
 	stopping chan struct{} // closed when Shutdown starts; ends streams
 	stopOnce sync.Once
+	errLog   *io.PipeWriter
 }
 
 // New builds the server and its routes.
@@ -88,7 +91,14 @@ func New(cfg Config, b Backends) *Server {
 		}
 	}
 	s.stopping = make(chan struct{})
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	// net/http's own complaints (TLS handshakes of plain-HTTP clients,
+	// ...) go to the debug log rather than stderr.
+	s.errLog = logrus.StandardLogger().WriterLevel(logrus.DebugLevel)
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(s.errLog, "", 0),
+	}
 	return s
 }
 
@@ -134,6 +144,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err != nil {
 		_ = s.srv.Close()
 	}
+	_ = s.errLog.Close()
 	return err
 }
 

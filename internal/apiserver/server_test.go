@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -32,7 +33,10 @@ func newEnv(t *testing.T) *env {
 		Containers: e.engine, Images: e.images, System: fakeSystem{},
 	})
 	e.srv = httptest.NewServer(s.Handler())
-	t.Cleanup(e.srv.Close)
+	t.Cleanup(func() {
+		e.srv.Close()
+		s.Shutdown(context.Background())
+	})
 	return e
 }
 
