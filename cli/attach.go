@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
@@ -34,43 +35,55 @@ func newAttachCommand(c *CLI) *cobra.Command {
 	return cmd
 }
 
+// inspectRunning inspects a container and refuses one that cannot be
+// attached to.
+func inspectRunning(ctx context.Context, cl *client.Client, name string) (container.InspectResponse, error) {
+	insp, err := cl.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return container.InspectResponse{}, err
+	}
+	ctr := insp.Container
+	if ctr.State == nil || ctr.Config == nil {
+		return ctr, errors.New("container has no state")
+	}
+	switch {
+	case !ctr.State.Running:
+		return ctr, errors.New("You cannot attach to a stopped container, start it first")
+	case ctr.State.Paused:
+		return ctr, errors.New("You cannot attach to a paused container, unpause it first")
+	case ctr.State.Restarting:
+		return ctr, errors.New("You cannot attach to a restarting container, wait until it is running")
+	}
+	return ctr, nil
+}
+
+// runAttach follows docker: register the wait, check the state, attach,
+// check the state again (so a container that stopped meanwhile does not
+// leave us blocked), stream, and exit with the container's status.
 func runAttach(ctx context.Context, c *CLI, o *attachOptions) error {
 	cl, err := c.Client()
 	if err != nil {
 		return err
 	}
-	insp, err := cl.ContainerInspect(ctx, o.container, client.ContainerInspectOptions{})
+	res := cl.ContainerWait(context.WithoutCancel(ctx), o.container, client.ContainerWaitOptions{})
+
+	ctr, err := inspectRunning(ctx, cl, o.container)
 	if err != nil {
 		return err
 	}
-	ctr := insp.Container
-	if ctr.State == nil || ctr.Config == nil {
-		return errors.New("container has no state")
-	}
-	switch {
-	case !ctr.State.Running:
-		return errors.New("You cannot attach to a stopped container, start it first")
-	case ctr.State.Paused:
-		return errors.New("You cannot attach to a paused container, unpause it first")
-	case ctr.State.Restarting:
-		return errors.New("You cannot attach to a restarting container, wait until it is running")
-	}
 	tty := ctr.Config.Tty
 	withStdin := !o.noStdin && ctr.Config.OpenStdin
-	if withStdin && tty {
+	if !o.noStdin && tty {
 		if _, isTerm := c.inFd(); !isTerm {
 			return errors.New("the input device is not a TTY")
 		}
 	}
 	if o.proxy && !tty {
-		stop := forwardSignals(context.WithoutCancel(ctx), cl, ctr.ID)
+		stop := forwardSignals(context.WithoutCancel(ctx), cl, o.container)
 		defer stop()
 	}
 
-	// Register the wait first so a quick exit is not missed.
-	res := cl.ContainerWait(ctx, ctr.ID, client.ContainerWaitOptions{})
-
-	resp, err := cl.ContainerAttach(ctx, ctr.ID, client.ContainerAttachOptions{
+	resp, err := cl.ContainerAttach(ctx, o.container, client.ContainerAttachOptions{
 		Stream:     true,
 		Stdin:      withStdin,
 		Stdout:     true,
@@ -81,17 +94,21 @@ func runAttach(ctx context.Context, c *CLI, o *attachOptions) error {
 		return err
 	}
 	defer resp.Close()
+	if _, err := inspectRunning(ctx, cl, o.container); err != nil {
+		return err
+	}
+
 	s := &ioStreamer{c: c, resp: resp.HijackedResponse, tty: tty, detachKeys: o.detachKeys, out: c.Out, errw: c.Err}
 	if tty {
 		s.errw = c.Out
 		if _, isTerm := c.outFd(); isTerm {
-			monitorTTYSize(ctx, c, cl, ctr.ID)
+			monitorTTYSize(ctx, c, cl, o.container)
 		}
 	}
 	if withStdin {
 		s.in = c.In
 	}
-	if err := s.stream(ctx); err != nil {
+	if err := s.stream(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		var esc term.EscapeError
 		if errors.As(err, &esc) {
 			return nil

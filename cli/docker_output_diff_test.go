@@ -137,11 +137,13 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 	}
 }
 
-// sortedLines keeps the first (header) line and sorts the rest.
+// sortedLines sorts the lines, keeping a table header first.
 func sortedLines(s string) string {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	if len(lines) > 1 {
-		sort.Strings(lines[1:])
+	body := lines
+	if strings.HasPrefix(lines[0], "REPOSITORY") {
+		body = lines[1:]
 	}
+	sort.Strings(body)
 	return strings.Join(lines, "\n") + "\n"
 }

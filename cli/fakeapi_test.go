@@ -205,10 +205,11 @@ func (e *fakeEngine) containerOp(w http.ResponseWriter, r *http.Request, id, op 
 	switch op {
 	case "json":
 		writeJSON(w, 200, container.InspectResponse{
-			ID:     fakeID,
-			Name:   "/" + id,
-			State:  &container.State{Status: "running", Running: true, Pid: 1234567},
-			Config: &container.Config{Image: "busybox"},
+			ID:         fakeID,
+			Name:       "/" + id,
+			State:      &container.State{Status: "running", Running: true, Pid: 1234567},
+			Config:     &container.Config{Image: "busybox", OpenStdin: e.echoStdin},
+			HostConfig: &container.HostConfig{},
 		})
 	case "attach":
 		e.attach(w, r)
@@ -228,6 +229,7 @@ func (e *fakeEngine) containerOp(w http.ResponseWriter, r *http.Request, id, op 
 	case "start":
 		if e.startErr != "" {
 			writeJSON(w, 400, map[string]string{"message": e.startErr})
+			e.exit() // a daemon ends the waits (and removes a --rm container)
 			return
 		}
 		select {
@@ -394,7 +396,7 @@ func TestRunStartFailureExitCodes(t *testing.T) {
 		if code != want {
 			t.Errorf("start error %q: exit %d, want %d", msg, code, want)
 		}
-		if wantErr := "berth: Error response from daemon: " + msg + "\n"; errOut != wantErr {
+		if wantErr := "berth: Error response from daemon: " + msg + "\n\nRun 'berth run --help' for more information\n"; errOut != wantErr {
 			t.Errorf("stderr %q, want %q", errOut, wantErr)
 		}
 	}

@@ -129,7 +129,7 @@ func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) erro
 			cancel()
 			<-streamErr
 		}
-		c.reportError(cmd, err, false)
+		c.reportError(cmd, err, true)
 		if o.copts.AutoRemove() {
 			<-status
 		}
