@@ -369,10 +369,18 @@ func waitFor(timeout time.Duration, done func() (bool, error), undo func(), what
 }
 
 // Destroy removes the cgroup's directory from every hierarchy (and any
-// cgroups nested in it), retrying for up to a second in all while the
-// kernel still counts exiting tasks. A cgroup already gone is not an error.
+// cgroups nested in it), retrying for up to half a second in all while the
+// kernel still counts exiting tasks; callers need no retry loop of their
+// own. A cgroup already gone is not an error.
 func (m *manager) Destroy() error {
 	deadline := time.Now().Add(destroyTimeout)
+	// A v1 freezer keeps killed tasks alive until thawed, so a paused
+	// container that was killed would never leave its cgroup.
+	if dir := m.Path("freezer"); dir != "" && m.where("freezer") == onV1 {
+		if s, err := readFile(filepath.Join(dir, "freezer.state")); err == nil && s != "THAWED" {
+			_ = writeFile(dir, "freezer.state", "THAWED")
+		}
+	}
 	var errs []error
 	for _, d := range m.v1 {
 		errs = append(errs, removeCgroup(d.dir, deadline))
@@ -386,7 +394,7 @@ func (m *manager) Destroy() error {
 	return errors.Join(errs...)
 }
 
-const destroyTimeout = time.Second
+const destroyTimeout = 500 * time.Millisecond
 
 func removeCgroup(dir string, deadline time.Time) error {
 	delay := time.Millisecond

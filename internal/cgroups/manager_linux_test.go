@@ -568,3 +568,42 @@ func BenchmarkStartCost(b *testing.B) {
 	}
 	b.ReportMetric(float64(destroy.Nanoseconds())/float64(b.N), "destroy-ns/op")
 }
+
+func TestDestroyKilledWhileFrozen(t *testing.T) {
+	needRoot(t)
+	name := uniqueName(t)
+	m, err := New(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { m.Thaw(); cmd.Process.Kill(); <-exited; m.Destroy() })
+	if err := m.Apply(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Kill()
+	// On v1 the killed task stays until thawed; Destroy thaws it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := m.Destroy()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Destroy of a killed, frozen cgroup: %v", err)
+		}
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("killed process did not exit")
+	}
+}
