@@ -299,6 +299,17 @@ func TestOOMKillDetected(t *testing.T) {
 	if err != nil || !oom {
 		t.Fatalf("OOMKilled = %v, %v; want true", oom, err)
 	}
+	// The helper ran into the limit and burnt CPU doing it.
+	st, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Memory.MaxUsage < 15<<20 || st.Memory.MaxUsage > 16<<20 {
+		t.Errorf("peak memory %d, want just under the 16 MiB limit", st.Memory.MaxUsage)
+	}
+	if st.CPU.Usage == 0 {
+		t.Errorf("CPU usage 0 after the helper ran")
+	}
 }
 
 func TestFreezeThaw(t *testing.T) {
