@@ -70,20 +70,24 @@ func TestCreateRequestMatchesDockerCLI(t *testing.T) {
 			t.Errorf("%s: berth exit %d: %s", name, code, errOut)
 			continue
 		}
-		if len(de.creates) != 1 || len(be.creates) != 1 {
-			t.Errorf("%s: creates docker=%d berth=%d", name, len(de.creates), len(be.creates))
+		dreqs, breqs := de.created(), be.created()
+		if len(dreqs) != 1 || len(breqs) != 1 {
+			t.Errorf("%s: creates docker=%d berth=%d", name, len(dreqs), len(breqs))
 			continue
 		}
 		// docker passes -e values through a map (its proxy-env merge), so
 		// their order is random there; compare environments as sets.
-		sort.Strings(de.creates[0].Env)
-		sort.Strings(be.creates[0].Env)
-		dj, _ := json.Marshal(de.creates[0])
-		bj, _ := json.Marshal(be.creates[0])
+		sort.Strings(dreqs[0].Env)
+		sort.Strings(breqs[0].Env)
+		// Its -v values go through a map too.
+		sort.Strings(dreqs[0].HostConfig.Binds)
+		sort.Strings(breqs[0].HostConfig.Binds)
+		dj, _ := json.Marshal(dreqs[0])
+		bj, _ := json.Marshal(breqs[0])
 		if string(dj) != string(bj) {
 			t.Errorf("%s: create requests differ\ndocker: %s\nberth:  %s", name, dj, bj)
 		}
-		if dq, bq := de.createQuery, be.createQuery; dq != bq {
+		if dq, bq := de.lastCreateQuery(), be.lastCreateQuery(); dq != bq {
 			t.Errorf("%s: create query differs: docker %q berth %q", name, dq, bq)
 		}
 		if dc, bc := strings.Join(de.callList(), ","), strings.Join(be.callList(), ","); dc != bc {

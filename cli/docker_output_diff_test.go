@@ -22,46 +22,47 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 	if err != nil {
 		t.Skip("docker CLI not installed")
 	}
-	e := newFakeEngine(t)
 	now := time.Now()
-	e.containers = []container.Summary{
-		{
-			ID:      "4c0ffee000000000000000000000000000000000000000000000000000000001",
-			Names:   []string{"/web"},
-			Image:   "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-			Command: "/docker-entrypoint.sh nginx -g 'daemon off;'",
-			Created: now.Add(-30 * time.Minute).Unix(),
-			State:   "running",
-			Status:  "Up 29 minutes",
-			Labels:  map[string]string{"b": "2", "a": "1"},
-			Ports: []container.PortSummary{
-				{PrivatePort: 443, Type: "tcp"},
-				{IP: netip.MustParseAddr("0.0.0.0"), PrivatePort: 80, PublicPort: 8080, Type: "tcp"},
+	e := newFakeEngine(t, func(e *fakeEngine) {
+		e.containers = []container.Summary{
+			{
+				ID:      "4c0ffee000000000000000000000000000000000000000000000000000000001",
+				Names:   []string{"/web"},
+				Image:   "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				Command: "/docker-entrypoint.sh nginx -g 'daemon off;'",
+				Created: now.Add(-30 * time.Minute).Unix(),
+				State:   "running",
+				Status:  "Up 29 minutes",
+				Labels:  map[string]string{"b": "2", "a": "1"},
+				Ports: []container.PortSummary{
+					{PrivatePort: 443, Type: "tcp"},
+					{IP: netip.MustParseAddr("0.0.0.0"), PrivatePort: 80, PublicPort: 8080, Type: "tcp"},
+				},
+				SizeRw:     1234,
+				SizeRootFs: 4_400_000,
+				Mounts:     []container.MountPoint{{Type: "volume", Name: "0123456789abcdef0123", Source: "/var/lib/x", Destination: "/data", Driver: "local"}},
+				NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
+					"bridge": {}, // one: docker prints networks in map order
+				}},
 			},
-			SizeRw:     1234,
-			SizeRootFs: 4_400_000,
-			Mounts:     []container.MountPoint{{Type: "volume", Name: "0123456789abcdef0123", Source: "/var/lib/x", Destination: "/data", Driver: "local"}},
-			NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
-				"bridge": {}, // one: docker prints networks in map order
-			}},
-		},
-		{
-			ID:      "deadbeef00000000000000000000000000000000000000000000000000000002",
-			Names:   []string{"/idle"},
-			Image:   "sha256:1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef",
-			Command: "sh",
-			Created: now.Add(-3 * time.Hour).Unix(),
-			State:   "exited",
-			Status:  "Exited (0) 2 hours ago",
-		},
-	}
-	e.images = []image.Summary{
-		{ID: "sha256:aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111", RepoTags: []string{"busybox:latest", "localhost:5000/bb:1.0"}, RepoDigests: []string{"busybox@sha256:d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1"}, Created: now.Add(-50 * time.Hour).Unix(), Size: 4_400_000, Containers: -1, SharedSize: -1},
-		{ID: "sha256:bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222", Created: now.Add(-20 * time.Minute).Unix(), Size: 999, Containers: -1, SharedSize: -1},
-		{ID: "sha256:cccccccccccc3333333333333333333333333333333333333333333333333333", RepoDigests: []string{"alpine@sha256:d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2"}, Created: now.Add(-3 * time.Hour).Unix(), Size: 1234, Containers: -1, SharedSize: -1},
-	}
-	e.exitCode = 4
-	e.exit()
+			{
+				ID:      "deadbeef00000000000000000000000000000000000000000000000000000002",
+				Names:   []string{"/idle"},
+				Image:   "sha256:1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef",
+				Command: "sh",
+				Created: now.Add(-3 * time.Hour).Unix(),
+				State:   "exited",
+				Status:  "Exited (0) 2 hours ago",
+			},
+		}
+		e.images = []image.Summary{
+			{ID: "sha256:aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111", RepoTags: []string{"busybox:latest", "localhost:5000/bb:1.0"}, RepoDigests: []string{"busybox@sha256:d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1"}, Created: now.Add(-50 * time.Hour).Unix(), Size: 4_400_000, Containers: -1, SharedSize: -1},
+			{ID: "sha256:bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222", Created: now.Add(-20 * time.Minute).Unix(), Size: 999, Containers: -1, SharedSize: -1},
+			{ID: "sha256:cccccccccccc3333333333333333333333333333333333333333333333333333", RepoDigests: []string{"alpine@sha256:d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2"}, Created: now.Add(-3 * time.Hour).Unix(), Size: 1234, Containers: -1, SharedSize: -1},
+		}
+		e.exitCode = 4
+		e.exit()
+	})
 
 	cases := [][]string{
 		{"ps"},

@@ -45,12 +45,12 @@ func TestRunFlowMatchesDockerCLI(t *testing.T) {
 	for _, tc := range cases {
 		name := strings.Join(tc.args, " ")
 		setup := func() *fakeEngine {
-			e := newFakeEngine(t)
-			e.stdout, e.stderr, e.exitCode, e.startErr, e.echoStdin = tc.s.stdout, tc.s.stderr, tc.s.exitCode, tc.s.startErr, tc.s.echoStdin
-			if tc.args[0] == "attach" {
-				close(e.started) // already running
-			}
-			return e
+			return newFakeEngine(t, func(e *fakeEngine) {
+				e.stdout, e.stderr, e.exitCode, e.startErr, e.echoStdin = tc.s.stdout, tc.s.stderr, tc.s.exitCode, tc.s.startErr, tc.s.echoStdin
+				if tc.args[0] == "attach" {
+					close(e.started) // already running
+				}
+			})
 		}
 		de := setup()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -79,11 +79,13 @@ func TestRunFlowMatchesDockerCLI(t *testing.T) {
 		if dc, bc := strings.Join(de.callList(), "\n"), strings.Join(be.callList(), "\n"); dc != bc {
 			t.Errorf("%s: calls differ\n--- docker\n%s\n--- berth\n%s", name, dc, bc)
 		}
-		if de.waitCond != be.waitCond {
-			t.Errorf("%s: wait condition docker %q berth %q", name, de.waitCond, be.waitCond)
+		dw, ds := de.observed()
+		bw, bs := be.observed()
+		if dw != bw {
+			t.Errorf("%s: wait condition docker %q berth %q", name, dw, bw)
 		}
-		if de.stdinGot != be.stdinGot {
-			t.Errorf("%s: stdin docker %q berth %q", name, de.stdinGot, be.stdinGot)
+		if ds != bs {
+			t.Errorf("%s: stdin docker %q berth %q", name, ds, bs)
 		}
 	}
 }

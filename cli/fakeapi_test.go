@@ -67,6 +67,10 @@ type fakeEngine struct {
 	mu      sync.Mutex
 	calls   []string
 	creates []container.CreateRequest
+	resizes []string
+	tty     bool
+	// hold, when set, delays the attach output until closed.
+	hold chan struct{}
 	// createQuery is the last create's query string (name, platform).
 	createQuery string
 	waitCond    string
@@ -87,7 +91,9 @@ type fakeEngine struct {
 
 var versionPrefix = regexp.MustCompile(`^/v[0-9.]+`)
 
-func newFakeEngine(t *testing.T) *fakeEngine {
+// newFakeEngine serves a fake Engine API; script runs before serving, so
+// the handlers see the script without racing the test.
+func newFakeEngine(t *testing.T, script ...func(*fakeEngine)) *fakeEngine {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "berth-cli")
 	if err != nil {
@@ -100,6 +106,9 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 		t.Fatal(err)
 	}
 	e := &fakeEngine{t: t, host: "unix://" + sock, started: make(chan struct{}), exited: make(chan struct{})}
+	for _, f := range script {
+		f(e)
+	}
 	srv := &http.Server{Handler: e}
 	go srv.Serve(l)
 	t.Cleanup(func() {
@@ -110,6 +119,31 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 }
 
 func (e *fakeEngine) exit() { e.once.Do(func() { close(e.exited) }) }
+
+// observed returns what the handlers recorded about waits and stdin.
+func (e *fakeEngine) observed() (waitCond, stdin string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.waitCond, e.stdinGot
+}
+
+func (e *fakeEngine) lastCreateQuery() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.createQuery
+}
+
+func (e *fakeEngine) created() []container.CreateRequest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]container.CreateRequest(nil), e.creates...)
+}
+
+func (e *fakeEngine) resizeList() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.resizes...)
+}
 
 func (e *fakeEngine) callList() []string {
 	e.mu.Lock()
@@ -148,6 +182,9 @@ func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		e.mu.Lock()
 		e.creates = append(e.creates, req)
+		if req.Config != nil {
+			e.tty = req.Tty
+		}
 		e.createQuery = r.URL.RawQuery
 		e.mu.Unlock()
 		if strings.HasPrefix(req.Image, "nosuch") {
@@ -243,6 +280,11 @@ func (e *fakeEngine) containerOp(w http.ResponseWriter, r *http.Request, id, op 
 		w.WriteHeader(200)
 		frame(w, 1, "out-line\n")
 		frame(w, 2, "err-line\n")
+	case "resize":
+		e.mu.Lock()
+		e.resizes = append(e.resizes, r.URL.Query().Get("h")+"x"+r.URL.Query().Get("w"))
+		e.mu.Unlock()
+		w.WriteHeader(200)
 	case "stop", "kill", "restart":
 		w.WriteHeader(http.StatusNoContent)
 	default:
@@ -264,6 +306,15 @@ func (e *fakeEngine) attach(w http.ResponseWriter, r *http.Request) {
 	case <-e.started:
 	case <-time.After(10 * time.Second):
 		e.t.Errorf("container never started")
+		return
+	}
+	if e.hold != nil {
+		<-e.hold
+	}
+	if e.tty {
+		// A TTY stream is raw: no frames, stderr already merged.
+		_, _ = io.WriteString(conn, e.stdout)
+		e.exit()
 		return
 	}
 	if e.echoStdin && r.URL.Query().Get("stdin") == "1" {
@@ -300,8 +351,7 @@ func (e *fakeEngine) run(t *testing.T, stdin string, args ...string) (int, strin
 }
 
 func TestRunAttachedOrderAndExitStatus(t *testing.T) {
-	e := newFakeEngine(t)
-	e.stdout, e.stderr, e.exitCode = "hello\n", "oops\n", 3
+	e := newFakeEngine(t, func(e *fakeEngine) { e.stdout, e.stderr, e.exitCode = "hello\n", "oops\n", 3 })
 	code, out, errOut := e.run(t, "", "run", "--name", "web", "-e", "A=1", "busybox", "echo", "hello")
 	if code != 3 {
 		t.Errorf("exit = %d, want the container's 3 (stderr %q)", code, errOut)
@@ -318,10 +368,10 @@ func TestRunAttachedOrderAndExitStatus(t *testing.T) {
 	if got := e.callList(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls:\n%s\nwant (attach and wait before start):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if e.waitCond != "next-exit" {
-		t.Errorf("wait condition = %q, want next-exit", e.waitCond)
+	if w, _ := e.observed(); w != "next-exit" {
+		t.Errorf("wait condition = %q, want next-exit", w)
 	}
-	req := e.creates[0]
+	req := e.created()[0]
 	if req.Image != "busybox" || strings.Join(req.Cmd, " ") != "echo hello" || strings.Join(req.Env, ",") != "A=1" {
 		t.Errorf("create request: %+v", req.Config)
 	}
@@ -333,17 +383,16 @@ func TestRunRmWaitsForRemoval(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if e.waitCond != "removed" {
-		t.Errorf("wait condition = %q, want removed", e.waitCond)
+	if w, _ := e.observed(); w != "removed" {
+		t.Errorf("wait condition = %q, want removed", w)
 	}
-	if !e.creates[0].HostConfig.AutoRemove {
+	if !e.created()[0].HostConfig.AutoRemove {
 		t.Error("AutoRemove not sent")
 	}
 }
 
 func TestRunStdinCopiedUntilEOF(t *testing.T) {
-	e := newFakeEngine(t)
-	e.echoStdin = true
+	e := newFakeEngine(t, func(e *fakeEngine) { e.echoStdin = true })
 	code, out, errOut := e.run(t, "ping\npong\n", "run", "-i", "busybox", "cat")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -351,7 +400,7 @@ func TestRunStdinCopiedUntilEOF(t *testing.T) {
 	if out != "ping\npong\n" {
 		t.Errorf("echoed %q: stdin must reach the container and be half-closed at EOF", out)
 	}
-	c := e.creates[0].Config
+	c := e.created()[0].Config
 	if !c.OpenStdin || !c.AttachStdin || !c.StdinOnce {
 		t.Errorf("-i should open, attach and once stdin: %+v", c)
 	}
@@ -367,7 +416,7 @@ func TestRunDetachedPrintsID(t *testing.T) {
 	if got := strings.Join(e.callList(), "\n"); got != want {
 		t.Errorf("calls:\n%s\nwant\n%s", got, want)
 	}
-	if c := e.creates[0].Config; c.AttachStdout || c.AttachStderr {
+	if c := e.created()[0].Config; c.AttachStdout || c.AttachStderr {
 		t.Error("-d must not attach")
 	}
 }
@@ -390,8 +439,7 @@ func TestRunStartFailureExitCodes(t *testing.T) {
 		"exec /etc/passwd: permission denied":                                     126,
 		"cgroup: invalid argument":                                                125,
 	} {
-		e := newFakeEngine(t)
-		e.startErr = msg
+		e := newFakeEngine(t, func(e *fakeEngine) { e.startErr = msg })
 		code, _, errOut := e.run(t, "", "run", "busybox", "nope")
 		if code != want {
 			t.Errorf("start error %q: exit %d, want %d", msg, code, want)
@@ -426,11 +474,12 @@ func TestRunUsageErrors(t *testing.T) {
 }
 
 func TestPs(t *testing.T) {
-	e := newFakeEngine(t)
-	e.containers = []container.Summary{{
-		ID: fakeID, Names: []string{"/web"}, Image: "busybox", Command: "sleep 100",
-		Created: time.Now().Add(-5 * time.Second).Unix(), State: "running", Status: "Up 5 seconds",
-	}}
+	e := newFakeEngine(t, func(e *fakeEngine) {
+		e.containers = []container.Summary{{
+			ID: fakeID, Names: []string{"/web"}, Image: "busybox", Command: "sleep 100",
+			Created: time.Now().Add(-5 * time.Second).Unix(), State: "running", Status: "Up 5 seconds",
+		}}
+	})
 	code, out, errOut := e.run(t, "", "ps")
 	if code != 0 {
 		t.Fatalf("ps: %d %s", code, errOut)
@@ -512,9 +561,7 @@ func TestImagesAndRmi(t *testing.T) {
 }
 
 func TestWaitPrintsStatus(t *testing.T) {
-	e := newFakeEngine(t)
-	e.exitCode = 7
-	e.exit()
+	e := newFakeEngine(t, func(e *fakeEngine) { e.exitCode = 7; e.exit() })
 	code, out, _ := e.run(t, "", "wait", "web")
 	if code != 0 || out != "7\n" {
 		t.Errorf("wait: %d %q", code, out)
