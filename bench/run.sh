@@ -120,7 +120,17 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
 echo 'root:x:0:' >"$R/etc/group"
 tar -C "$R" -cf "$W/busybox.tar" .
 
-wait_ping() { "$AB" ping -sock "$1" -timeout "$2s"; }
+wait_ping() { # sock seconds [pid]: fails early if pid exits
+	local i
+	for i in $(seq "$2"); do
+		"$AB" ping -sock "$1" -timeout 1s 2>/dev/null && return 0
+		if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+			echo "run.sh: the daemon (pid $3) exited" >&2
+			return 1
+		fi
+	done
+	return 1
+}
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss_kib() { # sum of PSS over pids
 	local p s=0 v
@@ -165,7 +175,7 @@ run_berth() {
 	"$BERTHD" --data-root "$W/berth/data" --exec-root "$W/berth/exec" -H "unix://$W/berth.sock" \
 		--pidfile "$W/berth/berthd.pid" --config-file "$W/berth/daemon.json" --cgroup-parent "/bench-$TAG-berth" \
 		>"$W/berth/log" 2>&1 &
-	wait_ping "$W/berth.sock" 20 || { tail -20 "$W/berth/log" >&2; echo "berthd did not answer /_ping on $W/berth.sock within 20s (log above)"; return 1; }
+	wait_ping "$W/berth.sock" 20 $! || { tail -20 "$W/berth/log" >&2; echo "berthd did not come up on $W/berth.sock (its log tail is above)"; return 1; }
 	"$DOCKER_CLI" -H "unix://$W/berth.sock" import "$W/busybox.tar" busybox:latest >/dev/null ||
 		{ echo "berthd could not import the busybox rootfs (POST /images/create?fromSrc=-)"; return 1; }
 	sleep 1
@@ -184,7 +194,7 @@ run_docker() {
 		--pidfile "$W/docker/dockerd.pid" --config-file "$W/docker/daemon.json" \
 		--bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
 		--cgroup-parent "/bench-$TAG-docker" --log-level warn >"$W/docker/log" 2>&1 &
-	wait_ping "$W/docker.sock" 30 || { tail -20 "$W/docker/log" >&2; echo "dockerd did not answer /_ping within 30s"; return 1; }
+	wait_ping "$W/docker.sock" 30 $! || { tail -20 "$W/docker/log" >&2; echo "dockerd did not answer /_ping within 30s"; return 1; }
 	"$DOCKER_CLI" -H "unix://$W/docker.sock" import "$W/busybox.tar" busybox:latest >/dev/null || return 1
 	sleep 1
 	local d c
@@ -221,7 +231,7 @@ run_podman() {
 	podman_cli import "$W/busybox.tar" busybox:latest >/dev/null || return 1
 	podman "${PODMAN_GLOBALS[@]}" system service --time 0 "unix://$W/podman.sock" >"$W/podman/log" 2>&1 &
 	echo $! >"$W/podman/service.pid"
-	wait_ping "$W/podman.sock" 20 || { tail -20 "$W/podman/log" >&2; echo "podman system service did not answer"; return 1; }
+	wait_ping "$W/podman.sock" 20 $! || { tail -20 "$W/podman/log" >&2; echo "podman system service did not answer"; return 1; }
 	sleep 1
 	echo "idle.rss.daemon $(rss_kib "$(cat "$W/podman/service.pid")")" | record podman
 	measure podman "$W/podman.sock" podman_sup podman "${PODMAN_GLOBALS[@]}" || return 1
