@@ -36,7 +36,7 @@ var (
 
 // HostCapabilities probes the host once: the files that only exist when a
 // feature is on (swap accounting, CFS, BFQ) are looked up in the calling
-// process's own cgroup, which has every file a child would.
+// process's own cgroup or, for files a root cgroup lacks, in its children.
 func HostCapabilities() Capabilities {
 	capsOnce.Do(func() {
 		l, err := host()
@@ -54,6 +54,21 @@ func probeCapabilities(l *layout) Capabilities {
 		_, err := os.Stat(filepath.Join(dir, file))
 		return err == nil
 	}
+	// Some files exist in every cgroup but the root (blkio.bfq.weight, v2
+	// controller files): when the caller lives at the root, any child
+	// stands in.
+	probe := func(dir, file string) bool {
+		if exists(dir, file) {
+			return true
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() && exists(filepath.Join(dir, e.Name()), file) {
+				return true
+			}
+		}
+		return false
+	}
 	v1dir := func(ctrl string) string {
 		h := l.v1For(ctrl)
 		if h == nil {
@@ -64,20 +79,20 @@ func probeCapabilities(l *layout) Capabilities {
 	if d := v1dir("memory"); d != "" {
 		c.MemoryLimit = true
 		c.OomKillDisable = true
-		c.SwapLimit = exists(d, "memory.memsw.limit_in_bytes")
-		c.KernelMemoryTCP = exists(d, "memory.kmem.tcp.limit_in_bytes")
+		c.SwapLimit = probe(d, "memory.memsw.limit_in_bytes")
+		c.KernelMemoryTCP = probe(d, "memory.kmem.tcp.limit_in_bytes")
 	}
 	if d := v1dir("cpu"); d != "" {
-		c.CPUShares = exists(d, "cpu.shares")
-		c.CPUCfsPeriod = exists(d, "cpu.cfs_period_us")
-		c.CPUCfsQuota = exists(d, "cpu.cfs_quota_us")
-		c.CPURealtime = exists(d, "cpu.rt_runtime_us")
+		c.CPUShares = probe(d, "cpu.shares")
+		c.CPUCfsPeriod = probe(d, "cpu.cfs_period_us")
+		c.CPUCfsQuota = probe(d, "cpu.cfs_quota_us")
+		c.CPURealtime = probe(d, "cpu.rt_runtime_us")
 	}
 	c.CPUSet = v1dir("cpuset") != ""
 	c.PidsLimit = v1dir("pids") != ""
 	if d := v1dir("blkio"); d != "" {
-		c.BlkioWeight = exists(d, "blkio.weight") || exists(d, "blkio.bfq.weight")
-		c.BlkioThrottle = exists(d, "blkio.throttle.read_bps_device")
+		c.BlkioWeight = probe(d, "blkio.weight") || probe(d, "blkio.bfq.weight")
+		c.BlkioThrottle = probe(d, "blkio.throttle.read_bps_device")
 	}
 	c.Freezer = v1dir("freezer") != "" || l.Unified != nil
 	c.DeviceControl = v1dir("devices") != ""
@@ -86,24 +101,10 @@ func probeCapabilities(l *layout) Capabilities {
 		return c
 	}
 	on := func(ctrl string) bool { return slices.Contains(l.UnifiedControllers, ctrl) }
-	// Controller files appear in cgroups below the root only; the root's
-	// first child with them stands in when the caller lives at the root.
 	own := filepath.Join(l.Unified.Mountpoint, ownRel(l.Unified))
-	probe := func(file string) bool {
-		if exists(own, file) {
-			return true
-		}
-		ents, _ := os.ReadDir(own)
-		for _, e := range ents {
-			if e.IsDir() && exists(filepath.Join(own, e.Name()), file) {
-				return true
-			}
-		}
-		return false
-	}
 	if on("memory") {
 		c.MemoryLimit = true
-		c.SwapLimit = probe("memory.swap.max")
+		c.SwapLimit = probe(own, "memory.swap.max")
 	}
 	if on("cpu") {
 		c.CPUShares, c.CPUCfsPeriod, c.CPUCfsQuota = true, true, true
@@ -115,7 +116,7 @@ func probeCapabilities(l *layout) Capabilities {
 		c.PidsLimit = true
 	}
 	if on("io") {
-		c.BlkioWeight = probe("io.weight") || probe("io.bfq.weight")
+		c.BlkioWeight = probe(own, "io.weight") || probe(own, "io.bfq.weight")
 		c.BlkioThrottle = true
 	}
 	return c

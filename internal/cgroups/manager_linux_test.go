@@ -17,6 +17,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // TestMain doubles as a helper process: with BERTH_CGROUPS_HELPER=alloc it
@@ -616,5 +618,38 @@ func TestDestroyKilledWhileFrozen(t *testing.T) {
 	case <-exited:
 	case <-time.After(5 * time.Second):
 		t.Fatal("killed process did not exit")
+	}
+}
+
+func TestSetUnsupportedOnThisHost(t *testing.T) {
+	needRoot(t)
+	m := newTestCgroup(t, "")
+	err := m.Set(&specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(200))}})
+	var ue *UnsupportedError
+	if HostCapabilities().BlkioWeight {
+		if err != nil {
+			t.Fatalf("blkio weight on a host that has it: %v", err)
+		}
+		return
+	}
+	if !errors.As(err, &ue) || ue.Setting != "blockIO.weight" {
+		t.Fatalf("blkio weight without CFQ/BFQ: err %v, want UnsupportedError", err)
+	}
+}
+
+func TestMissingCgroupIsNotFound(t *testing.T) {
+	needRoot(t)
+	m, err := New(uniqueName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Pids(); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("Pids of a missing cgroup: %v, want not found", err)
+	}
+	if _, err := m.Stats(); !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("Stats of a missing cgroup: %v, want not found", err)
+	}
+	if err := m.Destroy(); err != nil {
+		t.Errorf("Destroy of a missing cgroup: %v", err)
 	}
 }
