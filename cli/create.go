@@ -9,6 +9,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
+	"github.com/moby/term"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
@@ -94,6 +95,13 @@ func createContainer(ctx context.Context, c *CLI, cfg *opts.ContainerConfig, o *
 			return "", err
 		}
 		platform = &p
+	}
+	// Like docker, tell the daemon the terminal's size up front so a TTY
+	// process starts with it rather than waiting for the first resize.
+	if fd, isTerm := c.outFd(); isTerm {
+		if ws, err := term.GetWinsize(fd); err == nil {
+			cfg.HostConfig.ConsoleSize = [2]uint{uint(ws.Height), uint(ws.Width)}
+		}
 	}
 	res, err := cl.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config:           cfg.Config,

@@ -107,9 +107,12 @@ func TestRunInteractiveTTY(t *testing.T) {
 	if !echoOn(t, slave) {
 		t.Error("terminal left in raw mode")
 	}
-	req := e.created()[0].Config
+	req := e.created()[0]
 	if !req.Tty || !req.OpenStdin || !req.AttachStdin {
-		t.Errorf("-it request: %+v", req)
+		t.Errorf("-it request: %+v", req.Config)
+	}
+	if req.HostConfig.ConsoleSize != [2]uint{30, 100} {
+		t.Errorf("ConsoleSize = %v, want the terminal's [30 100]", req.HostConfig.ConsoleSize)
 	}
 	waitFor("output on the terminal", func() bool { return strings.Contains(got.String(), "tty-output") })
 	// Like docker, the CLI leaves its stdin reader blocked on the terminal;
