@@ -68,6 +68,8 @@ type fakeEngine struct {
 	calls   []string
 	creates []container.CreateRequest
 	resizes []string
+	// attachQ is the last attach request's query.
+	attachQ string
 	tty     bool
 	// hold, when set, delays the attach output until closed.
 	hold chan struct{}
@@ -137,6 +139,12 @@ func (e *fakeEngine) created() []container.CreateRequest {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]container.CreateRequest(nil), e.creates...)
+}
+
+func (e *fakeEngine) attachQuery() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.attachQ
 }
 
 func (e *fakeEngine) resizeList() []string {
@@ -295,6 +303,9 @@ func (e *fakeEngine) containerOp(w http.ResponseWriter, r *http.Request, id, op 
 // attach hijacks the connection, then after start: echoes stdin (to EOF)
 // when scripted, writes the scripted output, and lets the container exit.
 func (e *fakeEngine) attach(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	e.attachQ = r.URL.RawQuery
+	e.mu.Unlock()
 	conn, buf, err := w.(http.Hijacker).Hijack()
 	if err != nil {
 		e.t.Errorf("hijack: %v", err)

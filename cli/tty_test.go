@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"io"
 	"os"
 	"strings"
 	"syscall"
@@ -133,5 +134,52 @@ func TestRunTTYNeedsTerminal(t *testing.T) {
 	}
 	if len(e.callList()) != 0 {
 		t.Errorf("should fail before any request: %v", e.callList())
+	}
+}
+
+// TestRunTTYDetachKeys: the detach sequence ends the session with status 0
+// while the container keeps running (its output is never released here).
+func TestRunTTYDetachKeys(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	go func() { _, _ = io.Copy(io.Discard, master) }()
+
+	hold := make(chan struct{})
+	defer close(hold)
+	e := newFakeEngine(t, func(e *fakeEngine) { e.hold = hold })
+	c := New(slave, slave, slave)
+	c.Getenv = func(k string) string {
+		if k == "BERTH_HOST" {
+			return e.host
+		}
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- c.Run(ctx, []string{"run", "-it", "--detach-keys", "ctrl-a,x", "busybox", "sh"}) }()
+	for deadline := time.Now().Add(10 * time.Second); echoOn(t, slave); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("terminal never went raw")
+		}
+	}
+	_, _ = master.Write([]byte("ls\x01x"))
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("detach exit = %d, want 0", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("detach keys did not end the session")
+	}
+	if !echoOn(t, slave) {
+		t.Error("terminal left raw after detach")
+	}
+	if q := e.attachQuery(); !strings.Contains(q, "detachKeys=ctrl-a%2Cx") {
+		t.Errorf("attach query %q lacks the detach keys", q)
 	}
 }
