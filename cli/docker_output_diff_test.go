@@ -109,6 +109,20 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 		{"tag", "a"},
 		{"info", "x"},
 		{"import"},
+		{"attach", "stopped"},
+		{"start", "nosuch"},
+		{"start", "a", "nosuch"},
+		{"logs", "nosuch"},
+		{"wait", "nosuch"},
+		{"rename", "nosuch", "x"},
+		{"history", "nosuch"},
+		{"tag", "nosuch", "x"},
+		{"image", "rm", "nosuch"},
+		{"container", "prune", "-f"},
+		{"version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"},
+		{"info", "--format", "{{.ServerVersion}} {{.OSType}}"},
+		{"inspect", "--type", "bogus", "web"},
+		{"inspect", "--type", "image", "nosuch"},
 	}
 	for _, args := range cases {
 		name := strings.Join(args, " ")

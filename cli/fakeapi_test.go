@@ -202,9 +202,18 @@ func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, container.CreateResponse{ID: fakeID, Warnings: []string{}})
 	case r.Method == http.MethodGet && path == "/info":
 		writeJSON(w, 200, map[string]any{"ID": "fake", "OSType": "linux", "ServerVersion": "0.0.0-fake", "Containers": len(e.containers)})
+	case r.Method == http.MethodPost && path == "/containers/prune":
+		writeJSON(w, 200, container.PruneReport{ContainersDeleted: []string{"aaa", "bbb"}, SpaceReclaimed: 12345})
+	case r.Method == http.MethodGet && path == "/version":
+		writeJSON(w, 200, map[string]any{"Version": "9.9.9-fake", "ApiVersion": "1.50", "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64",
+			"Components": []map[string]any{{"Name": "Engine", "Version": "9.9.9-fake", "Details": map[string]string{"GitCommit": "abc"}}}})
 	case r.Method == http.MethodGet && path == "/containers/json":
 		writeJSON(w, 200, e.containers)
-	case len(parts) == 3 && parts[0] == "containers" && parts[1] == "nosuch":
+	case len(parts) == 3 && (parts[0] == "containers" || parts[0] == "images") && parts[1] == "nosuch":
+		if parts[0] == "images" {
+			notFound(w, "image", "nosuch")
+			return
+		}
 		notFound(w, "container", "nosuch")
 	case len(parts) == 3 && parts[0] == "containers":
 		e.containerOp(w, r, parts[1], parts[2])
@@ -249,6 +258,10 @@ func (e *fakeEngine) imageList() []image.Summary {
 func (e *fakeEngine) containerOp(w http.ResponseWriter, r *http.Request, id, op string) {
 	switch op {
 	case "json":
+		if id == "stopped" {
+			writeJSON(w, 200, container.InspectResponse{ID: fakeID, Name: "/stopped", State: &container.State{Status: "exited"}, Config: &container.Config{}, HostConfig: &container.HostConfig{}})
+			return
+		}
 		writeJSON(w, 200, container.InspectResponse{
 			ID:         fakeID,
 			Name:       "/" + id,

@@ -115,8 +115,10 @@ func runInspect(ctx context.Context, c *CLI, o *inspectOptions) error {
 			}
 			return inspected{}, fmt.Errorf("Error: No such object: %s", ref)
 		}
+	case "config", "network", "node", "plugin", "secret", "service", "task", "volume":
+		return fmt.Errorf("inspecting %s objects is not supported by berth yet", o.kind)
 	default:
-		return fmt.Errorf("%q is not a valid value for --type", o.kind)
+		return fmt.Errorf(`unknown type: %q: must be one of "config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume"`, o.kind)
 	}
 	return inspectAll(ctx, c.Out, o.format, o.targets, get)
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/moby/moby/client"
@@ -35,6 +36,8 @@ func runRename(ctx context.Context, c *CLI, o *renameOptions) error {
 	if err != nil {
 		return err
 	}
-	_, err = cl.ContainerRename(ctx, oldName, client.ContainerRenameOptions{NewName: newName})
-	return err
+	if _, err := cl.ContainerRename(ctx, oldName, client.ContainerRenameOptions{NewName: newName}); err != nil {
+		return fmt.Errorf("%w\nError: failed to rename container named %s", err, oldName)
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
@@ -42,10 +44,18 @@ func runStart(ctx context.Context, c *CLI, o *startOptions) error {
 		return err
 	}
 	if !o.attach && !o.openStdin {
-		return forEachNameSerial(ctx, c, o.containers, func(ctx context.Context, name string) error {
+		var failed []string
+		err := forEachNameSerial(ctx, c, o.containers, func(ctx context.Context, name string) error {
 			_, err := cl.ContainerStart(ctx, name, client.ContainerStartOptions{})
+			if err != nil {
+				failed = append(failed, name)
+			}
 			return err
 		})
+		if err != nil {
+			return fmt.Errorf("%w\nError: failed to start containers: %s", err, strings.Join(failed, ", "))
+		}
+		return nil
 	}
 	if len(o.containers) > 1 {
 		return errors.New("you cannot start and attach multiple containers at once")
