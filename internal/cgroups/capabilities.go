@@ -24,8 +24,8 @@ type Capabilities struct {
 	BlkioWeight     bool
 	BlkioThrottle   bool
 	Freezer         bool
-	// DeviceControl: device rules are enforced (v1 devices controller).
-	// berth loads no eBPF device program on v2 yet, so there it is false.
+	// DeviceControl: device rules are enforced, by the v1 devices
+	// controller or an eBPF filter on the unified hierarchy.
 	DeviceControl bool
 }
 
@@ -95,7 +95,7 @@ func probeCapabilities(l *layout) Capabilities {
 		c.BlkioThrottle = probe(d, "blkio.throttle.read_bps_device")
 	}
 	c.Freezer = v1dir("freezer") != "" || l.Unified != nil
-	c.DeviceControl = v1dir("devices") != ""
+	c.DeviceControl = v1dir("devices") != "" || l.Unified != nil
 
 	if l.Unified == nil {
 		return c

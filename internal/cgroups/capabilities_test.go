@@ -42,7 +42,7 @@ func TestProbeCapabilities(t *testing.T) {
 	v2 := &layout{Mode: ModeV2, Unified: &hierarchy{Mountpoint: root, Root: "/", Own: "/"}, UnifiedControllers: []string{"memory", "pids"}}
 	touch("svc/memory.swap.max")
 	got = probeCapabilities(v2)
-	want = Capabilities{MemoryLimit: true, SwapLimit: true, PidsLimit: true, Freezer: true}
+	want = Capabilities{MemoryLimit: true, SwapLimit: true, PidsLimit: true, Freezer: true, DeviceControl: true}
 	if got != want {
 		t.Fatalf("v2 capabilities:\n got %+v\nwant %+v", got, want)
 	}

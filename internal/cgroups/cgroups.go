@@ -38,12 +38,15 @@
 // restarts keep one layout. Other busy ancestors (an absolute cgroup parent
 // with processes) are an error naming the cgroup.
 //
-// # Not enforced
+// # Devices
 //
-// Device rules on v2 need an eBPF program attached to the cgroup; berth
-// loads none yet, so spec.Linux.Resources.Devices is enforced on v1 only
-// (HostCapabilities().DeviceControl). Other settings a host cannot honour
-// fail Set with an *UnsupportedError rather than being dropped.
+// With a v1 devices controller, device rules are written to devices.allow
+// and devices.deny. Without one (v2), Set compiles them into an eBPF
+// BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the unified
+// cgroup with BPF_F_ALLOW_MULTI (devices_bpf.go has the semantics).
+//
+// Settings a host cannot honour fail Set with an *UnsupportedError rather
+// than being dropped; HostCapabilities tells which those are beforehand.
 package cgroups
 
 import specs "github.com/opencontainers/runtime-spec/specs-go"

@@ -206,7 +206,16 @@ func (m *manager) Set(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	return m.execute(ws)
+	if err := m.execute(ws); err != nil {
+		return err
+	}
+	// Without a v1 devices controller, device rules are an eBPF filter on
+	// the unified cgroup. Each Set attaches a new one (the old ones stay
+	// and must agree too), so an update can only narrow access.
+	if len(r.Devices) > 0 && m.where("devices") != onV1 && m.unified != "" {
+		return attachDeviceFilter(m.unified, r.Devices)
+	}
+	return nil
 }
 
 func (m *manager) execute(ws []write) error {

@@ -653,3 +653,53 @@ func TestMissingCgroupIsNotFound(t *testing.T) {
 		t.Errorf("Destroy of a missing cgroup: %v", err)
 	}
 }
+
+// TestDeviceFilterV2 attaches the eBPF device filter to a cgroup of the
+// unified hierarchy (present on v2 and hybrid hosts; the kernel consults
+// it whatever the v1 devices controller says) and checks what a process
+// inside may open.
+func TestDeviceFilterV2(t *testing.T) {
+	needRoot(t)
+	hl, _ := host()
+	if hl.Unified == nil {
+		t.Skip("no unified hierarchy")
+	}
+	u := *hl.Unified
+	l := &layout{Mode: ModeV2, Unified: &u}
+	m, err := newManager(l, uniqueName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		killAll(t, m)
+		if err := m.Destroy(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := m.Apply(-1); err != nil {
+		t.Fatal(err)
+	}
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}, // /dev/null
+	}
+	if err := m.Set(&specs.LinuxResources{Devices: rules}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", `read x; echo hi > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null 2>&1 || echo zero-denied`)
+	stdin, _ := cmd.StdinPipe()
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := m.Apply(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, "go\n")
+	cmd.Wait()
+	if got := strings.Join(strings.Fields(out.String()), " "); got != "null-ok zero-denied" {
+		t.Fatalf("inside the cgroup: %q, want /dev/null usable and /dev/zero denied", out.String())
+	}
+}

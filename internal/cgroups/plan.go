@@ -497,10 +497,9 @@ func deviceRule(d specs.LinuxDeviceCgroup) string {
 	return fmt.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access)
 }
 
-// planDevices writes the device rules in order on v1. On v2, device
-// access is policed by an eBPF program attached to the cgroup; berth does
-// not load one yet, so the rules are not enforced there (Capabilities
-// reports DeviceControl false).
+// planDevices writes the device rules in order on v1. Without a v1
+// devices controller there is no file to write: Set attaches an eBPF
+// filter instead (attachDeviceFilter).
 func planDevices(r *specs.LinuxResources, e env) ([]write, error) {
 	if len(r.Devices) == 0 || e.where("devices") != onV1 {
 		return nil, nil

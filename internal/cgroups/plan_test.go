@@ -79,7 +79,7 @@ func TestPlanV2(t *testing.T) {
 		CPU:     &specs.LinuxCPU{Shares: ptr(uint64(1024)), Quota: ptr(int64(-1)), Period: ptr(uint64(100000))},
 		Pids:    &specs.LinuxPids{Limit: ptr(int64(-1))},
 		BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(500))},
-		// v2 device rules need eBPF: not written (documented gap).
+		// v2 device rules are an eBPF filter, not file writes.
 		Devices:        []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
 		Unified:        map[string]string{"pids.max": "7", "cgroup.type": "domain"},
