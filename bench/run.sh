@@ -3,8 +3,9 @@
 # See bench/README.md. Never run in CI: it starts three daemons and takes
 # minutes on a quiet machine.
 #
-#   bench/run.sh [-n RUNS] [-p PARALLEL] [--engines berth,docker,podman] BERTHD
+#   bench/run.sh [-n RUNS] [-p PARALLEL] [--engines berth,docker,podman] [BERTHD]
 #   bench/run.sh --engines docker,podman          (no berthd needed)
+#   make bench                                    (BERTHD defaults to bin/berthd)
 set -euo pipefail
 
 RUNS=20
@@ -16,7 +17,7 @@ while [ $# -gt 0 ]; do
 	-n) RUNS=$2; shift 2 ;;
 	-p) PAR=$2; shift 2 ;;
 	--engines) ENGINES=$2; shift 2 ;;
-	-h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,9p' "$0"; exit 0 ;;
 	-*) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
 	*) BERTHD=$1; shift ;;
 	esac
@@ -29,6 +30,8 @@ want() { case ",$ENGINES," in *",$1,"*) return 0 ;; esac; return 1; }
 [ "${CI:-}" = "" ] || die "benchmarks do not run in CI"
 [ "$(id -u)" = 0 ] || die "needs root (it starts container engines)"
 if want berth; then
+	# `make bench` builds bin/berthd and passes nothing.
+	[ -n "$BERTHD" ] || [ ! -x "$(dirname "$0")/../bin/berthd" ] || BERTHD=$(dirname "$0")/../bin/berthd
 	[ -n "$BERTHD" ] || die "no berthd binary given (usage: bench/run.sh BERTHD, or --engines docker,podman)"
 	[ -x "$BERTHD" ] || die "berthd binary $BERTHD is not executable"
 	BERTHD=$(readlink -f "$BERTHD")
