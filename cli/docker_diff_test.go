@@ -54,6 +54,13 @@ func TestCreateRequestMatchesDockerCLI(t *testing.T) {
 		{"create", "--entrypoint=", "--init=false", "--name", "web", "busybox"},
 		{"create", "--read-only", "--platform", "linux/amd64", "busybox"},
 		{"run", "-d", "--rm", "-e", "X=1", "busybox", "sleep", "1"},
+		{"create", "--pid", "host", "--ipc", "private", "--uts", "host", "--userns", "host", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.msgmax=65536", "busybox"},
+		{"create", "--cpuset-cpus", "0-1", "--cpuset-mems", "0", "--cpu-period", "100000", "--cpu-quota", "50000", "--memory-reservation", "32m", "--memory-swappiness", "10", "--oom-kill-disable", "--oom-score-adj", "-500", "busybox"},
+		{"create", "--dns", "8.8.8.8", "--dns", "2001:4860:4860::8888", "--dns-search", "example.com", "--dns-option", "ndots:2", "--add-host", "db:10.0.0.2", "--add-host", "gw=host-gateway", "--add-host", "v6:[::1]", "--domainname", "example.org", "busybox"},
+		{"create", "--device", "/dev/null", "--device", "/dev/zero:/dev/z", "--device", "/dev/full:/dev/f:r", "--device", "/dev/random:rw", "--volumes-from", "other:ro", "--volume-driver", "local", "--storage-opt", "size=1G", "busybox"},
+		{"create", "-p", "8080:80", "-p", "127.0.0.1:9000:9000/udp", "-p", "443", "-p", "7000-7001:7000-7001", "--expose", "5000-5002", "--expose", "6000/udp", "-P", "busybox"},
+		{"create", "--health-cmd", "true", "--health-interval", "5s", "--health-timeout", "2s", "--health-retries", "3", "--health-start-period", "1s", "--health-start-interval", "500ms", "busybox"},
+		{"create", "--no-healthcheck", "--annotation", "a=b", "--isolation", "default", "busybox"},
 	}
 	for _, args := range cases {
 		name := strings.Join(args, " ")

@@ -123,6 +123,16 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 		{"info", "--format", "{{.ServerVersion}} {{.OSType}}"},
 		{"inspect", "--type", "bogus", "web"},
 		{"inspect", "--type", "image", "nosuch"},
+		{"create", "nosuch"},
+		{"create", "-q", "nosuch"},
+		{"create", "--pull", "never", "nosuch"},
+		{"create", "--pull", "bogus", "busybox"},
+		{"run", "nosuch"},
+		{"run", "-q", "nosuch"},
+		{"run", "--pull", "never", "nosuch"},
+		{"run", "--pull", "always", "busybox"},
+		{"create", "-m", "12x", "busybox"},
+		{"create", "--rm", "--restart", "always", "busybox"},
 	}
 	for _, args := range cases {
 		name := strings.Join(args, " ")

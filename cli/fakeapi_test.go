@@ -171,6 +171,7 @@ func notFound(w http.ResponseWriter, what, name string) {
 
 func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Api-Version", "1.50")
+	w.Header().Set("Ostype", "linux")
 	path := versionPrefix.ReplaceAllString(r.URL.Path, "")
 	if path == "/_ping" {
 		_, _ = io.WriteString(w, "OK")
@@ -202,6 +203,9 @@ func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, container.CreateResponse{ID: fakeID, Warnings: []string{}})
 	case r.Method == http.MethodGet && path == "/info":
 		writeJSON(w, 200, map[string]any{"ID": "fake", "OSType": "linux", "ServerVersion": "0.0.0-fake", "Containers": len(e.containers)})
+	case r.Method == http.MethodPost && path == "/images/create":
+		// Pulls are not implemented by this fake (nor, yet, by berthd).
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"message": "pull: not implemented"})
 	case r.Method == http.MethodPost && path == "/containers/prune":
 		writeJSON(w, 200, container.PruneReport{ContainersDeleted: []string{"aaa", "bbb"}, SpaceReclaimed: 12345})
 	case r.Method == http.MethodGet && path == "/version":
@@ -451,9 +455,42 @@ func TestRunUnknownImage(t *testing.T) {
 	if code != 125 {
 		t.Errorf("exit = %d, want 125", code)
 	}
-	want := "Unable to find image 'nosuch:latest' locally\nberth: Error response from daemon: No such image: nosuch:latest\n\nRun 'berth run --help' for more information\n"
+	want := "Unable to find image 'nosuch:latest' locally\nberth: Error response from daemon: pull: not implemented\n\nRun 'berth run --help' for more information\n"
 	if errOut != want || out != "" {
 		t.Errorf("stderr:\n%q\nwant\n%q", errOut, want)
+	}
+}
+
+func TestCreateCIDFileAndPullNever(t *testing.T) {
+	e := newFakeEngine(t)
+	dir := t.TempDir()
+	cid := filepath.Join(dir, "cid")
+	code, out, errOut := e.run(t, "", "create", "--cidfile", cid, "busybox")
+	if code != 0 || out != fakeID+"\n" {
+		t.Fatalf("create --cidfile: %d %q %q", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(cid); string(b) != fakeID {
+		t.Errorf("cidfile holds %q", b)
+	}
+	if got := e.created()[0].HostConfig.ContainerIDFile; got != cid {
+		t.Errorf("ContainerIDFile = %q", got)
+	}
+	code, _, errOut = e.run(t, "", "create", "--cidfile", cid, "busybox")
+	if code != 1 || !strings.Contains(errOut, "container ID file found") {
+		t.Errorf("reused cidfile: %d %q", code, errOut)
+	}
+	failed := filepath.Join(dir, "failed")
+	code, _, errOut = e.run(t, "", "create", "--pull", "never", "--cidfile", failed, "nosuch")
+	if code != 1 || errOut != "Error response from daemon: No such image: nosuch:latest\n" {
+		t.Errorf("create --pull never nosuch: %d %q", code, errOut)
+	}
+	if _, err := os.Stat(failed); !os.IsNotExist(err) {
+		t.Errorf("cidfile of a failed create should be removed: %v", err)
+	}
+	for _, c := range e.callList() {
+		if strings.Contains(c, "/images/create") {
+			t.Errorf("--pull never pulled: %v", e.callList())
+		}
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
-
-	"github.com/berth-dev/berth/cli/opts"
 )
 
 type runOptions struct {
@@ -43,10 +41,9 @@ func newRunCommand(c *CLI) *cobra.Command {
 // register the wait (next-exit, or removed for --rm) before start; start;
 // stream until the container's output ends; exit with its status.
 func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) error {
-	cfg, err := opts.Parse(cmd.Flags(), o.copts)
+	cfg, err := parseCreate(c, cmd, &o.createOptions)
 	if err != nil {
-		c.reportError(cmd, err, true)
-		return StatusError{StatusCode: 125}
+		return err
 	}
 	config := cfg.Config
 	if o.detach {

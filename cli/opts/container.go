@@ -56,6 +56,8 @@ type ContainerOptions struct {
 	cgroupParent string
 	cgroupnsMode string
 
+	extra extraOptions
+
 	Image string
 	Args  []string
 }
@@ -123,6 +125,7 @@ func AddFlags(flags *pflag.FlagSet) *ContainerOptions {
 	flags.Var(c.ulimits, "ulimit", "Ulimit options")
 	flags.Var(&c.shmSize, "shm-size", "Size of /dev/shm")
 	flags.StringVar(&c.cgroupParent, "cgroup-parent", "", "Optional parent cgroup for the container")
+	c.extra.addFlags(flags)
 	flags.StringVar(&c.cgroupnsMode, "cgroupns", "", `Cgroup namespace to use (host|private)
 'host':    Run the container in the Docker host's cgroup namespace
 'private': Run the container in its own private cgroup namespace
@@ -298,6 +301,9 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 	}
 	if len(tmpfs) == 0 {
 		host.Tmpfs = nil
+	}
+	if err := c.extra.apply(config, host); err != nil {
+		return nil, err
 	}
 	if c.autoRemove && !host.RestartPolicy.IsNone() {
 		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm")
