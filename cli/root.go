@@ -87,6 +87,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	for _, cmd := range root.Commands() {
 		disableFlagsInUseLine(cmd)
 	}
+	setupHelp(root)
 	return root
 }
 
