@@ -133,6 +133,13 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 		{"run", "--pull", "always", "busybox"},
 		{"create", "-m", "12x", "busybox"},
 		{"create", "--rm", "--restart", "always", "busybox"},
+		{"rm", "--help"},
+		{"stop", "--help"},
+		{"logs", "--help"},
+		{"attach", "--help"},
+		{"container", "prune", "--help"},
+		{"wait", "--help"},
+		{"tag", "--help"},
 	}
 	for _, args := range cases {
 		name := strings.Join(args, " ")
@@ -152,6 +159,9 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 		wantErr := strings.ReplaceAll(derr.String(), "docker", "berth")
 		wantErr = strings.ReplaceAll(wantErr, "SRun '", "Run '") // a docker typo
 		dstr := dout.String()
+		if args[len(args)-1] == "--help" {
+			dstr = strings.ReplaceAll(dstr, "docker", "berth")
+		}
 		if args[0] == "images" {
 			// docker orders an image's names by map iteration (random).
 			dstr, bout = sortedLines(dstr), sortedLines(bout)

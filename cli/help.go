@@ -58,8 +58,10 @@ var aliasGroups = [][]string{
 func setupHelp(root *cobra.Command) {
 	cobra.AddTemplateFunc("wrappedFlagUsages", func(cmd *cobra.Command) string {
 		width := 80
-		if ws, err := term.GetWinsize(0); err == nil && ws.Width > 0 {
-			width = int(ws.Width)
+		if fd, isTerm := term.GetFdInfo(cmd.OutOrStdout()); isTerm {
+			if ws, err := term.GetWinsize(fd); err == nil && ws.Width > 0 {
+				width = int(ws.Width)
+			}
 		}
 		return cmd.LocalFlags().FlagUsagesWrapped(width - 1)
 	})
