@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -107,11 +108,16 @@ func newFakeEngine(t *testing.T, script ...func(*fakeEngine)) *fakeEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &fakeEngine{t: t, host: "unix://" + sock, started: make(chan struct{}), exited: make(chan struct{})}
+	return serveFakeEngine(t, l, "unix://"+sock, script...)
+}
+
+// serveFakeEngine serves the fake on l, reachable at host.
+func serveFakeEngine(t *testing.T, l net.Listener, host string, script ...func(*fakeEngine)) *fakeEngine {
+	e := &fakeEngine{t: t, host: host, started: make(chan struct{}), exited: make(chan struct{})}
 	for _, f := range script {
 		f(e)
 	}
-	srv := &http.Server{Handler: e}
+	srv := &http.Server{Handler: e, ErrorLog: log.New(io.Discard, "", 0)}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		e.exit()

@@ -42,7 +42,7 @@ func (o TLSOptions) resolve(getenv func(string) string) (TLSOptions, bool) {
 	}
 	dir := getenv("DOCKER_CERT_PATH")
 	if dir == "" {
-		if home, err := os.UserHomeDir(); err == nil {
+		if home := getenv("HOME"); home != "" {
 			dir = filepath.Join(home, ".docker")
 		}
 	}
