@@ -83,32 +83,22 @@ func runAttach(ctx context.Context, c *CLI, o *attachOptions) error {
 		defer stop()
 	}
 
-	resp, err := cl.ContainerAttach(ctx, o.container, client.ContainerAttachOptions{
-		Stream:     true,
-		Stdin:      withStdin,
-		Stdout:     true,
-		Stderr:     true,
-		DetachKeys: o.detachKeys,
+	streamErr, closeConn, err := attachStreams(ctx, c, cl, o.container, streams{
+		stdin: withStdin, stdout: true, stderr: true, tty: tty, detachKeys: o.detachKeys,
 	})
 	if err != nil {
 		return err
 	}
-	defer resp.Close()
+	defer closeConn()
 	if _, err := inspectRunning(ctx, cl, o.container); err != nil {
 		return err
 	}
-
-	s := &ioStreamer{c: c, resp: resp.HijackedResponse, tty: tty, detachKeys: o.detachKeys, out: c.Out, errw: c.Err}
 	if tty {
-		s.errw = c.Out
 		if _, isTerm := c.outFd(); isTerm {
 			monitorTTYSize(ctx, c, cl, o.container)
 		}
 	}
-	if withStdin {
-		s.in = c.In
-	}
-	if err := s.stream(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := <-streamErr; err != nil && !errors.Is(err, context.Canceled) {
 		var esc term.EscapeError
 		if errors.As(err, &esc) {
 			return nil

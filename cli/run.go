@@ -89,31 +89,15 @@ func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) erro
 
 	var streamErr <-chan error
 	if attached {
-		resp, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
-			Stream:     true,
-			Stdin:      config.AttachStdin,
-			Stdout:     config.AttachStdout,
-			Stderr:     config.AttachStderr,
-			DetachKeys: o.detachKeys,
+		errc, closeConn, err := attachStreams(ctx, c, cl, id, streams{
+			stdin: config.AttachStdin, stdout: config.AttachStdout, stderr: config.AttachStderr,
+			tty: config.Tty, detachKeys: o.detachKeys,
 		})
 		if err != nil {
 			return err
 		}
-		defer resp.Close()
-		s := &ioStreamer{c: c, resp: resp.HijackedResponse, tty: config.Tty, detachKeys: o.detachKeys}
-		if config.AttachStdin {
-			s.in = c.In
-		}
-		if config.AttachStdout {
-			s.out = c.Out
-		}
-		if config.AttachStderr {
-			s.errw = c.Err
-			if config.Tty {
-				s.errw = c.Out
-			}
-		}
-		streamErr = s.start(ctx)
+		defer closeConn()
+		streamErr = errc
 	}
 
 	// Registered before start, detached or not, as docker does.

@@ -60,7 +60,12 @@ func runStart(ctx context.Context, c *CLI, o *startOptions) error {
 	if len(o.containers) > 1 {
 		return errors.New("you cannot start and attach multiple containers at once")
 	}
+	return startAttached(ctx, c, cl, o)
+}
 
+// startAttached is start -a/-i: attach, register the wait, start, stream,
+// and exit with the container's status.
+func startAttached(ctx context.Context, c *CLI, cl *client.Client, o *startOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	name := o.containers[0]
@@ -83,25 +88,13 @@ func runStart(ctx context.Context, c *CLI, o *startOptions) error {
 		stop := forwardSignals(context.WithoutCancel(ctx), cl, ctr.ID)
 		defer stop()
 	}
-	resp, err := cl.ContainerAttach(ctx, ctr.ID, client.ContainerAttachOptions{
-		Stream:     true,
-		Stdin:      withStdin,
-		Stdout:     true,
-		Stderr:     true,
-		DetachKeys: o.detachKeys,
+	streamErr, closeConn, err := attachStreams(ctx, c, cl, ctr.ID, streams{
+		stdin: withStdin, stdout: true, stderr: true, tty: tty, detachKeys: o.detachKeys,
 	})
 	if err != nil {
 		return err
 	}
-	defer resp.Close()
-	s := &ioStreamer{c: c, resp: resp.HijackedResponse, tty: tty, detachKeys: o.detachKeys, out: c.Out, errw: c.Err}
-	if tty {
-		s.errw = c.Out
-	}
-	if withStdin {
-		s.in = c.In
-	}
-	streamErr := s.start(ctx)
+	defer closeConn()
 
 	autoRemove := ctr.HostConfig != nil && ctr.HostConfig.AutoRemove
 	statusCtx, cancelStatus := context.WithCancel(context.WithoutCancel(ctx))

@@ -149,6 +149,43 @@ func (s *ioStreamer) beginInput() (<-chan struct{}, <-chan error) {
 	return inputDone, detached
 }
 
+// streams says which standard streams to attach and how.
+type streams struct {
+	stdin, stdout, stderr bool
+	tty                   bool
+	detachKeys            string
+}
+
+// attachStreams attaches to a container and starts copying the chosen
+// streams (stderr goes to stdout with a TTY, as it is one stream then). The
+// channel reports the end of the session; closeConn drops the connection.
+func attachStreams(ctx context.Context, c *CLI, cl *client.Client, id string, st streams) (_ <-chan error, closeConn func(), _ error) {
+	resp, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
+		Stream:     true,
+		Stdin:      st.stdin,
+		Stdout:     st.stdout,
+		Stderr:     st.stderr,
+		DetachKeys: st.detachKeys,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &ioStreamer{c: c, resp: resp.HijackedResponse, tty: st.tty, detachKeys: st.detachKeys}
+	if st.stdin {
+		s.in = c.In
+	}
+	if st.stdout {
+		s.out = c.Out
+	}
+	if st.stderr {
+		s.errw = c.Err
+		if st.tty {
+			s.errw = c.Out
+		}
+	}
+	return s.start(ctx), resp.Close, nil
+}
+
 // waitExitOrRemoved registers a wait for the container's next exit (or its
 // removal, for --rm) and delivers the exit status; 125 when waiting failed.
 func waitExitOrRemoved(ctx context.Context, c *CLI, cl *client.Client, id string, removed bool) <-chan int {

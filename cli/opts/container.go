@@ -160,43 +160,57 @@ func validateTmpfs(val string) (string, error) {
 
 // Parse maps the options (and which flags were set) to a create request.
 func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) {
-	attachStdin := c.attach.Get("stdin")
-	attachStdout := c.attach.Get("stdout")
-	attachStderr := c.attach.Get("stderr")
-	if c.stdin {
-		attachStdin = true
+	config, err := c.buildConfig(flags)
+	if err != nil {
+		return nil, err
 	}
-	if c.attach.Len() == 0 {
-		attachStdout, attachStderr = true, true
+	host, err := c.buildHostConfig(flags)
+	if err != nil {
+		return nil, err
 	}
-
-	volumes := map[string]struct{}{}
-	var binds []string
+	if err := c.extra.apply(config, host); err != nil {
+		return nil, err
+	}
+	// Bind mounts go to the host config, anonymous volumes to the image-like
+	// config, as with docker.
 	for _, spec := range c.volumes.GetAll() {
 		bind, isBind, err := parseVolume(spec)
 		if err != nil {
 			return nil, err
 		}
 		if isBind {
-			binds = append(binds, bind)
+			host.Binds = append(host.Binds, bind)
 		} else {
-			volumes[spec] = struct{}{}
+			config.Volumes[spec] = struct{}{}
 		}
 	}
-
-	tmpfs := map[string]string{}
-	for _, t := range c.tmpfs.GetAll() {
-		dest, o, _ := strings.Cut(t, ":")
-		tmpfs[dest] = o
+	endpoints := map[string]*network.EndpointSettings{}
+	if c.netMode == "" {
+		// Without --network docker names the default network's endpoint.
+		endpoints["default"] = &network.EndpointSettings{}
 	}
+	return &ContainerConfig{
+		Config:           config,
+		HostConfig:       host,
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: endpoints},
+	}, nil
+}
 
+// buildConfig makes the portable part: process, environment, labels,
+// attach settings.
+func (c *ContainerOptions) buildConfig(flags *pflag.FlagSet) (*container.Config, error) {
+	attachStdin := c.attach.Get("stdin") || c.stdin
+	attachStdout := c.attach.Get("stdout")
+	attachStderr := c.attach.Get("stderr")
+	if c.attach.Len() == 0 {
+		attachStdout, attachStderr = true, true
+	}
 	var entrypoint []string
 	if c.entrypoint != "" {
 		entrypoint = []string{c.entrypoint}
 	} else if flags.Changed("entrypoint") {
 		entrypoint = []string{""} // --entrypoint= resets the image's
 	}
-
 	env, err := ReadKVEnvStrings(c.envFile.GetAll(), c.env.GetAll())
 	if err != nil {
 		return nil, err
@@ -205,28 +219,6 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 	if err != nil {
 		return nil, err
 	}
-
-	cgroupns := container.CgroupnsMode(c.cgroupnsMode)
-	if !cgroupns.Valid() {
-		return nil, fmt.Errorf("--cgroupns: invalid CGROUP mode")
-	}
-	restart, err := ParseRestartPolicy(c.restart)
-	if err != nil {
-		return nil, err
-	}
-	logOpts, err := parseLoggingOpts(c.logDriver, c.logOpts.GetAll())
-	if err != nil {
-		return nil, err
-	}
-	secOpts, err := parseSecurityOpts(c.securityOpt.GetAll())
-	if err != nil {
-		return nil, err
-	}
-	secOpts, masked, readonly := parseSystemPaths(secOpts)
-
-	swappiness := int64(-1)
-	oomKillDisable := false
-	pidsLimit := c.pidsLimit
 	config := &container.Config{
 		Hostname:     c.hostname,
 		User:         c.user,
@@ -238,7 +230,7 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 		Env:          env,
 		Cmd:          c.Args,
 		Image:        c.Image,
-		Volumes:      volumes,
+		Volumes:      map[string]struct{}{},
 		Entrypoint:   entrypoint,
 		WorkingDir:   c.workingDir,
 		Labels:       ConvertKVStringsToMap(labels),
@@ -253,13 +245,46 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 	if config.OpenStdin && config.AttachStdin {
 		config.StdinOnce = true // close stdin when the attached client disconnects
 	}
+	return config, nil
+}
 
+// buildHostConfig makes the host-specific part: resources, security,
+// logging, restart, network mode, tmpfs.
+func (c *ContainerOptions) buildHostConfig(flags *pflag.FlagSet) (*container.HostConfig, error) {
+	cgroupns := container.CgroupnsMode(c.cgroupnsMode)
+	if !cgroupns.Valid() {
+		return nil, fmt.Errorf("--cgroupns: invalid CGROUP mode")
+	}
+	restart, err := ParseRestartPolicy(c.restart)
+	if err != nil {
+		return nil, err
+	}
+	if c.autoRemove && !restart.IsNone() {
+		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm")
+	}
+	logOpts, err := parseLoggingOpts(c.logDriver, c.logOpts.GetAll())
+	if err != nil {
+		return nil, err
+	}
+	secOpts, err := parseSecurityOpts(c.securityOpt.GetAll())
+	if err != nil {
+		return nil, err
+	}
+	secOpts, masked, readonly := parseSystemPaths(secOpts)
+	var tmpfs map[string]string
+	for _, t := range c.tmpfs.GetAll() {
+		if tmpfs == nil {
+			tmpfs = map[string]string{}
+		}
+		dest, o, _ := strings.Cut(t, ":")
+		tmpfs[dest] = o
+	}
 	netMode := c.netMode
 	if netMode == "" {
 		netMode = "default"
 	}
+	pidsLimit := c.pidsLimit
 	host := &container.HostConfig{
-		Binds:          binds,
 		AutoRemove:     c.autoRemove,
 		Privileged:     c.privileged,
 		DNS:            []netip.Addr{},
@@ -279,17 +304,16 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 		Runtime:        c.runtime,
 		MaskedPaths:    masked,
 		ReadonlyPaths:  readonly,
+		PortBindings:   network.PortMap{},
 		Resources: container.Resources{
-			CgroupParent:     c.cgroupParent,
-			Memory:           c.memory.Value(),
-			MemorySwap:       c.memorySwap.Value(),
-			MemorySwappiness: &swappiness,
-			OomKillDisable:   &oomKillDisable,
-			NanoCPUs:         c.cpus.Value(),
-			CPUShares:        c.cpuShares,
-			PidsLimit:        &pidsLimit,
-			Ulimits:          c.ulimits.GetList(),
-			Devices:          []container.DeviceMapping{},
+			CgroupParent: c.cgroupParent,
+			Memory:       c.memory.Value(),
+			MemorySwap:   c.memorySwap.Value(),
+			NanoCPUs:     c.cpus.Value(),
+			CPUShares:    c.cpuShares,
+			PidsLimit:    &pidsLimit,
+			Ulimits:      c.ulimits.GetList(),
+			Devices:      []container.DeviceMapping{},
 			// Empty rather than null, byte for byte what docker sends.
 			BlkioWeightDevice:    []*blkiodev.WeightDevice{},
 			BlkioDeviceReadBps:   []*blkiodev.ThrottleDevice{},
@@ -297,31 +321,12 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 			BlkioDeviceReadIOps:  []*blkiodev.ThrottleDevice{},
 			BlkioDeviceWriteIOps: []*blkiodev.ThrottleDevice{},
 		},
-		PortBindings: network.PortMap{},
-	}
-	if len(tmpfs) == 0 {
-		host.Tmpfs = nil
-	}
-	if err := c.extra.apply(config, host); err != nil {
-		return nil, err
-	}
-	if c.autoRemove && !host.RestartPolicy.IsNone() {
-		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm")
 	}
 	if flags.Changed("init") {
 		v := c.init
 		host.Init = &v
 	}
-	endpoints := map[string]*network.EndpointSettings{}
-	if c.netMode == "" {
-		// Without --network docker names the default network's endpoint.
-		endpoints["default"] = &network.EndpointSettings{}
-	}
-	return &ContainerConfig{
-		Config:           config,
-		HostConfig:       host,
-		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: endpoints},
-	}, nil
+	return host, nil
 }
 
 // parseVolume classifies a -v spec: "dst" is an anonymous volume, and
