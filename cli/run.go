@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
@@ -46,16 +47,8 @@ func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) erro
 		return err
 	}
 	config := cfg.Config
-	if o.detach {
-		if o.copts.AttachCount() != 0 {
-			return errors.New("conflicting options: cannot specify both --attach and --detach")
-		}
-		config.AttachStdin, config.AttachStdout, config.AttachStderr = false, false, false
-		config.StdinOnce = false
-	} else if config.Tty && config.AttachStdin {
-		if _, isTerm := c.inFd(); !isTerm {
-			return errors.New("the input device is not a TTY")
-		}
+	if err := setRunMode(c, o, config); err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -77,14 +70,9 @@ func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) erro
 		defer stop()
 	}
 
-	var displayed chan struct{}
+	var displayed <-chan struct{}
 	if !config.AttachStdout && !config.AttachStderr {
-		// Print the ID without blocking a client that writes to stdin first.
-		displayed = make(chan struct{})
-		go func() {
-			defer close(displayed)
-			fmt.Fprintln(c.Out, id)
-		}()
+		displayed = printIDAsync(c, id)
 	}
 
 	var streamErr <-chan error
@@ -140,4 +128,34 @@ func runRun(ctx context.Context, c *CLI, cmd *cobra.Command, o *runOptions) erro
 		return StatusError{StatusCode: code}
 	}
 	return nil
+}
+
+// setRunMode applies -d (nothing attached) or checks that an interactive
+// TTY really has a terminal on stdin.
+func setRunMode(c *CLI, o *runOptions, config *container.Config) error {
+	if o.detach {
+		if o.copts.AttachCount() != 0 {
+			return errors.New("conflicting options: cannot specify both --attach and --detach")
+		}
+		config.AttachStdin, config.AttachStdout, config.AttachStderr = false, false, false
+		config.StdinOnce = false
+		return nil
+	}
+	if config.Tty && config.AttachStdin {
+		if _, isTerm := c.inFd(); !isTerm {
+			return errors.New("the input device is not a TTY")
+		}
+	}
+	return nil
+}
+
+// printIDAsync prints the container ID without blocking a client that
+// writes to stdin first, as docker does.
+func printIDAsync(c *CLI, id string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fmt.Fprintln(c.Out, id)
+	}()
+	return done
 }
