@@ -140,6 +140,9 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 		{"container", "prune", "--help"},
 		{"wait", "--help"},
 		{"tag", "--help"},
+		{"foo"},
+		{"container", "foo"},
+		{"image", "foo"},
 	}
 	for _, args := range cases {
 		name := strings.Join(args, " ")

@@ -103,7 +103,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "container",
 		Short: "Manage containers",
-		Args:  noArgs,
+		Args:  unknownSubcommand,
 		RunE:  func(cmd *cobra.Command, _ []string) error { cmd.SetOut(c.Out); return cmd.Help() },
 	}
 	ls := newPsCommand(c)
@@ -125,7 +125,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "Manage images",
-		Args:  noArgs,
+		Args:  unknownSubcommand,
 		RunE:  func(cmd *cobra.Command, _ []string) error { cmd.SetOut(c.Out); return cmd.Help() },
 	}
 	ls := newImagesCommand(c)
@@ -139,3 +139,15 @@ func newImageCommand(c *CLI) *cobra.Command {
 }
 
 func platformString() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// unknownSubcommand is docker's answer to "berth container foo".
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return StatusError{
+		Status: fmt.Sprintf("%s: unknown command: %s %s\n\nUsage:  %s\n\nRun '%s --help' for more information",
+			cmd.Root().Name(), cmd.CommandPath(), args[0], cmd.CommandPath(), cmd.CommandPath()),
+		StatusCode: 1,
+	}
+}
