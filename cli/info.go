@@ -79,6 +79,7 @@ func runInfo(ctx context.Context, c *CLI, o *infoOptions) error {
 	fmt.Fprintln(c.Out, "Client:")
 	fmt.Fprintf(c.Out, " Version:    %s\n", Version)
 	fmt.Fprintf(c.Out, " Context:    default\n")
+	fmt.Fprintf(c.Out, " Debug Mode: false\n")
 	fmt.Fprintln(c.Out)
 	fmt.Fprintln(c.Out, "Server:")
 	if view.Info == nil {
@@ -110,6 +111,19 @@ func writeInfo(c *CLI, i *system.Info) {
 	if i.CgroupVersion != "" {
 		p(1, "Cgroup Version", i.CgroupVersion)
 	}
+	fmt.Fprintln(c.Out, " Plugins:")
+	p(2, "Volume", strings.Join(i.Plugins.Volume, " "))
+	p(2, "Network", strings.Join(i.Plugins.Network, " "))
+	if len(i.Plugins.Authorization) > 0 {
+		p(2, "Authorization", strings.Join(i.Plugins.Authorization, " "))
+	}
+	p(2, "Log", strings.Join(i.Plugins.Log, " "))
+	p(1, "Swarm", i.Swarm.LocalNodeState)
+	if st := i.Swarm.LocalNodeState; st != "inactive" && st != "locked" {
+		p(2, "NodeID", i.Swarm.NodeID)
+		p(2, "Is Manager", i.Swarm.ControlAvailable)
+		p(2, "Node Address", i.Swarm.NodeAddr)
+	}
 	var runtimes []string
 	for name := range i.Runtimes {
 		runtimes = append(runtimes, name)
@@ -117,6 +131,10 @@ func writeInfo(c *CLI, i *system.Info) {
 	sort.Strings(runtimes)
 	p(1, "Runtimes", strings.Join(runtimes, " "))
 	p(1, "Default Runtime", i.DefaultRuntime)
+	p(1, "Init Binary", i.InitBinary)
+	p(1, "containerd version", i.ContainerdCommit.ID)
+	p(1, "runc version", i.RuncCommit.ID)
+	p(1, "init version", i.InitCommit.ID)
 	if len(i.SecurityOptions) > 0 {
 		fmt.Fprintln(c.Out, " Security Options:")
 		for _, o := range i.SecurityOptions {
@@ -135,10 +153,8 @@ func writeInfo(c *CLI, i *system.Info) {
 	p(1, "Debug Mode", i.Debug)
 	p(1, "Experimental", i.ExperimentalBuild)
 	p(1, "Live Restore Enabled", i.LiveRestoreEnabled)
-	if len(i.Warnings) > 0 {
-		fmt.Fprintln(c.Out)
-		for _, w := range i.Warnings {
-			fmt.Fprintln(c.Err, w)
-		}
+	fmt.Fprintln(c.Out)
+	for _, w := range i.Warnings {
+		fmt.Fprintln(c.Err, w)
 	}
 }

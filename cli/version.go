@@ -140,6 +140,7 @@ func writeVersion(c *CLI, v versionInfo) {
 		fmt.Fprintf(tw, " Built:\t%s\n", v.Client.BuildTime)
 	}
 	fmt.Fprintf(tw, " OS/Arch:\t%s/%s\n", v.Client.Os, v.Client.Arch)
+	fmt.Fprintf(tw, " Context:\tdefault\n")
 	if s := v.Server; s != nil {
 		fmt.Fprintln(tw)
 		fmt.Fprintf(tw, "Server: %s\n", s.Platform.Name)
@@ -159,9 +160,7 @@ func writeVersion(c *CLI, v versionInfo) {
 				fmt.Fprintf(tw, "  API version:\t%s\n", api)
 				fmt.Fprintf(tw, "  Go version:\t%s\n", s.GoVersion)
 				fmt.Fprintf(tw, "  Git commit:\t%s\n", s.GitCommit)
-				if s.BuildTime != "" {
-					fmt.Fprintf(tw, "  Built:\t%s\n", s.BuildTime)
-				}
+				fmt.Fprintf(tw, "  Built:\t%s\n", s.BuildTime)
 				fmt.Fprintf(tw, "  OS/Arch:\t%s/%s\n", s.Os, s.Arch)
 				fmt.Fprintf(tw, "  Experimental:\t%t\n", s.Experimental)
 				continue
