@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/moby/moby/client"
 )
 
 // StatusError carries a message (may be empty: already printed) and the
@@ -40,6 +42,9 @@ func exitCode(err error) (int, string) {
 // startErrorCode maps a create/start failure to docker's exit status: 127
 // when the command was not found, 126 when it could not be invoked, else 125.
 func startErrorCode(err error) int {
+	if client.IsErrConnectionFailed(err) {
+		return 125 // its dial error may say "no such file or directory"
+	}
 	msg := strings.TrimPrefix(err.Error(), "Error response from daemon: ")
 	switch {
 	case strings.Contains(msg, "executable file not found"),

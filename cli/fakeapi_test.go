@@ -517,6 +517,25 @@ func TestRunStartFailureExitCodes(t *testing.T) {
 	}
 }
 
+func TestRunWithoutDaemon(t *testing.T) {
+	dir, err := os.MkdirTemp("", "berth-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	c, _, errb := newTestCLI("unix://" + filepath.Join(dir, "absent.sock"))
+	if code := c.Run(t.Context(), []string{"run", "busybox"}); code != 125 {
+		t.Errorf("run without a daemon: exit %d, want 125 (%s)", code, errb.String())
+	}
+	if !strings.HasPrefix(errb.String(), "berth: ") || !strings.Contains(errb.String(), "absent.sock") {
+		t.Errorf("stderr %q", errb.String())
+	}
+	c, _, _ = newTestCLI("unix://" + filepath.Join(dir, "absent.sock"))
+	if code := c.Run(t.Context(), []string{"ps"}); code != 1 {
+		t.Errorf("ps without a daemon: exit %d, want 1", code)
+	}
+}
+
 func TestRunUsageErrors(t *testing.T) {
 	e := newFakeEngine(t)
 	code, _, errOut := e.run(t, "", "run", "--bogus", "busybox")
