@@ -141,6 +141,7 @@ func TestOutputMatchesDockerCLI(t *testing.T) {
 		{"wait", "--help"},
 		{"tag", "--help"},
 		{"foo"},
+		{"container", "prune"},
 		{"container", "foo"},
 		{"image", "foo"},
 	}

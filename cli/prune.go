@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -38,7 +37,7 @@ Are you sure you want to continue?`
 
 func runContainerPrune(ctx context.Context, c *CLI, o *pruneOptions) error {
 	if !o.force && !c.confirm(containerPruneWarning) {
-		return errors.New("container prune has been cancelled")
+		return nil // docker 28 leaves quietly, status 0
 	}
 	cl, err := c.Client()
 	if err != nil {
