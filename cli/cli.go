@@ -92,11 +92,6 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 	return code
 }
 
-// usageLine is "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]".
-func usageLine(cmd *cobra.Command) string {
-	return cmd.UseLine()
-}
-
 // flagError is docker's answer to a bad flag: the parse error, the usage
 // line and a pointer to --help, exit 125.
 func flagError(cmd *cobra.Command, err error) error {
@@ -105,7 +100,7 @@ func flagError(cmd *cobra.Command, err error) error {
 	}
 	return StatusError{
 		Status: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information",
-			err, usageLine(cmd), cmd.CommandPath()),
+			err, cmd.UseLine(), cmd.CommandPath()),
 		StatusCode: 125,
 	}
 }
@@ -119,7 +114,7 @@ func argsError(cmd *cobra.Command, what string) error {
 	}
 	return StatusError{
 		Status: fmt.Sprintf("%s: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information",
-			cmd.Root().Name(), cmd.CommandPath(), what, usageLine(cmd), verb, cmd.CommandPath()),
+			cmd.Root().Name(), cmd.CommandPath(), what, cmd.UseLine(), verb, cmd.CommandPath()),
 		StatusCode: 1,
 	}
 }

@@ -40,3 +40,21 @@ func forEachName(ctx context.Context, out io.Writer, names []string, op func(con
 
 // errSilent marks a target that is skipped without output or failure.
 var errSilent = errors.New("skipped")
+
+// forEachNameSerial is forEachName one target at a time, printing each
+// success as it happens (docker's restart and start).
+func forEachNameSerial(ctx context.Context, c *CLI, names []string, op func(context.Context, string) error) error {
+	var failed []error
+	for _, name := range names {
+		if err := op(ctx, name); err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		c.println(name)
+	}
+	return joinErrors(failed)
+}
+
+func joinErrors(errs []error) error { return errors.Join(errs...) }
+
+func (c *CLI) println(s string) { fmt.Fprintln(c.Out, s) }

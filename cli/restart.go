@@ -47,15 +47,3 @@ func runRestart(ctx context.Context, c *CLI, cmd *cobra.Command, o *restartOptio
 		return err
 	})
 }
-
-func forEachNameSerial(ctx context.Context, c *CLI, names []string, op func(context.Context, string) error) error {
-	var failed []error
-	for _, name := range names {
-		if err := op(ctx, name); err != nil {
-			failed = append(failed, err)
-			continue
-		}
-		c.println(name)
-	}
-	return joinErrors(failed)
-}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/spf13/cobra"
 )
@@ -137,8 +136,6 @@ func newImageCommand(c *CLI) *cobra.Command {
 	cmd.AddCommand(ls, rm, newImageInspectCommand(c), newImportCommand(c), newTagCommand(c), newHistoryCommand(c))
 	return cmd
 }
-
-func platformString() string { return runtime.GOOS + "/" + runtime.GOARCH }
 
 // unknownSubcommand is docker's answer to "berth container foo".
 func unknownSubcommand(cmd *cobra.Command, args []string) error {

@@ -47,7 +47,3 @@ func runWait(ctx context.Context, c *CLI, o *waitOptions) error {
 	}
 	return joinErrors(failed)
 }
-
-func joinErrors(errs []error) error { return errors.Join(errs...) }
-
-func (c *CLI) println(s string) { fmt.Fprintln(c.Out, s) }
