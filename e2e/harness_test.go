@@ -81,10 +81,12 @@ type Daemon struct {
 	ExecRoot string
 	Sock     string
 	Host     string // unix://...
-	bin      string
-	cmd      *exec.Cmd
-	logBuf   *bytes.Buffer
-	extra    []string
+	// CgroupParent is relative: nested under berthd's own cgroup.
+	CgroupParent string
+	bin          string
+	cmd          *exec.Cmd
+	logBuf       *bytes.Buffer
+	extra        []string
 }
 
 func needRoot(t *testing.T) {
@@ -107,6 +109,10 @@ func StartDaemon(t *testing.T, args ...string) *Daemon {
 	d := &Daemon{t: t, Root: root, DataRoot: filepath.Join(root, "data"), ExecRoot: filepath.Join(root, "exec"),
 		Sock: filepath.Join(root, "berth.sock"), bin: bin, extra: args}
 	d.Host = "unix://" + d.Sock
+	// A cgroup parent of its own, so that Destroy can remove every cgroup
+	// this daemon made and nothing else.
+	d.CgroupParent = filepath.Base(root)
+	d.extra = append([]string{"--cgroup-parent", d.CgroupParent}, d.extra...)
 	t.Cleanup(d.Destroy)
 	if err := os.WriteFile(filepath.Join(root, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -196,6 +202,7 @@ func (d *Daemon) Destroy() {
 		}
 	}
 	unmountUnder(d.Root)
+	removeCgroups(d.CgroupParent)
 	if d.t.Failed() {
 		d.t.Logf("berthd log:\n%s", tail(d.Log(), 80))
 	}
@@ -224,6 +231,32 @@ func unmountUnder(root string) {
 	f.Close()
 	for i := len(mps) - 1; i >= 0; i-- {
 		syscall.Unmount(mps[i], syscall.MNT_DETACH)
+	}
+}
+
+// removeCgroups removes every cgroup directory named parent (unique to one
+// daemon) in every hierarchy, children first.
+func removeCgroups(parent string) {
+	if parent == "" {
+		return
+	}
+	var dirs []string
+	for depth := 0; depth < 4; depth++ {
+		pat := "/sys/fs/cgroup/*/" + strings.Repeat("*/", depth) + parent
+		m, _ := filepath.Glob(pat)
+		dirs = append(dirs, m...)
+	}
+	for _, d := range dirs {
+		var all []string
+		filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			syscall.Rmdir(all[i])
+		}
 	}
 }
 
