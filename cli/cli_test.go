@@ -82,7 +82,7 @@ func TestCommandTree(t *testing.T) {
 	c, _, _ := newTestCLI("unix:///nonexistent.sock")
 	root := NewRootCommand(c)
 	want := map[string][]string{
-		"run":               {"detach", "interactive", "tty", "rm", "name", "env", "env-file", "workdir", "user", "entrypoint", "hostname", "memory", "memory-swap", "cpus", "cpu-shares", "pids-limit", "privileged", "cap-add", "cap-drop", "read-only", "runtime", "log-driver", "log-opt", "label", "label-file", "network", "volume", "tmpfs", "security-opt", "init", "restart", "stop-signal", "stop-timeout", "group-add", "ulimit", "shm-size", "attach", "sig-proxy", "detach-keys", "platform", "cgroup-parent", "cgroupns", "pull", "quiet", "cidfile", "publish", "publish-all", "expose", "dns", "add-host", "device", "sysctl", "pid", "ipc", "health-cmd", "no-healthcheck"},
+		"run":               {"detach", "interactive", "tty", "rm", "name", "env", "env-file", "workdir", "user", "entrypoint", "hostname", "memory", "memory-swap", "cpus", "cpu-shares", "pids-limit", "privileged", "cap-add", "cap-drop", "read-only", "runtime", "log-driver", "log-opt", "label", "label-file", "network", "volume", "tmpfs", "security-opt", "init", "restart", "stop-signal", "stop-timeout", "group-add", "ulimit", "shm-size", "attach", "sig-proxy", "detach-keys", "platform", "cgroup-parent", "cgroupns", "pull", "quiet", "cidfile", "publish", "publish-all", "expose", "dns", "add-host", "device", "sysctl", "pid", "ipc", "health-cmd", "no-healthcheck", "mount"},
 		"create":            {"name", "env", "memory", "volume", "restart", "platform", "attach", "interactive", "tty"},
 		"start":             {"attach", "interactive", "detach-keys"},
 		"stop":              {"timeout", "signal"},

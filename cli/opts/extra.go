@@ -32,6 +32,7 @@ type extraOptions struct {
 	devices, volumesFrom, storageOpts     *ListOpts
 	volumeDriver, isolation               string
 	publish, expose                       *ListOpts
+	mounts                                MountOpt
 	publishAll                            bool
 
 	healthCmd                                                         string
@@ -77,6 +78,7 @@ func (e *extraOptions) addFlags(flags *pflag.FlagSet) {
 	flags.Var(e.storageOpts, "storage-opt", "Storage driver options for the container")
 	flags.StringVar(&e.volumeDriver, "volume-driver", "", "Optional volume driver for the container")
 	flags.StringVar(&e.isolation, "isolation", "", "Container isolation technology")
+	flags.Var(&e.mounts, "mount", "Attach a filesystem mount to the container")
 	flags.VarP(e.publish, "publish", "p", "Publish a container's port(s) to the host")
 	flags.BoolVarP(&e.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
 	flags.Var(e.expose, "expose", "Expose a port or a range of ports")
@@ -151,6 +153,7 @@ func (e *extraOptions) apply(config *container.Config, host *container.HostConfi
 		}
 	}
 	host.VolumeDriver = e.volumeDriver
+	host.Mounts = e.mounts.Value()
 	host.Isolation = container.Isolation(e.isolation)
 
 	if err := e.applyPorts(config, host); err != nil {

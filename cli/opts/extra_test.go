@@ -79,3 +79,28 @@ func TestParsePortsAndHealth(t *testing.T) {
 		t.Error("--pid bogus should fail")
 	}
 }
+
+func TestMountOpt(t *testing.T) {
+	var m MountOpt
+	if err := m.Set("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=700"); err != nil {
+		t.Fatal(err)
+	}
+	got := m.Value()[0]
+	if got.Type != "tmpfs" || got.Target != "/t" || got.TmpfsOptions.SizeBytes != 1<<20 || got.TmpfsOptions.Mode != 0o700 {
+		t.Errorf("tmpfs mount = %+v %+v", got, got.TmpfsOptions)
+	}
+	for _, bad := range []string{
+		"type=bind,src=/a",                      // no target
+		"type=bind,src=/a,dst=/b,tmpfs-size=1m", // wrong option family
+		"type=tmpfs,dst=/t,volume-nocopy",
+		"type=volume,dst=/v,bind-propagation=rshared",
+		"dst=/x,bogus=1",
+		"dst=/x,readonly=maybe",
+		"dst",
+	} {
+		var m MountOpt
+		if err := m.Set(bad); err == nil {
+			t.Errorf("--mount %q should fail", bad)
+		}
+	}
+}
