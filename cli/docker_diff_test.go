@@ -61,6 +61,7 @@ func TestCreateRequestMatchesDockerCLI(t *testing.T) {
 		{"create", "-p", "8080:80", "-p", "127.0.0.1:9000:9000/udp", "-p", "443", "-p", "7000-7001:7000-7001", "--expose", "5000-5002", "--expose", "6000/udp", "-P", "busybox"},
 		{"create", "--health-cmd", "true", "--health-interval", "5s", "--health-timeout", "2s", "--health-retries", "3", "--health-start-period", "1s", "--health-start-interval", "500ms", "busybox"},
 		{"create", "--no-healthcheck", "--annotation", "a=b", "--isolation", "default", "busybox"},
+		{"create", "--device-cgroup-rule", "c 1:3 mr", "--blkio-weight", "300", "--cpu-rt-period", "1000", "--cpu-rt-runtime", "500", "--disable-content-trust", "busybox"},
 		{"create", "--mount", "type=bind,source=/srv,target=/data,readonly", "--mount", "type=volume,src=vol1,dst=/v,volume-nocopy,volume-opt=o=size=1m,volume-driver=local,volume-label=l=1", "--mount", "type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1770", "--mount", "target=/anon", "--mount", "type=bind,src=/a,dst=/b,bind-propagation=rshared,ro=false", "busybox"},
 	}
 	for _, args := range cases {

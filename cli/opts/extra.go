@@ -33,6 +33,10 @@ type extraOptions struct {
 	volumeDriver, isolation               string
 	publish, expose                       *ListOpts
 	mounts                                MountOpt
+	deviceCgroupRules                     *ListOpts
+	blkioWeight                           uint16
+	cpuRtPeriod, cpuRtRuntime             int64
+	contentTrustOff                       bool
 	publishAll                            bool
 
 	healthCmd                                                         string
@@ -52,6 +56,7 @@ func (e *extraOptions) addFlags(flags *pflag.FlagSet) {
 	e.storageOpts = NewListOpts(nil)
 	e.publish = NewListOpts(nil)
 	e.expose = NewListOpts(nil)
+	e.deviceCgroupRules = NewListOpts(nil)
 
 	flags.StringVar(&e.pidMode, "pid", "", "PID namespace to use")
 	flags.StringVar(&e.ipcMode, "ipc", "", "IPC mode to use")
@@ -79,6 +84,12 @@ func (e *extraOptions) addFlags(flags *pflag.FlagSet) {
 	flags.StringVar(&e.volumeDriver, "volume-driver", "", "Optional volume driver for the container")
 	flags.StringVar(&e.isolation, "isolation", "", "Container isolation technology")
 	flags.Var(&e.mounts, "mount", "Attach a filesystem mount to the container")
+	flags.Var(e.deviceCgroupRules, "device-cgroup-rule", "Add a rule to the cgroup allowed devices list")
+	flags.Uint16Var(&e.blkioWeight, "blkio-weight", 0, "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
+	flags.Int64Var(&e.cpuRtPeriod, "cpu-rt-period", 0, "Limit CPU real-time period in microseconds")
+	flags.Int64Var(&e.cpuRtRuntime, "cpu-rt-runtime", 0, "Limit CPU real-time runtime in microseconds")
+	// Image signing is not a berth feature; the flag is accepted as docker's.
+	flags.BoolVar(&e.contentTrustOff, "disable-content-trust", true, "Skip image verification (default true)")
 	flags.VarP(e.publish, "publish", "p", "Publish a container's port(s) to the host")
 	flags.BoolVarP(&e.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
 	flags.Var(e.expose, "expose", "Expose a port or a range of ports")
@@ -154,6 +165,9 @@ func (e *extraOptions) apply(config *container.Config, host *container.HostConfi
 	}
 	host.VolumeDriver = e.volumeDriver
 	host.Mounts = e.mounts.Value()
+	host.DeviceCgroupRules = e.deviceCgroupRules.GetAll()
+	host.BlkioWeight = e.blkioWeight
+	host.CPURealtimePeriod, host.CPURealtimeRuntime = e.cpuRtPeriod, e.cpuRtRuntime
 	host.Isolation = container.Isolation(e.isolation)
 
 	if err := e.applyPorts(config, host); err != nil {
