@@ -47,15 +47,15 @@ func newCreateCommand(c *CLI) *cobra.Command {
 	}
 	flags := cmd.Flags()
 	flags.SetInterspersed(false)
-	addCreateFlags(cmd, &o)
+	addCreateFlags(cmd, &o, "creating")
 	return cmd
 }
 
-func addCreateFlags(cmd *cobra.Command, o *createOptions) {
+func addCreateFlags(cmd *cobra.Command, o *createOptions, verb string) {
 	flags := cmd.Flags()
 	flags.StringVar(&o.name, "name", "", "Assign a name to the container")
 	flags.StringVar(&o.platform, "platform", "", "Set platform if server is multi-platform capable")
-	flags.StringVar(&o.pull, "pull", pullMissing, `Pull image before creating ("always", "missing", "never")`)
+	flags.StringVar(&o.pull, "pull", pullMissing, "Pull image before "+verb+` ("always", "missing", "never")`)
 	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the pull output")
 	// An explicit --help without -h, which is --hostname here.
 	flags.Bool("help", false, "Print usage")

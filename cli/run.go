@@ -34,7 +34,7 @@ func newRunCommand(c *CLI) *cobra.Command {
 	flags.BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
 	flags.BoolVar(&o.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
 	flags.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
-	addCreateFlags(cmd, &o.createOptions)
+	addCreateFlags(cmd, &o.createOptions, "running")
 	return cmd
 }
 

@@ -89,7 +89,7 @@ func (e *extraOptions) addFlags(flags *pflag.FlagSet) {
 	flags.Int64Var(&e.cpuRtPeriod, "cpu-rt-period", 0, "Limit CPU real-time period in microseconds")
 	flags.Int64Var(&e.cpuRtRuntime, "cpu-rt-runtime", 0, "Limit CPU real-time runtime in microseconds")
 	// Image signing is not a berth feature; the flag is accepted as docker's.
-	flags.BoolVar(&e.contentTrustOff, "disable-content-trust", true, "Skip image verification (default true)")
+	flags.BoolVar(&e.contentTrustOff, "disable-content-trust", true, "Skip image verification")
 	flags.VarP(e.publish, "publish", "p", "Publish a container's port(s) to the host")
 	flags.BoolVarP(&e.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
 	flags.Var(e.expose, "expose", "Expose a port or a range of ports")
