@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/router/system"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ocispec"
 )
@@ -62,6 +63,8 @@ type Config struct {
 	Layers       Layers
 	Monitor      Monitor
 	Logger       logrus.FieldLogger // optional
+	// Events receives container events (optional: discarded).
+	Events events.Publisher
 }
 
 // Engine runs containers. It implements containers.Backend and
@@ -107,6 +110,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
+	}
+	if cfg.Events == nil {
+		cfg.Events = events.Nop{}
 	}
 	store, err := container.NewStore(filepath.Join(cfg.DataRoot, "containers"))
 	if err != nil {

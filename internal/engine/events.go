@@ -1,0 +1,33 @@
+package engine
+
+import (
+	"strings"
+
+	eventtypes "github.com/moby/moby/api/types/events"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/events"
+)
+
+// logEvent publishes a container event as dockerd does: the actor's
+// attributes are the container's labels, its image and name, then attrs
+// (exitCode, signal, execID, oldName, ...), which win over labels.
+//
+// Exec actions carry the command after a colon, as dockerd's do:
+// e.logEvent(c, eventtypes.ActionExecStart+": sh -c true", ...).
+func (e *Engine) logEvent(c *container.Container, action eventtypes.Action, attrs map[string]string) {
+	a := make(map[string]string, len(c.Config.Labels)+2+len(attrs))
+	for k, v := range c.Config.Labels {
+		a[k] = v
+	}
+	a["image"] = c.Config.Image
+	a["name"] = strings.TrimPrefix(c.Name, "/")
+	for k, v := range attrs {
+		a[k] = v
+	}
+	e.cfg.Events.Publish(events.Message{
+		Type:   eventtypes.ContainerEventType,
+		Action: action,
+		Actor:  eventtypes.Actor{ID: c.ID, Attributes: a},
+	})
+}
