@@ -17,6 +17,23 @@ type Stats struct {
 	Memory MemoryStats
 	CPU    CPUStats
 	Pids   PidsStats
+	Blkio  BlkioStats
+}
+
+// BlkioStats is block I/O per device, as docker's blkio_stats lists it:
+// v1's blkio.throttle.io_service_bytes/io_serviced (ops "Read", "Write",
+// "Sync", "Async", "Discard", "Total"), v2's io.stat (ops "read",
+// "write").
+type BlkioStats struct {
+	ServiceBytes []BlkioEntry
+	Serviced     []BlkioEntry
+}
+
+// BlkioEntry is one device's count for one operation.
+type BlkioEntry struct {
+	Major, Minor uint64
+	Op           string
+	Value        uint64
 }
 
 // MemoryStats is memory use in bytes.
@@ -128,6 +145,21 @@ func (m *manager) Stats() (*Stats, error) {
 			s.CPU.System = st["system_usec"] * 1000
 		}
 	}
+	switch m.where("blkio") {
+	case onV1:
+		if v, ok := read("blkio", "blkio.throttle.io_service_bytes_recursive"); ok {
+			s.Blkio.ServiceBytes = parseBlkioV1(v)
+		}
+		if v, ok := read("blkio", "blkio.throttle.io_serviced_recursive"); ok {
+			s.Blkio.Serviced = parseBlkioV1(v)
+		}
+	default:
+		if m.l.Mode == ModeV2 {
+			if v, ok := read("io", "io.stat"); ok {
+				s.Blkio.ServiceBytes, s.Blkio.Serviced = parseIOStat(v)
+			}
+		}
+	}
 	if m.where("pids") != absent {
 		s.Pids.Current = num("pids", "pids.current")
 		s.Pids.Limit = num("pids", "pids.max") // "max" parses as 0
@@ -149,4 +181,60 @@ func parseFlat(s string) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// parseBlkioV1 parses "8:0 Read 4096" lines (the "Total" summary line,
+// which names no device, is dropped).
+func parseBlkioV1(s string) []BlkioEntry {
+	var out []BlkioEntry
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		maj, min, ok := parseDevNum(f[0])
+		v, err := strconv.ParseUint(f[2], 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		out = append(out, BlkioEntry{Major: maj, Minor: min, Op: f[1], Value: v})
+	}
+	return out
+}
+
+// parseIOStat parses v2 "8:0 rbytes=1 wbytes=2 rios=3 wios=4 ..." lines
+// into bytes and operations read and written, as dockerd reports them.
+func parseIOStat(s string) (bytes, ios []BlkioEntry) {
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		maj, min, ok := parseDevNum(f[0])
+		if !ok {
+			continue
+		}
+		kv := map[string]uint64{}
+		for _, p := range f[1:] {
+			k, v, _ := strings.Cut(p, "=")
+			kv[k], _ = strconv.ParseUint(v, 10, 64)
+		}
+		bytes = append(bytes,
+			BlkioEntry{Major: maj, Minor: min, Op: "read", Value: kv["rbytes"]},
+			BlkioEntry{Major: maj, Minor: min, Op: "write", Value: kv["wbytes"]})
+		ios = append(ios,
+			BlkioEntry{Major: maj, Minor: min, Op: "read", Value: kv["rios"]},
+			BlkioEntry{Major: maj, Minor: min, Op: "write", Value: kv["wios"]})
+	}
+	return bytes, ios
+}
+
+func parseDevNum(s string) (major, minor uint64, ok bool) {
+	a, b, found := strings.Cut(s, ":")
+	if !found {
+		return 0, 0, false
+	}
+	maj, err1 := strconv.ParseUint(a, 10, 64)
+	min, err2 := strconv.ParseUint(b, 10, 64)
+	return maj, min, err1 == nil && err2 == nil
 }
