@@ -34,6 +34,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/apiserver/router"
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
+	eventsrouter "github.com/berth-dev/berth/internal/apiserver/router/events"
 	"github.com/berth-dev/berth/internal/apiserver/router/images"
 	"github.com/berth-dev/berth/internal/apiserver/router/system"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -60,6 +61,7 @@ type Backends struct {
 	Containers containers.Backend
 	Images     images.Backend
 	System     system.Backend
+	Events     eventsrouter.Backend
 }
 
 // Server is the Engine API HTTP server.
@@ -84,6 +86,9 @@ func New(cfg Config, b Backends) *Server {
 	}
 	if b.Images != nil {
 		routers = append(routers, images.NewRouter(b.Images))
+	}
+	if b.Events != nil {
+		routers = append(routers, eventsrouter.NewRouter(b.Events))
 	}
 	for _, rt := range routers {
 		for _, route := range rt.Routes() {

@@ -29,6 +29,7 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/config"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/monitor"
@@ -93,6 +94,12 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return err
 	}
 
+	bus, err := events.NewBus(events.BusConfig{Dir: filepath.Join(cfg.DataRoot, "events")})
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() { bus.Close() })
+
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -124,6 +131,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		Layers:         layers,
 		Monitor:        mon,
 		Logger:         logrus.StandardLogger(),
+		Events:         bus,
 	})
 	if err != nil {
 		return err
@@ -139,7 +147,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return err
 	}
 	srv := apiserver.New(apiserver.Config{Version: version.Version}, apiserver.Backends{
-		Containers: eng, Images: images, System: eng,
+		Containers: eng, Images: images, System: eng, Events: bus,
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(listeners...) }()
