@@ -55,6 +55,8 @@ type Config struct {
 	// default is true (containers never depend on berthd's process).
 	LiveRestore *bool `json:"live-restore,omitempty"`
 	Debug       bool  `json:"debug,omitempty"`
+	// TLS for tcp:// listeners (keys tls, tlsverify, ...; see tls.go).
+	TLS
 }
 
 // Flags binds the command-line flags to a Config and remembers which were set.
@@ -84,6 +86,7 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 	fs.StringVar(&f.cfg.LogDriver, "log-driver", "json-file", "Default driver for container logs")
 	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "Default log driver options for containers")
 	fs.BoolVar(&f.liveRest, "live-restore", true, "Keep containers running while the daemon is down")
+	registerTLSFlags(fs, &f.cfg.TLS)
 	return f
 }
 
@@ -181,8 +184,8 @@ func mergeFile(cfg *Config, data []byte, flagSet map[string]bool) error {
 }
 
 func jsonKeys() []string {
-	return []string{"data-root", "exec-root", "hosts", "pidfile", "storage-driver", "log-level",
-		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug"}
+	return append([]string{"data-root", "exec-root", "hosts", "pidfile", "storage-driver", "log-level",
+		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug"}, tlsJSONKeys()...)
 }
 
 func (c *Config) fillDefaults() {
@@ -210,6 +213,7 @@ func (c *Config) fillDefaults() {
 		t := true
 		c.LiveRestore = &t
 	}
+	c.fillTLSDefaults(os.Getenv)
 }
 
 // Validate checks the merged configuration.
@@ -251,7 +255,7 @@ func (c *Config) Validate() error {
 			return errdefs.InvalidArgumentf("invalid host %q: only unix:// and tcp:// are supported", h)
 		}
 	}
-	return nil
+	return c.validateTLS()
 }
 
 // isStockRuntime reports runtimes berthd offers without configuration when

@@ -142,13 +142,17 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return fmt.Errorf("restore containers: %w", err)
 	}
 
-	listeners, err := apiserver.ListenAll(cfg.Hosts, nil)
+	tlsConfig, err := cfg.ServerTLSConfig()
 	if err != nil {
 		return err
 	}
-	srv := apiserver.New(apiserver.Config{Version: version.Version}, apiserver.Backends{
+	srv := apiserver.New(apiserver.Config{Version: version.Version, TLSConfig: tlsConfig}, apiserver.Backends{
 		Containers: eng, Images: images, System: eng, Events: bus,
 	})
+	listeners, err := srv.Listen(cfg.Hosts...)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(listeners...) }()
 	logrus.WithFields(logrus.Fields{"data-root": cfg.DataRoot, "hosts": cfg.Hosts, "driver": driver.Name()}).Info("berthd ready")

@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/pkitest"
+)
+
+func freeLoopbackPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestTLSRemote serves berthd on tcp:// with mutual TLS and drives it with
+// the docker CLI and berth's CLI (flags and DOCKER_CERT_PATH /
+// DOCKER_TLS_VERIFY); clients without a certificate of the CA are refused.
+func TestTLSRemote(t *testing.T) {
+	needRoot(t)
+	pki := t.TempDir()
+	ca := pkitest.NewCA(t, pki, "ca")
+	srv := ca.Server(pki, "server")
+	cli := ca.Client(pki, "client")
+	other := pkitest.NewCA(t, pki, "other")
+	foreign := other.Client(pki, "foreign")
+	addr := freeLoopbackPort(t)
+	d := StartDaemon(t, "-H", "tcp://"+addr, "--tlsverify", "--tlscacert", ca.File, "--tlscert", srv.Cert, "--tlskey", srv.Key)
+	d.ImportBusybox()
+	host := "tcp://" + addr
+
+	run := func(env []string, bin string, args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), append([]string{"DOCKER_CONFIG=" + filepath.Join(d.Root, "dockercfg"), "DOCKER_HOST=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}, env...)...)
+		var b bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		err := cmd.Run()
+		return b.String(), err
+	}
+	tlsFlags := []string{"--tlsverify", "--tlscacert", ca.File, "--tlscert", cli.Cert, "--tlskey", cli.Key, "-H", host}
+	for _, bin := range []string{"docker", filepath.Join(d.bin, "berth")} {
+		out, err := run(nil, bin, append(tlsFlags, "run", "--rm", "busybox", "echo", "over-tls")...)
+		if err != nil || strings.TrimSpace(out) != "over-tls" {
+			t.Fatalf("%s run over TLS: %v\n%s", bin, err, out)
+		}
+	}
+
+	// DOCKER_CERT_PATH + DOCKER_TLS_VERIFY: ca.pem, cert.pem, key.pem.
+	certDir := t.TempDir()
+	for src, dst := range map[string]string{ca.File: "ca.pem", cli.Cert: "cert.pem", cli.Key: "key.pem"} {
+		b, _ := os.ReadFile(src)
+		os.WriteFile(filepath.Join(certDir, dst), b, 0o600)
+	}
+	env := []string{"DOCKER_CERT_PATH=" + certDir, "DOCKER_TLS_VERIFY=1", "DOCKER_HOST=" + host}
+	for _, bin := range []string{"docker", filepath.Join(d.bin, "berth")} {
+		out, err := run(env, bin, "version", "--format", "{{.Server.Version}}")
+		if err != nil || strings.TrimSpace(out) == "" {
+			t.Fatalf("%s version with DOCKER_CERT_PATH: %v\n%s", bin, err, out)
+		}
+	}
+
+	// Refused: no client certificate, a certificate of another CA, plain HTTP.
+	for name, args := range map[string][]string{
+		"no client cert": {"--tlsverify", "--tlscacert", ca.File, "-H", host},
+		"wrong CA":       {"--tlsverify", "--tlscacert", ca.File, "--tlscert", foreign.Cert, "--tlskey", foreign.Key, "-H", host},
+		"plain":          {"-H", host},
+	} {
+		out, err := run(nil, "docker", append(args, "version", "--format", "{{.Server.Version}}")...)
+		if err == nil {
+			t.Errorf("docker %s: accepted:\n%s", name, out)
+		}
+	}
+
+	// The TLS handshake cost (ECDSA P-256, TLS 1.3), median of 20.
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(ca.File)
+	pool.AppendCertsFromPEM(b)
+	kp, err := tls.LoadX509KeyPair(cli.Cert, cli.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []time.Duration
+	for range 20 {
+		start := time.Now()
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{kp}, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, time.Since(start))
+		c.Close()
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	t.Logf("TLS handshake (dial+handshake over loopback), median of 20: %v", ds[10])
+}
+
+// TestTCPRefusedWithoutTLS: berthd will not listen on a non-loopback TCP
+// address without --tlsverify unless --insecure-tcp is given.
+func TestTCPRefusedWithoutTLS(t *testing.T) {
+	needRoot(t)
+	bin := binaries(t)
+	root := t.TempDir()
+	os.WriteFile(root+"/none.json", []byte("{}"), 0o644)
+	out, err := exec.Command(filepath.Join(bin, "berthd"), "--data-root", root+"/data", "--exec-root", root+"/exec",
+		"--config-file", root+"/none.json", "-H", "tcp://0.0.0.0:2375").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refusing to listen on tcp://0.0.0.0:2375 without --tlsverify") {
+		t.Fatalf("berthd -H tcp://0.0.0.0:2375: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(root + "/data"); err == nil {
+		t.Errorf("data root created although the configuration was refused")
+	}
+}
