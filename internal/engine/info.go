@@ -14,6 +14,7 @@ import (
 	"time"
 
 	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
@@ -70,6 +71,7 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 		Images:             images,
 		Driver:             e.cfg.StorageDriver,
 		DriverStatus:       [][2]string{},
+		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "none"}, Log: []string{"json-file", "none"}},
 		MemoryLimit:        true,
 		SwapLimit:          true,
