@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/term"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
@@ -37,6 +39,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachO
 		return err
 	}
 	c := ent.Snapshot()
+	e.logEvent(c, eventtypes.ActionAttach, nil)
 	tty := c.Config.Tty
 	stdout, stderr := opts.Stdout, opts.Stderr
 	if tty && stdout == nil {
@@ -238,7 +241,11 @@ func (e *Engine) Resize(ctx context.Context, ref string, height, width uint) err
 	if !c.State.Running() {
 		return errNotRunning(c.ID)
 	}
-	return e.cfg.Monitor.Resize(ctx, c.ID, height, width)
+	if err := e.cfg.Monitor.Resize(ctx, c.ID, height, width); err != nil {
+		return err
+	}
+	e.logEvent(c, eventtypes.ActionResize, map[string]string{"height": strconv.FormatUint(uint64(height), 10), "width": strconv.FormatUint(uint64(width), 10)})
+	return nil
 }
 
 func errorsIsNetClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

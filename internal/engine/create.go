@@ -14,6 +14,7 @@ import (
 	units "github.com/docker/go-units"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
@@ -139,6 +140,7 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 	if _, err = e.store.Add(c); err != nil {
 		return resp, err
 	}
+	e.logEvent(c, eventtypes.ActionCreate, nil)
 	return ctypes.CreateResponse{ID: id, Warnings: []string{}}, nil
 }
 

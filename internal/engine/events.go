@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
+	"syscall"
 
 	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/events"
+	"github.com/berth-dev/berth/internal/monitor"
 )
 
 // logEvent publishes a container event as dockerd does: the actor's
@@ -30,4 +33,22 @@ func (e *Engine) logEvent(c *container.Container, action eventtypes.Action, attr
 		Action: action,
 		Actor:  eventtypes.Actor{ID: c.ID, Attributes: a},
 	})
+}
+
+// logKill publishes a kill event with the signal's number, as dockerd.
+func (e *Engine) logKill(ent *container.Entry, sig syscall.Signal) {
+	e.logEvent(ent.Snapshot(), eventtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+}
+
+// logExit publishes oom (when the kernel killed it) and die with the exit
+// code and how long the process ran, as dockerd.
+func (e *Engine) logExit(c *container.Container, exit monitor.Exit) {
+	if exit.OOMKilled {
+		e.logEvent(c, eventtypes.ActionOOM, nil)
+	}
+	attrs := map[string]string{"exitCode": strconv.Itoa(exit.Code)}
+	if !c.State.StartedAt.IsZero() && !exit.At.IsZero() {
+		attrs["execDuration"] = strconv.Itoa(int(exit.At.Sub(c.State.StartedAt).Seconds()))
+	}
+	e.logEvent(c, eventtypes.ActionDie, attrs)
 }

@@ -73,6 +73,9 @@ func (e *Engine) handleExit(ent *container.Entry, exit monitor.Exit) {
 			at = time.Now().UTC()
 		}
 		restart, delay = e.shouldRestart(c, exit.Code)
+		// Before the state changes, so that a stop waiting for it
+		// publishes its stop event after this die, as dockerd orders them.
+		e.logExit(c, exit)
 		if _, err := ent.Update(func(c *container.Container) error {
 			if restart {
 				c.State.SetRestarting(exit.Code, exit.OOMKilled, at.UTC())

@@ -42,6 +42,7 @@ func (e *Engine) Kill(ctx context.Context, ref string, sigName string) error {
 		}
 		return err
 	}
+	e.logKill(ent, sig)
 	if sig == syscall.SIGKILL {
 		waitStopped(ctx, ent, killWait)
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 
+	eventtypes "github.com/moby/moby/api/types/events"
+
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
@@ -23,11 +25,13 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 	if ent.Snapshot().Name == name {
 		return errdefs.InvalidArgumentf("Renaming a container with the same name as its current name")
 	}
+	oldName := ent.Snapshot().Name
 	if err := e.store.Rename(ent, name); err != nil {
 		if errdefs.Is(err, errdefs.Conflict) {
 			return errdefs.Conflictf("Error when allocating new name: %w", err)
 		}
 		return err
 	}
+	e.logEvent(ent.Snapshot(), eventtypes.ActionRename, map[string]string{"oldName": oldName})
 	return nil
 }

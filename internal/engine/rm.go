@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	"github.com/berth-dev/berth/internal/container"
@@ -83,6 +84,7 @@ func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (
 	}
 	e.store.Delete(id)
 	e.resetRestart(id)
+	e.logEvent(ent.Snapshot(), eventtypes.ActionDestroy, nil)
 	return nil
 }
 

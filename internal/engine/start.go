@@ -11,6 +11,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/container"
@@ -197,6 +198,7 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 	}); err != nil {
 		return err
 	}
+	e.logEvent(ent.Snapshot(), eventtypes.ActionStart, nil)
 	e.watch(ent)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/sys/signal"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
@@ -31,7 +32,11 @@ func (e *Engine) Stop(ctx context.Context, ref string, opts containers.StopOptio
 	if err != nil {
 		return err
 	}
-	return e.stop(ctx, ent, sig, timeout)
+	if err := e.stop(ctx, ent, sig, timeout); err != nil {
+		return err
+	}
+	e.logEvent(ent.Snapshot(), eventtypes.ActionStop, nil)
+	return nil
 }
 
 // Restart stops the container if it runs, then starts it.
@@ -49,10 +54,12 @@ func (e *Engine) Restart(ctx context.Context, ref string, opts containers.StopOp
 		if err := e.stop(ctx, ent, sig, timeout); err != nil {
 			return err
 		}
+		e.logEvent(ent.Snapshot(), eventtypes.ActionStop, nil)
 	}
 	if err := e.Start(ctx, c.ID); err != nil && !errdefs.Is(err, errdefs.NotModified) {
 		return err
 	}
+	e.logEvent(ent.Snapshot(), eventtypes.ActionRestart, nil)
 	return nil
 }
 
@@ -94,6 +101,7 @@ func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Sig
 		if err := e.cfg.Monitor.Kill(ctx, id, sig); err != nil && !gone(err) {
 			return err
 		}
+		e.logKill(ent, sig)
 		if waitStopped(ctx, ent, timeout) {
 			return nil
 		}
@@ -104,6 +112,7 @@ func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Sig
 	if err := e.cfg.Monitor.Kill(ctx, id, syscall.SIGKILL); err != nil && !gone(err) {
 		return err
 	}
+	e.logKill(ent, syscall.SIGKILL)
 	if !waitStopped(ctx, ent, -1) {
 		return ctx.Err()
 	}
