@@ -25,6 +25,8 @@ import (
 	"errors"
 	"os"
 	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Runtime creates tasks from OCI bundles.
@@ -85,3 +87,47 @@ var (
 	ErrExecNotFound   = errors.New("executable file not found")
 	ErrExecPermission = errors.New("permission denied")
 )
+
+// Execer is implemented by a Task that can run further processes in its
+// running container (docker exec). Callers type-assert for it.
+type Execer interface {
+	// Exec creates a process in the task's container, as runc exec does:
+	// it is in all of the init's namespaces (pid, mount, uts, ipc, net,
+	// cgroup) and its cgroup, sees the container's root, and has the
+	// spec's user, capabilities, rlimits, cwd, env and terminal. On return
+	// the process exists and waits for Process.Start (a runtime that
+	// cannot hold it back starts it at once; its output then flows
+	// before Start). The program is looked up here: an error wrapping
+	// ErrExecNotFound or ErrExecPermission means it cannot run. On error
+	// nothing is left but a zombie for the caller's reaper.
+	Exec(ctx context.Context, execID string, opts ExecOpts) (Process, error)
+}
+
+// ExecOpts are the inputs of Execer.Exec.
+type ExecOpts struct {
+	// Process is the exec's process (ocispec.ExecProcess builds it from
+	// the container's spec). Process.Terminal asks for a pty.
+	Process *specs.Process
+	// Stdin, Stdout and Stderr become fds 0-2 without a terminal; nil
+	// means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// StateDir may hold per-process state; created by the caller, removed
+	// by Process.Delete.
+	StateDir string
+}
+
+// Process is one exec'd process of a task.
+type Process interface {
+	// Pid is the process's host pid; the caller reaps it.
+	Pid() int
+	// Console is the pty master with a terminal, else nil; owned by the
+	// Process (Delete closes it).
+	Console() *os.File
+	// Start lets the process execute its program.
+	Start(ctx context.Context) error
+	// Kill signals the process (ESRCH once it has exited).
+	Kill(ctx context.Context, sig syscall.Signal) error
+	// Delete releases what the runtime holds for it; idempotent. A
+	// process that has not exited is killed first.
+	Delete(ctx context.Context) error
+}

@@ -50,6 +50,49 @@
 // uts and ipc namespaces joined by path, credentials, capabilities,
 // no_new_privs) is set on it and carried over by the execve from it.
 //
+// # Exec
+//
+// Task.Exec (runtime.Execer) runs a further process in a running
+// container, as runc exec does, with the same re-executed binary and the
+// same protocol, its first message being "exec" instead of "config":
+//
+//	parent (the monitor)                     exec'd process (<self> init)
+//	--------------------                     ----------------------------
+//	open /proc/<init>/ns/{ipc,uts,net,
+//	  cgroup,mnt,pid}; check the init is
+//	  still alive through its pidfd (so
+//	  the pid was not reused)
+//	fork from a throw-away locked thread
+//	  that did setns(pid): the child is in
+//	  the container's pid namespace;
+//	  fds 4.. are the other namespaces
+//	cgroup Apply(pid), oom_score_adj
+//	"exec" {spec: the process, ns: [...]} ->
+//	                                          unshare(CLONE_FS), setns each fd
+//	                                          rlimits, pty (opened in the
+//	                                            container's devpts; made the
+//	                                            controlling terminal), user and
+//	                                            capabilities, cwd, exec lookup
+//	                                       <- "ready" (+ pty master fd)
+//	Process.Start: "start"                 ->
+//	                                          umask, no_new_privs, execve
+//
+// Why this is correct without a C constructor: setns(CLONE_NEWNS) fails
+// for a thread that shares its fs_struct (root, cwd, umask) with others,
+// and every thread of a Go process does, which is why runc joins
+// namespaces in C before the Go runtime starts. unshare(CLONE_FS) gives
+// the calling thread a private fs_struct, after which setns into a mount
+// namespace succeeds on that thread alone (containerd uses the same
+// unshare for per-thread chdir). Namespaces, credentials and the fs_struct
+// are per-thread, and all of the exec'd process's setup runs on its one
+// locked thread, whose execve carries them into the program (execve kills
+// the other threads). The pid namespace cannot be entered by the process
+// itself (setns(CLONE_NEWPID) only affects children), hence the fork from
+// a parent thread that joined it; that thread is discarded afterwards. The
+// mount namespace's root is the container's (pivot_root made it so), so
+// no chroot is needed. User and time namespaces are never joined: this
+// runtime does not create them.
+//
 // # Not yet supported
 //
 // User and time namespaces, joining a mount namespace by path and OCI

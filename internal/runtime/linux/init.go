@@ -29,10 +29,14 @@ func InitMain() {
 	goruntime.LockOSThread()
 	unix.CloseOnExec(initFd)
 	m, _, err := recv(initFd)
-	if err != nil || m.Type != msgConfig {
+	if err != nil || (m.Type != msgConfig && m.Type != msgExec) {
 		os.Exit(1)
 	}
-	step, err := runInit(m)
+	run := runInit
+	if m.Type == msgExec {
+		run = runExec // docker exec: see exec.go
+	}
+	step, err := run(m)
 	if err != nil {
 		kind := ""
 		if step == "look up program" || step == "exec" {
@@ -320,38 +324,55 @@ func (p *initProc) setupConsole() error {
 	if !p.spec.Process.Terminal {
 		return nil
 	}
-	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	slave, slavePath, err := p.openPty()
 	if err != nil {
-		return fmt.Errorf("open /dev/ptmx: %w", err)
-	}
-	p.console = master
-	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
-		return fmt.Errorf("unlock pty: %w", err)
-	}
-	n, err := unix.IoctlGetUint32(master, unix.TIOCGPTN)
-	if err != nil {
-		return fmt.Errorf("get pty number: %w", err)
-	}
-	slavePath := "/dev/pts/" + strconv.Itoa(int(n))
-	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", slavePath, err)
+		return err
 	}
 	defer unix.Close(slave)
-	if u := p.spec.Process.User.UID; u != 0 {
-		if err := unix.Fchown(slave, int(u), -1); err != nil {
-			return fmt.Errorf("chown %s: %w", slavePath, err)
-		}
-	}
-	if ws := p.spec.Process.ConsoleSize; ws != nil {
-		unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(ws.Height), Col: uint16(ws.Width)})
-	}
 	if err := mkTarget("/dev/console", false); err != nil {
 		return err
 	}
 	if err := mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
+	return ctty(slave)
+}
+
+// openPty opens a pty in the devpts of our mount namespace, keeps the
+// master in p.console and returns the slave, owned by the process's user
+// and sized as the spec says.
+func (p *initProc) openPty() (slave int, slavePath string, err error) {
+	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	p.console = master
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		return -1, "", fmt.Errorf("unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetUint32(master, unix.TIOCGPTN)
+	if err != nil {
+		return -1, "", fmt.Errorf("get pty number: %w", err)
+	}
+	slavePath = "/dev/pts/" + strconv.Itoa(int(n))
+	slave, err = unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("open %s: %w", slavePath, err)
+	}
+	if u := p.spec.Process.User.UID; u != 0 {
+		if err := unix.Fchown(slave, int(u), -1); err != nil {
+			unix.Close(slave)
+			return -1, "", fmt.Errorf("chown %s: %w", slavePath, err)
+		}
+	}
+	if ws := p.spec.Process.ConsoleSize; ws != nil {
+		unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(ws.Height), Col: uint16(ws.Width)})
+	}
+	return slave, slavePath, nil
+}
+
+// ctty makes the pty slave our controlling terminal and fds 0-2.
+func ctty(slave int) error {
 	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
 		return fmt.Errorf("set controlling terminal: %w", err)
 	}

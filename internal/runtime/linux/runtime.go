@@ -190,7 +190,7 @@ func (r *Runtime) startInit(id string, b *bundle, opts runtime.CreateOpts) (*tas
 		unix.Close(pair[0])
 		return nil, errors.New("start container init: kernel lacks pidfd support")
 	}
-	t := &task{id: id, pid: cmd.Process.Pid, pidfd: pidfd, sock: pair[0], stateDir: opts.StateDir}
+	t := &task{rt: r, id: id, pid: cmd.Process.Pid, pidfd: pidfd, sock: pair[0], stateDir: opts.StateDir}
 	cmd.Process.Release() // never waited for here: the caller reaps
 	return t, nil
 }

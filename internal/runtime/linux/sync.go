@@ -18,6 +18,8 @@ const (
 	msgReady  = "ready"
 	msgStart  = "start"
 	msgError  = "error"
+	// msgExec replaces msgConfig for an exec'd process (see exec.go).
+	msgExec = "exec"
 )
 
 // Error kinds carried by an error message.
@@ -34,6 +36,8 @@ type message struct {
 	// config
 	Rootfs string          `json:"rootfs,omitempty"`
 	Spec   json.RawMessage `json:"spec,omitempty"`
+	// exec: the namespaces whose fds follow the sync socket (fd 4, ...)
+	NS []string `json:"ns,omitempty"`
 	// error
 	Step  string `json:"step,omitempty"`
 	Error string `json:"error,omitempty"`

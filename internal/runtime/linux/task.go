@@ -16,6 +16,7 @@ import (
 )
 
 type task struct {
+	rt       *Runtime
 	id       string
 	pid      int
 	pidfd    int // refers to the init even after the reaper collected it
@@ -55,26 +56,31 @@ func (t *task) Start(ctx context.Context) error {
 		unix.Close(sock)
 		t.sock = -1
 	}()
-	// An init that neither execs nor answers is killed when ctx ends,
-	// which ends the wait below.
-	stop := context.AfterFunc(ctx, func() { unix.PidfdSendSignal(t.pidfd, unix.SIGKILL, nil, 0) })
+	return startProgram(ctx, sock, t.pidfd, "start container "+t.id)
+}
+
+// startProgram sends "start" on sock and waits for the execve (EOF) or an
+// error; a process that neither execs nor answers is killed through pidfd
+// when ctx ends, which ends the wait.
+func startProgram(ctx context.Context, sock, pidfd int, what string) error {
+	stop := context.AfterFunc(ctx, func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) })
 	defer stop()
 	if err := send(sock, &message{Type: msgStart}); err != nil {
-		return fmt.Errorf("start container %s: %w", t.id, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	m, fds, err := recv(sock)
 	closeAll(fds)
 	switch {
 	case errors.Is(err, io.EOF) && ctx.Err() != nil:
-		return fmt.Errorf("start container %s: %w", t.id, ctx.Err())
+		return fmt.Errorf("%s: %w", what, ctx.Err())
 	case errors.Is(err, io.EOF):
 		return nil
 	case err != nil:
-		return fmt.Errorf("start container %s: %w", t.id, err)
+		return fmt.Errorf("%s: %w", what, err)
 	case m.Type == msgError:
-		return fmt.Errorf("start container %s: %w", t.id, &initError{Step: m.Step, Msg: m.Error, Kind: m.Kind})
+		return fmt.Errorf("%s: %w", what, &initError{Step: m.Step, Msg: m.Error, Kind: m.Kind})
 	}
-	return fmt.Errorf("start container %s: unexpected %q message", t.id, m.Type)
+	return fmt.Errorf("%s: unexpected %q message", what, m.Type)
 }
 
 // Kill implements runtime.Task. The init is signalled through its pidfd,

@@ -68,6 +68,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Concurrent", testConcurrent},
 		{"LargeSpec", testLargeSpec},
 		{"NoFdLeak", testNoFdLeak},
+		{"Exec", testExec},
 		{"StartLatency", testLatency},
 	}
 	for _, c := range cases {
