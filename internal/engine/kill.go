@@ -36,7 +36,7 @@ func (e *Engine) Kill(ctx context.Context, ref string, sigName string) error {
 		return nil
 	}
 	e.markManuallyStopped(ent)
-	if err := e.cfg.Monitor.Kill(ctx, c.ID, sig); err != nil {
+	if err := e.signal(ctx, ent, sig); err != nil {
 		if gone(err) {
 			return errNotRunning(c.ID)
 		}

@@ -50,7 +50,7 @@ func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (
 		if e.cancelRestart(ent) {
 			continue
 		}
-		if err := e.cfg.Monitor.Kill(ctx, id, syscall.SIGKILL); err != nil && !gone(err) {
+		if err := e.signal(ctx, ent, syscall.SIGKILL); err != nil && !gone(err) {
 			return fmt.Errorf("could not kill container %s: %w", id, err)
 		}
 		killed = true

@@ -98,7 +98,7 @@ func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Sig
 	}
 	e.markManuallyStopped(ent)
 	if sig != syscall.SIGKILL {
-		if err := e.cfg.Monitor.Kill(ctx, id, sig); err != nil && !gone(err) {
+		if err := e.signal(ctx, ent, sig); err != nil && !gone(err) {
 			return err
 		}
 		e.logKill(ent, sig)
@@ -109,7 +109,7 @@ func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Sig
 			return ctx.Err()
 		}
 	}
-	if err := e.cfg.Monitor.Kill(ctx, id, syscall.SIGKILL); err != nil && !gone(err) {
+	if err := e.signal(ctx, ent, syscall.SIGKILL); err != nil && !gone(err) {
 		return err
 	}
 	e.logKill(ent, syscall.SIGKILL)

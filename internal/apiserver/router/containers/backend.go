@@ -15,6 +15,7 @@ import (
 // Backend is what the container routes need from the engine. Errors carry
 // an errdefs class; the router never inspects them.
 type Backend interface {
+	RunningBackend // running.go
 	Create(ctx context.Context, req CreateRequest) (container.CreateResponse, error)
 	Start(ctx context.Context, idOrName string) error
 	// Stop sends the stop signal (signal, or the container's StopSignal),

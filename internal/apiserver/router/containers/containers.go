@@ -29,5 +29,10 @@ func (c *containerRouter) Routes() []router.Route {
 		{Method: http.MethodPost, Path: "/containers/{id}/attach", Handler: c.attach},
 		{Method: http.MethodPost, Path: "/containers/{id}/resize", Handler: c.resize},
 		{Method: http.MethodPost, Path: "/containers/{id}/rename", Handler: c.rename},
+		{Method: http.MethodPost, Path: "/containers/{id}/pause", Handler: c.pause},
+		{Method: http.MethodPost, Path: "/containers/{id}/unpause", Handler: c.unpause},
+		{Method: http.MethodGet, Path: "/containers/{id}/top", Handler: c.top},
+		{Method: http.MethodGet, Path: "/containers/{id}/stats", Handler: c.stats},
+		{Method: http.MethodPost, Path: "/containers/{id}/update", Handler: c.update},
 	}
 }
