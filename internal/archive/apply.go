@@ -33,6 +33,9 @@ const (
 	WhiteoutDelete WhiteoutFormat = iota
 	// WhiteoutOverlay writes overlayfs's native whiteouts and opaque markers.
 	WhiteoutOverlay
+	// WhiteoutNone treats ".wh." names as ordinary files (docker cp: the
+	// tar is a user's files, not a layer).
+	WhiteoutNone
 )
 
 // Whiteout vocabulary of the OCI image spec.
@@ -44,7 +47,16 @@ const (
 // Options tune Apply.
 type Options struct {
 	Whiteouts WhiteoutFormat
+	// Owner, if set, owns every entry instead of the tar's uid/gid
+	// (docker cp without -a: files belong to the container's root).
+	Owner *Owner
+	// NoOverwriteDirNonDir refuses to replace a directory with a
+	// non-directory or the reverse (docker cp's safety default).
+	NoOverwriteDirNonDir bool
 }
+
+// Owner is a uid/gid pair.
+type Owner struct{ UID, GID int }
 
 // Result describes an applied layer.
 type Result struct {
@@ -218,7 +230,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		return nil // the root keeps the mode it was created with
 	}
 	base := path.Base(rel)
-	if strings.HasPrefix(base, WhiteoutPrefix) {
+	if strings.HasPrefix(base, WhiteoutPrefix) && a.opts.Whiteouts != WhiteoutNone {
 		return a.whiteout(rel, base, hdr)
 	}
 	p, err := a.resolve(rel)
@@ -228,6 +240,12 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 
 	// Replace whatever is there, unless a directory meets a directory.
 	if fi, err := os.Lstat(p); err == nil {
+		if a.opts.NoOverwriteDirNonDir && fi.IsDir() != (hdr.Typeflag == tar.TypeDir) {
+			if fi.IsDir() {
+				return errdefs.InvalidArgumentf("cannot overwrite directory %q with non-directory %q", "/"+rel, hdr.Name)
+			}
+			return errdefs.InvalidArgumentf("cannot overwrite non-directory %q with directory %q", "/"+rel, hdr.Name)
+		}
 		if !(fi.IsDir() && hdr.Typeflag == tar.TypeDir) {
 			if err := os.RemoveAll(p); err != nil {
 				return err
@@ -388,7 +406,11 @@ func (a *applier) whiteout(rel, base string, hdr *tar.Header) error {
 }
 
 func (a *applier) attrs(p string, hdr *tar.Header) error {
-	if err := os.Lchown(p, hdr.Uid, hdr.Gid); err != nil {
+	uid, gid := hdr.Uid, hdr.Gid
+	if a.opts.Owner != nil {
+		uid, gid = a.opts.Owner.UID, a.opts.Owner.GID
+	}
+	if err := os.Lchown(p, uid, gid); err != nil {
 		// Unprivileged (tests, rootless): keep our own ownership.
 		if a.isRoot || !errors.Is(err, syscall.EPERM) {
 			return err

@@ -60,6 +60,8 @@ type tarWriter struct {
 	tw      *tar.Writer
 	links   map[uint64]string // inode -> first name written, for hardlinks
 	overlay bool              // translate overlay whiteouts and opaque dirs
+	// open opens a regular file's content (nil: os.Open).
+	open func(p string) (*os.File, error)
 }
 
 func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
@@ -105,7 +107,11 @@ func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
 		return err
 	}
 	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-		f, err := os.Open(p)
+		open := os.Open
+		if w.open != nil {
+			open = w.open
+		}
+		f, err := open(p)
 		if err != nil {
 			return err
 		}

@@ -191,6 +191,18 @@ func (s *Store) History(ctx context.Context, ref string) ([]apiimage.HistoryResp
 		out = append([]apiimage.HistoryResponseItem{item}, out...)
 	}
 	if len(out) > 0 {
+	// Entries of the image and of the images it was committed from carry
+	// their IDs and tags (dockerd walks the parent chain the same way).
+	s.mu.RLock()
+	for i, cur := 0, rec; i < len(out) && cur != nil; i++ {
+		out[i].ID = string(cur.id)
+		out[i].Tags = s.tagsLocked(cur.id)
+		if cur.parent == "" {
+			break
+		}
+		cur = s.images[cur.parent]
+	}
+	s.mu.RUnlock()
 		out[0].ID = string(rec.id)
 		out[0].Tags = tags
 	}

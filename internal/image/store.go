@@ -31,6 +31,7 @@ type record struct {
 	topLayer ChainID
 	size     int64
 	lastTag  time.Time
+	parent   ID // the image it was committed from, if any
 }
 
 // Store is the image store. It is safe for concurrent use.
@@ -162,6 +163,9 @@ func (s *Store) loadImage(p, hex string) (*record, error) {
 	}
 	if b, err := os.ReadFile(filepath.Join(s.metadataDir(id), "lastUpdated")); err == nil {
 		rec.lastTag, _ = time.Parse(time.RFC3339Nano, string(b))
+	}
+	if b, err := os.ReadFile(filepath.Join(s.metadataDir(id), "parent")); err == nil {
+		rec.parent = ID(strings.TrimSpace(string(b)))
 	}
 	return rec, nil
 }

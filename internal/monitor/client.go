@@ -8,6 +8,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // CreateRequest describes a container for the monitor to create.
@@ -86,4 +88,34 @@ type Client interface {
 	// container that was never started is killed first.
 	Delete(ctx context.Context, id string) error
 	Close() error
+}
+
+// ExecRequest describes a process to run in a running container.
+type ExecRequest struct {
+	ID string // the exec's id (unique within the container)
+	// Process is the exec's OCI process (ocispec.ExecProcess);
+	// Process.Terminal asks for a pty, whose output is raw.
+	Process *specs.Process
+	// OpenStdin keeps a stdin pipe (docker exec -i); the attached
+	// client's EOF closes it.
+	OpenStdin bool
+	// Attach, if set, makes Exec return a stream connected before the
+	// process runs; nil runs it detached (its output is drained).
+	Attach *AttachOptions
+}
+
+// ExecClient runs processes in running containers. The monitor's Client
+// implements it; berthd type-asserts for it.
+type ExecClient interface {
+	// Exec creates and starts req's process in container id and returns
+	// its host pid, and with req.Attach its stream (as Attach's; it ends
+	// when the process's output does). A stopped container is an
+	// errdefs.Conflict "container <id> is not running"; a program that
+	// cannot run wraps runtime.ErrExecNotFound or ErrExecPermission.
+	Exec(ctx context.Context, id string, req ExecRequest) (pid int, stream net.Conn, err error)
+	// ExecResize sets the exec's terminal size.
+	ExecResize(ctx context.Context, id, execID string, height, width uint) error
+	// ExecWait blocks until the process has exited and returns how; the
+	// monitor then forgets it (a second call is NotFound).
+	ExecWait(ctx context.Context, id, execID string) (Exit, error)
 }

@@ -54,6 +54,12 @@ type container struct {
 	// released is closed once Task.Delete has run after the exit.
 	released chan struct{}
 
+	// An exec'd process (see exec.go) has proc and parent set, and
+	// pumpsStarted closed once its pumps run; a container has execs.
+	proc         runtime.Process
+	parent       *container
+	pumpsStarted chan struct{}
+
 	mu          sync.Mutex
 	ready       bool // Create finished
 	starting    bool
@@ -63,6 +69,7 @@ type container struct {
 	stdinClosed bool
 	exit        *Exit
 	clients     map[*attachClient]struct{}
+	execs       map[string]*container // exec id -> process, until ExecWait
 }
 
 func newContainer(s *server, id string) *container {
@@ -340,6 +347,10 @@ func (c *container) pumpDone() {
 // stdin and the log, read the OOM flag, record the exit durably, wake
 // waiters, and release the runtime's resources.
 func (c *container) exited(e reaper.Exit) {
+	if c.proc != nil {
+		c.execExited(e)
+		return
+	}
 	t := time.NewTimer(drainTimeout)
 	select {
 	case <-c.outDone:

@@ -73,6 +73,25 @@
 //	GET    /containers/{id}                State
 //	DELETE /containers/{id}                forget an exited container (a created,
 //	                                       never started one is killed first)
+//	POST   /containers/{id}/exec           ExecRequest; with Attach: Upgrade as for
+//	                                       attach, 101 with "Exec-Pid: n", then the
+//	                                       exec's stream; without: {"Pid": n}
+//	POST   /containers/{id}/execs/{e}/resize?h=H&w=W
+//	POST   /containers/{id}/execs/{e}/wait long poll -> Exit, then the exec is forgotten
+//
+// # Exec
+//
+// An exec'd process is created through the task's runtime.Execer (see
+// internal/runtime/linux, "Exec"; runc exec for runc), started, and then
+// supervised like a container: stdio pipes or its pty, pumps, attach
+// client (registered before the pumps start, so no output is lost; what
+// the process writes meanwhile waits in the pipe), exit routed by pid
+// from the reaper, output drained for at most 2 s after the exit. Its
+// output is not logged and nothing of it is written to disk: berthd keeps
+// the exec records, the monitor only the running processes and their
+// exits until ExecWait. It dies with its container (pid namespace). Exec
+// into a container adopted after a monitor restart (an orphan, no task)
+// is NotImplemented; a berthd restart does not matter.
 //
 // # Attach streams
 //

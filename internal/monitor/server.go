@@ -230,6 +230,9 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /containers/{id}/wait", s.handleWait)
 	mux.HandleFunc("GET /containers/{id}", s.handleState)
 	mux.HandleFunc("DELETE /containers/{id}", s.handleDelete)
+	mux.HandleFunc("POST /containers/{id}/exec", s.handleExec)
+	mux.HandleFunc("POST /containers/{id}/execs/{exec}/resize", s.handleExecResize)
+	mux.HandleFunc("POST /containers/{id}/execs/{exec}/wait", s.handleExecWait)
 	return mux
 }
 

@@ -34,5 +34,10 @@ func (c *containerRouter) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/containers/{id}/top", Handler: c.top},
 		{Method: http.MethodGet, Path: "/containers/{id}/stats", Handler: c.stats},
 		{Method: http.MethodPost, Path: "/containers/{id}/update", Handler: c.update},
+		{Method: http.MethodPost, Path: "/commit", Handler: c.commit},
+		{Method: http.MethodGet, Path: "/containers/{id}/changes", Handler: c.changes},
+		{Method: http.MethodGet, Path: "/containers/{id}/export", Handler: c.export},
+		{Method: http.MethodGet, Path: "/containers/{id}/archive", Handler: c.archive}, // and HEAD
+		{Method: http.MethodPut, Path: "/containers/{id}/archive", Handler: c.putArchive},
 	}
 }

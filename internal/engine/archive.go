@@ -1,0 +1,163 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	ctypes "github.com/moby/moby/api/types/container"
+
+	"github.com/berth-dev/berth/internal/apiserver/router/containers"
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// containerPath is a path the client named inside a container, resolved
+// on the host. Every resolution goes through securejoin in the rootfs's
+// scope: a symlink in the container ("/x -> /etc") means <rootfs>/etc,
+// never the host's /etc (the docker cp CVE class).
+type containerPath struct {
+	abs      string // "/"-rooted in the container, trailing "/" or "/." kept
+	resolved string // host path: the parent resolved, the base not followed
+}
+
+func resolveContainerPath(rootfs, p string) (containerPath, error) {
+	abs := filepath.Join("/", p)
+	if (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.")) && abs != "/" {
+		// docker's PreserveTrailingDotOrSeparator
+		if strings.HasSuffix(p, "/.") {
+			abs += "/."
+		} else {
+			abs += "/"
+		}
+	}
+	dir, base := filepath.Split(abs)
+	rdir, err := securejoin.SecureJoin(rootfs, dir)
+	if err != nil {
+		return containerPath{}, err
+	}
+	return containerPath{abs: abs, resolved: filepath.Join(rdir, base)}, nil
+}
+
+func fileNotFound(p string, c *container.Container) error {
+	return errdefs.NotFoundf("Could not find the file %s in container %s", p, strings.TrimPrefix(c.Name, "/"))
+}
+
+func statIn(rootfs string, c *container.Container, cp containerPath, p string) (ctypes.PathStat, error) {
+	resolved := cp.resolved
+	if strings.HasSuffix(cp.abs, "/") || strings.HasSuffix(cp.abs, "/.") {
+		// A trailing separator follows the last component, in scope.
+		r, err := securejoin.SecureJoin(rootfs, cp.abs)
+		if err != nil {
+			return ctypes.PathStat{}, err
+		}
+		resolved = r
+	}
+	fi, err := os.Lstat(resolved)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
+			return ctypes.PathStat{}, fileNotFound(p, c)
+		}
+		return ctypes.PathStat{}, err
+	}
+	st := ctypes.PathStat{Name: filepath.Base(cp.abs), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
+	if cp.abs == "/" {
+		st.Name = "/"
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		host, err := securejoin.SecureJoin(rootfs, cp.abs)
+		if err != nil {
+			return ctypes.PathStat{}, err
+		}
+		rel, err := filepath.Rel(rootfs, host)
+		if err != nil {
+			return ctypes.PathStat{}, err
+		}
+		st.LinkTarget = filepath.Join("/", rel)
+	}
+	return st, nil
+}
+
+// StatPath stats a path in the container (docker cp's HEAD).
+func (e *Engine) StatPath(ctx context.Context, ref, p string) (st ctypes.PathStat, err error) {
+	err = e.withRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
+		cp, err := resolveContainerPath(rootfs, p)
+		if err != nil {
+			return err
+		}
+		st, err = statIn(rootfs, c, cp, p)
+		return err
+	})
+	return st, err
+}
+
+// ArchivePath writes a path of the container as a tar (docker cp out).
+func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctypes.PathStat), w io.Writer) error {
+	return e.withRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
+		cp, err := resolveContainerPath(rootfs, p)
+		if err != nil {
+			return err
+		}
+		st, err := statIn(rootfs, c, cp, p)
+		if err != nil {
+			return err
+		}
+		stat(st)
+		src := cp.resolved
+		if st.Mode.IsDir() {
+			// A directory named through a symlink or a trailing "/" is
+			// read where it resolves, in scope.
+			if src, err = securejoin.SecureJoin(rootfs, cp.abs); err != nil {
+				return err
+			}
+		}
+		name := filepath.Base(cp.abs)
+		if strings.HasSuffix(cp.abs, "/.") {
+			name = "."
+		}
+		if cp.abs == "/" {
+			name = "."
+		}
+		return archive.WriteTarRebased(ctx, w, rootfs, src, name)
+	})
+}
+
+// ExtractToDir unpacks a tar into a directory of the container (docker
+// cp in). Entries are resolved inside that directory, so neither "../"
+// names nor symlinks (in the tar or in the container) can write outside
+// the container's root.
+func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts containers.ExtractOptions, r io.Reader) error {
+	return e.withRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
+		if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
+			return errdefs.Forbiddenf("container rootfs is marked read-only")
+		}
+		dir, err := securejoin.SecureJoin(rootfs, filepath.Join("/", p))
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fileNotFound(p, c)
+			}
+			return err
+		}
+		if !fi.IsDir() {
+			return errdefs.InvalidArgumentf("extraction point is not a directory")
+		}
+		ao := archive.Options{Whiteouts: archive.WhiteoutNone, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
+		if !opts.CopyUIDGID {
+			ao.Owner = &archive.Owner{}
+		}
+		if _, err := archive.Apply(ctx, dir, r, ao); err != nil {
+			return err
+		}
+		return nil
+	})
+}

@@ -1,0 +1,25 @@
+package vfs
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/storage"
+)
+
+var _ storage.Changer = (*Driver)(nil)
+
+// Changes implements storage.Changer by walking the snapshot's copy and
+// its parent's.
+func (d *Driver) Changes(ctx context.Context, key string) ([]archive.Change, error) {
+	i, err := d.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	lower := filepath.Join(d.home, "empty-does-not-exist")
+	if i.Parent != "" {
+		lower = d.dir(i.Parent)
+	}
+	return archive.Changes(lower, d.dir(key))
+}
