@@ -59,6 +59,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	root.AddCommand(
 		newContainerCommand(c),
 		newImageCommand(c),
+		newVolumeCommand(c),
 
 		newRunCommand(c),
 		newCreateCommand(c),

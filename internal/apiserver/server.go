@@ -37,6 +37,7 @@ import (
 	eventsrouter "github.com/berth-dev/berth/internal/apiserver/router/events"
 	"github.com/berth-dev/berth/internal/apiserver/router/images"
 	"github.com/berth-dev/berth/internal/apiserver/router/system"
+	"github.com/berth-dev/berth/internal/apiserver/router/volumes"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -62,6 +63,7 @@ type Backends struct {
 	Images     images.Backend
 	System     system.Backend
 	Events     eventsrouter.Backend
+	Volumes    volumes.Backend
 }
 
 // Server is the Engine API HTTP server.
@@ -89,6 +91,9 @@ func New(cfg Config, b Backends) *Server {
 	}
 	if b.Events != nil {
 		routers = append(routers, eventsrouter.NewRouter(b.Events))
+	}
+	if b.Volumes != nil {
+		routers = append(routers, volumes.NewRouter(b.Volumes))
 	}
 	for _, rt := range routers {
 		for _, route := range rt.Routes() {

@@ -12,10 +12,12 @@ import (
 	"sync"
 	"time"
 
+	eventtypes "github.com/moby/moby/api/types/events"
 	vtypes "github.com/moby/moby/api/types/volume"
 	"github.com/sirupsen/logrus"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/filters"
 )
 
@@ -34,15 +36,13 @@ type Event struct {
 	Name      string
 	Driver    string
 	Container string // mount/unmount: the container
-	ReadWrite bool   // mount
-	Dest      string // mount: the destination in the container
 }
 
 // Service keeps the volumes of every driver and who refers to them.
 type Service struct {
 	drivers map[string]Driver
 	log     logrus.FieldLogger
-	publish func(Event)
+	events  events.Publisher
 
 	mu   sync.Mutex
 	refs map[string]map[string]bool // volume name -> container ids
@@ -54,20 +54,30 @@ func NewService(log logrus.FieldLogger, drivers ...Driver) *Service {
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
-	s := &Service{drivers: map[string]Driver{}, log: log, refs: map[string]map[string]bool{}}
+	s := &Service{drivers: map[string]Driver{}, log: log, events: events.Nop{}, refs: map[string]map[string]bool{}}
 	for _, d := range drivers {
 		s.drivers[d.Name()] = d
 	}
 	return s
 }
 
-// SetPublisher sets where volume events go (the events bus).
-func (s *Service) SetPublisher(f func(Event)) { s.publish = f }
+// SetPublisher sets where volume events go (the events bus); call it
+// before serving.
+func (s *Service) SetPublisher(p events.Publisher) { s.events = p }
 
+// emit publishes ev as dockerd shapes volume events: the actor is the
+// volume name, with the driver (and, for mount and unmount, the
+// container) as attributes.
 func (s *Service) emit(ev Event) {
-	if s.publish != nil {
-		s.publish(ev)
+	attrs := map[string]string{"driver": ev.Driver}
+	if ev.Container != "" {
+		attrs["container"] = ev.Container
 	}
+	s.events.Publish(events.Message{
+		Type:   eventtypes.VolumeEventType,
+		Action: eventtypes.Action(ev.Action),
+		Actor:  eventtypes.Actor{ID: ev.Name, Attributes: attrs},
+	})
 }
 
 func (s *Service) driver(name string) (Driver, error) {
@@ -266,21 +276,14 @@ func (s *Service) removeLocked(ctx context.Context, name string, force bool) err
 	return nil
 }
 
-// PruneOptions select what Prune removes.
-type PruneOptions struct {
-	Filters filters.Args // label, label!, all
-	// OnlyAnonymous is API >= 1.42's default: named volumes stay unless
-	// the all filter is true.
-	OnlyAnonymous bool
-}
-
-// Prune removes the volumes no container refers to (POST /volumes/prune).
-func (s *Service) Prune(ctx context.Context, opts PruneOptions) (vtypes.PruneReport, error) {
-	f := opts.Filters
+// Prune removes the volumes no container refers to (POST /volumes/prune),
+// filtered on label, label! and all. onlyAnonymous is API >= 1.42's
+// default: named volumes stay unless all=true.
+func (s *Service) Prune(ctx context.Context, f filters.Args, onlyAnonymous bool) (vtypes.PruneReport, error) {
 	if err := f.Validate("label", "label!", "all"); err != nil {
 		return vtypes.PruneReport{}, err
 	}
-	onlyAnon := opts.OnlyAnonymous
+	onlyAnon := onlyAnonymous
 	for _, v := range f.Get("all") {
 		switch strings.ToLower(v) {
 		case "true", "1":

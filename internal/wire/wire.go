@@ -38,6 +38,7 @@ import (
 	"github.com/berth-dev/berth/internal/runtime/ocicli"
 	"github.com/berth-dev/berth/internal/storage/drivers"
 	"github.com/berth-dev/berth/internal/version"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // MonitorRuntimes resolves a CreateRequest's runtime inside the monitor:
@@ -100,6 +101,13 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	}
 	undo = append(undo, func() { bus.Close() })
 
+	localVolumes, err := volume.NewLocal(filepath.Join(cfg.DataRoot, "volumes"))
+	if err != nil {
+		return err
+	}
+	volumes := volume.NewService(logrus.StandardLogger(), localVolumes)
+	volumes.SetPublisher(bus)
+
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -147,7 +155,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return err
 	}
 	srv := apiserver.New(apiserver.Config{Version: version.Version, TLSConfig: tlsConfig}, apiserver.Backends{
-		Containers: eng, Images: images, System: eng, Events: bus,
+		Containers: eng, Images: images, System: eng, Events: bus, Volumes: volumes,
 	})
 	listeners, err := srv.Listen(cfg.Hosts...)
 	if err != nil {
