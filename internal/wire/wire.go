@@ -28,14 +28,17 @@ import (
 
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/config"
+	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/ocispec"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/linux"
 	"github.com/berth-dev/berth/internal/runtime/ocicli"
+	seccompprofile "github.com/berth-dev/berth/internal/seccomp/profile"
 	"github.com/berth-dev/berth/internal/storage/drivers"
 	"github.com/berth-dev/berth/internal/version"
 	"github.com/berth-dev/berth/internal/volume"
@@ -94,6 +97,12 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	if err != nil {
 		return err
 	}
+	registry, err := distribution.NewService(distribution.Config{
+		Mirrors: cfg.Mirrors, Insecure: cfg.InsecureRegistries, CertsDir: "/etc/docker/certs.d",
+	}, images, cfg.DataRoot)
+	if err != nil {
+		return err
+	}
 
 	bus, err := events.NewBus(events.BusConfig{Dir: filepath.Join(cfg.DataRoot, "events")})
 	if err != nil {
@@ -134,12 +143,15 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		CgroupParent:   cfg.CgroupParent,
 		LogDefaults:    logDefaults,
 		StorageDriver:  driver.Name(),
-		Images:         images,
-		ImageCounter:   images,
-		Layers:         layers,
-		Monitor:        mon,
-		Logger:         logrus.StandardLogger(),
-		Events:         bus,
+		// Docker's default seccomp profile, --security-opt seccomp=...
+		SpecOpts:        []ocispec.SpecOpt{seccompprofile.SpecOpt()},
+		SecurityOptions: []string{seccompprofile.SecurityOption},
+		Images:          images,
+		ImageCounter:    images,
+		Layers:          layers,
+		Monitor:         mon,
+		Logger:          logrus.StandardLogger(),
+		Events:          bus,
 	})
 	if err != nil {
 		return err
@@ -155,7 +167,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return err
 	}
 	srv := apiserver.New(apiserver.Config{Version: version.Version, TLSConfig: tlsConfig}, apiserver.Backends{
-		Containers: eng, Images: images, System: eng, Events: bus, Volumes: volumes,
+		Containers: eng, Images: images, Registry: registry, System: eng, Events: bus, Volumes: volumes,
 	})
 	listeners, err := srv.Listen(cfg.Hosts...)
 	if err != nil {

@@ -96,9 +96,16 @@
 // # Not yet supported
 //
 // User and time namespaces, joining a mount namespace by path and OCI
-// hooks are refused (NotImplemented). spec.Linux.Seccomp is ignored (a
-// later issue), as are AppArmor and SELinux labels, scheduler, I/O
-// priority and personality settings.
+// hooks are refused (NotImplemented). AppArmor and SELinux labels,
+// scheduler, I/O priority and personality settings are ignored.
+//
+// # Seccomp
+//
+// spec.Linux.Seccomp is compiled by package seccomp (pure Go) when init
+// reads the config, so a bad profile fails Create. As runc: without
+// no_new_privs the filter is loaded before the capabilities are dropped
+// (loading needs CAP_SYS_ADMIN then); with it, as the last step before
+// execve. Either way on init's locked thread, which the execve keeps.
 //
 // # Deliberate differences from runc
 //

@@ -16,6 +16,8 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/seccomp"
 )
 
 // InitMain is the container init: the binary's main must call it first
@@ -59,6 +61,16 @@ func runInit(m *message) (string, error) {
 		return "decode spec", err
 	}
 	p := &initProc{spec: &spec, rootfs: m.Rootfs, console: -1}
+	if spec.Linux != nil && spec.Linux.Seccomp != nil {
+		f, err := seccomp.Prepare(spec.Linux.Seccomp)
+		if err != nil {
+			return "compile seccomp profile", err
+		}
+		p.seccomp = f
+	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+	// before the capabilities are dropped (as runc); with it, load it last.
+	loadSeccompEarly := p.seccomp != nil && !spec.Process.NoNewPrivileges
 	steps := []struct {
 		name string
 		do   func() error
@@ -70,6 +82,12 @@ func runInit(m *message) (string, error) {
 		{"set hostname", p.setHostname},
 		{"set rlimits", p.setRlimits},
 		{"set up console", p.setupConsole},
+		{"load seccomp profile", func() error {
+			if loadSeccompEarly {
+				return p.seccomp.Load()
+			}
+			return nil
+		}},
 		{"set user and capabilities", p.setUser},
 		{"set cwd", p.setCwd},
 		{"look up program", p.lookPath},
@@ -103,6 +121,11 @@ func runInit(m *message) (string, error) {
 			return "set no_new_privs", err
 		}
 	}
+	if p.seccomp != nil && !loadSeccompEarly {
+		if err := p.seccomp.Load(); err != nil {
+			return "load seccomp profile", err
+		}
+	}
 	err = unix.Exec(p.path, p.spec.Process.Args, p.env)
 	return "exec", &exec.Error{Name: p.spec.Process.Args[0], Err: err}
 }
@@ -113,6 +136,7 @@ type initProc struct {
 	console int // pty master, -1 without a terminal
 	path    string
 	env     []string
+	seccomp *seccomp.Filter // nil: none
 }
 
 func (p *initProc) ns(t specs.LinuxNamespaceType) (specs.LinuxNamespace, bool) {
