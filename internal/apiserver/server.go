@@ -61,6 +61,7 @@ type Config struct {
 type Backends struct {
 	Containers containers.Backend
 	Images     images.Backend
+	Registry   images.Distributor // pull, push and login, on the images router
 	System     system.Backend
 	Events     eventsrouter.Backend
 	Volumes    volumes.Backend
@@ -87,7 +88,7 @@ func New(cfg Config, b Backends) *Server {
 		routers = append(routers, containers.NewRouter(b.Containers))
 	}
 	if b.Images != nil {
-		routers = append(routers, images.NewRouter(b.Images))
+		routers = append(routers, images.NewRouterWithDistributor(b.Images, b.Registry))
 	}
 	if b.Events != nil {
 		routers = append(routers, eventsrouter.NewRouter(b.Events))

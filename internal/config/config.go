@@ -57,6 +57,8 @@ type Config struct {
 	Debug       bool  `json:"debug,omitempty"`
 	// TLS for tcp:// listeners (keys tls, tlsverify, ...; see tls.go).
 	TLS
+	// Registry mirrors and insecure registries (see registry.go).
+	Registry
 }
 
 // Flags binds the command-line flags to a Config and remembers which were set.
@@ -76,7 +78,7 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 	fs.StringVar(&f.cfg.ExecRoot, "exec-root", DefaultExecRoot, "Root directory for execution state files")
 	fs.StringSliceVarP(&f.cfg.Hosts, "host", "H", nil, "Daemon socket(s) to connect to")
 	fs.StringVarP(&f.cfg.Pidfile, "pidfile", "p", "", "Path to use for daemon PID file (default <exec-root>/berthd.pid)")
-	fs.StringVarP(&f.cfg.StorageDriver, "storage-driver", "s", DefaultStorageDriver, "Storage driver to use (overlay2, vfs)")
+	fs.StringVarP(&f.cfg.StorageDriver, "storage-driver", "s", DefaultStorageDriver, "Storage driver to use (overlay2, vfs, btrfs)")
 	fs.StringVarP(&f.cfg.LogLevel, "log-level", "l", "info", `Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")`)
 	fs.BoolVarP(&f.cfg.Debug, "debug", "D", false, "Enable debug mode")
 	fs.StringVar(&f.configFile, "config-file", "/etc/berth/daemon.json", "Daemon configuration file")
@@ -87,6 +89,7 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "Default log driver options for containers")
 	fs.BoolVar(&f.liveRest, "live-restore", true, "Keep containers running while the daemon is down")
 	registerTLSFlags(fs, &f.cfg.TLS)
+	registerRegistryFlags(fs, &f.cfg.Registry)
 	return f
 }
 
@@ -95,6 +98,9 @@ var flagToKey = map[string]string{
 	"host":        "hosts",
 	"add-runtime": "runtimes",
 	"log-opt":     "log-opts",
+
+	"registry-mirror":   "registry-mirrors",
+	"insecure-registry": "insecure-registries",
 }
 
 // Load merges the config file (if present, or required when the flag was
@@ -185,7 +191,7 @@ func mergeFile(cfg *Config, data []byte, flagSet map[string]bool) error {
 
 func jsonKeys() []string {
 	return append([]string{"data-root", "exec-root", "hosts", "pidfile", "storage-driver", "log-level",
-		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug"}, tlsJSONKeys()...)
+		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug"}, append(tlsJSONKeys(), registryJSONKeys()...)...)
 }
 
 func (c *Config) fillDefaults() {
@@ -225,9 +231,12 @@ func (c *Config) Validate() error {
 		return errdefs.InvalidArgumentf("exec-root %q must be an absolute path", c.ExecRoot)
 	}
 	switch c.StorageDriver {
-	case "overlay2", "vfs":
+	case "overlay2", "vfs", "btrfs":
 	default:
 		return errdefs.InvalidArgumentf("unsupported storage driver: %s", c.StorageDriver)
+	}
+	if err := c.validateRegistry(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error", "fatal", "panic":

@@ -100,6 +100,7 @@ func (s *Store) deleteLocked(ref string, force bool, u usage) ([]apiimage.Delete
 			return nil, "", err
 		}
 		out = append(out, apiimage.DeleteResponse{Untagged: reference.FamiliarString(named)})
+		out = append(out, s.untagDigestsLocked(id, named)...)
 		if len(s.refsLocked(id)) > 0 {
 			return out, "", nil
 		}

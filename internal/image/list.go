@@ -101,7 +101,7 @@ func (s *Store) List(ctx context.Context, opts images.ListOptions) ([]apiimage.S
 			Created:     createdOf(rec).Unix(),
 			Labels:      labels,
 			RepoTags:    tags,
-			RepoDigests: []string{},
+			RepoDigests: s.digestsLocked(rec.id),
 			Size:        rec.size,
 			SharedSize:  -1,
 			Containers:  -1,
@@ -125,6 +125,7 @@ func (s *Store) Inspect(ctx context.Context, ref string) (apiimage.InspectRespon
 		return apiimage.InspectResponse{}, err
 	}
 	tags := s.tagsLocked(rec.id)
+	repoDigests := s.digestsLocked(rec.id)
 	lastTag := rec.lastTag
 	s.mu.RUnlock()
 
@@ -133,7 +134,7 @@ func (s *Store) Inspect(ctx context.Context, ref string) (apiimage.InspectRespon
 	resp := apiimage.InspectResponse{
 		ID:           string(rec.id),
 		RepoTags:     tags,
-		RepoDigests:  []string{},
+		RepoDigests:  repoDigests,
 		Comment:      rec.comment,
 		Author:       c.Author,
 		Config:       &cfg,

@@ -275,6 +275,9 @@ func (s *Store) tagsLocked(id ID) []string {
 			continue
 		}
 		if named, err := reference.ParseNormalizedNamed(r); err == nil {
+			if _, ok := named.(reference.Digested); ok {
+				continue // a RepoDigest (digestsLocked)
+			}
 			tags = append(tags, reference.FamiliarString(named))
 		}
 	}
@@ -329,10 +332,8 @@ func (s *Store) resolveLocked(ref string) (*record, error) {
 		return nil, notFound(ref)
 	}
 	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		if _, isDigest := named.(reference.Digested); !isDigest {
-			if id, ok := s.refs[reference.TagNameOnly(named).String()]; ok {
-				return s.images[id], nil
-			}
+		if id, ok := s.refs[reference.TagNameOnly(named).String()]; ok {
+			return s.images[id], nil
 		}
 	}
 	if isHexPrefix(ref) {

@@ -14,6 +14,7 @@ import (
 
 type imageRouter struct {
 	b Backend
+	d Distributor // nil: no pull, push or login
 }
 
 // NewRouter returns the /images routes served by b.
@@ -29,6 +30,7 @@ func (i *imageRouter) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/images/{rest...}", Handler: i.get},
 		{Method: http.MethodPost, Path: "/images/{rest...}", Handler: i.post},
 		{Method: http.MethodDelete, Path: "/images/{name...}", Handler: i.remove},
+		{Method: http.MethodPost, Path: "/auth", Handler: i.auth},
 	}
 }
 
@@ -59,6 +61,8 @@ func (i *imageRouter) post(w http.ResponseWriter, r *http.Request) error {
 	switch action {
 	case "tag":
 		return i.tag(w, r, name)
+	case "push":
+		return i.push(w, r, name)
 	}
 	return errPageNotFound
 }
@@ -69,7 +73,7 @@ func (i *imageRouter) post(w http.ResponseWriter, r *http.Request) error {
 func (i *imageRouter) create(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if q.Get("fromImage") != "" {
-		return errdefs.NotImplementedf("pull: not implemented")
+		return i.pull(w, r)
 	}
 	src := q.Get("fromSrc")
 	switch src {

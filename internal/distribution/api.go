@@ -1,0 +1,70 @@
+package distribution
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/moby/moby/api/types/registry"
+
+	"github.com/berth-dev/berth/internal/apiserver/router/images"
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+var _ images.Distributor = (*Service)(nil)
+
+// credentialsOf turns the API's AuthConfig into Credentials; "auth" is
+// base64 "user:password" as config.json stores it.
+func credentialsOf(ac registry.AuthConfig) Credentials {
+	c := Credentials{Username: ac.Username, Password: ac.Password, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
+	if ac.Auth != "" && c.Username == "" {
+		if b, err := base64.StdEncoding.DecodeString(ac.Auth); err == nil {
+			if u, p, ok := strings.Cut(string(b), ":"); ok {
+				c.Username, c.Password = u, p
+			}
+		}
+	}
+	return c
+}
+
+// Pull is POST /images/create?fromImage=.
+func (s *Service) Pull(ctx context.Context, fromImage, tag string, auth registry.AuthConfig, progress io.Writer) error {
+	ref, err := ParseRef(fromImage, tag)
+	if err != nil {
+		return err
+	}
+	return s.PullRef(ctx, ref, credentialsOf(auth), progress)
+}
+
+// Push is POST /images/{name}/push.
+func (s *Service) Push(ctx context.Context, name, tag string, auth registry.AuthConfig, progress io.Writer) error {
+	return s.PushRef(ctx, name, tag, credentialsOf(auth), progress)
+}
+
+// Login is POST /auth: the credentials are checked at the registry's /v2/.
+func (s *Service) Login(ctx context.Context, auth registry.AuthConfig) (registry.AuthResponse, error) {
+	creds := credentialsOf(auth)
+	var errs []error
+	for _, ep := range s.resolver.LoginEndpoints(auth.ServerAddress) {
+		err := ep.Ping(ctx, creds)
+		if err == nil {
+			return registry.AuthResponse{Status: "Login Succeeded"}, nil
+		}
+		if errdefs.ClassOf(err) == errdefs.Unauthorized {
+			return registry.AuthResponse{}, errdefs.Unauthorizedf("login attempt to %s/v2/ failed with status: 401 Unauthorized", ep.URL)
+		}
+		errs = append(errs, err)
+		var ne net.Error
+		if !errors.As(err, &ne) && !strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") && !strings.Contains(err.Error(), "tls:") {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return registry.AuthResponse{}, fmt.Errorf("login: no endpoint for %q", auth.ServerAddress)
+	}
+	return registry.AuthResponse{}, errs[len(errs)-1]
+}
