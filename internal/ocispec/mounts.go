@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -54,6 +55,13 @@ type UserMount struct {
 	NonRecursive bool              // bind: plain MS_BIND instead of rbind
 	Data         string            // tmpfs options as given ("size=64m,mode=1777")
 	CreateSource bool              // -v: a missing host path is created by the engine (--mount fails instead)
+
+	Mode         string            // -v: the mode as given ("ro,rshared"), shown by inspect
+	NoCopy       bool              // volume: no copy-up of image content (nocopy, volume-nocopy)
+	Subpath      string            // volume: mount this relative path of the volume
+	VolumeDriver string            // volume: driver for a volume created on the fly
+	VolumeOpts   map[string]string // volume: its driver options
+	VolumeLabels map[string]string // volume: its labels
 }
 
 var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -138,7 +146,7 @@ func ParseBind(raw string) (UserMount, error) {
 	if !validMountMode(mode) {
 		return m, errdefs.InvalidArgumentf("invalid mode: %v", mode)
 	}
-	m.Kind = KindVolume
+	m.Kind, m.Mode = KindVolume, mode
 	if path.IsAbs(m.Source) {
 		m.Kind = KindBind
 		m.CreateSource = true
@@ -148,6 +156,8 @@ func ParseBind(raw string) (UserMount, error) {
 		switch {
 		case o == "ro":
 			m.ReadOnly = true
+		case o == "nocopy":
+			m.NoCopy = m.Kind == KindVolume
 		case propagationModes[mount.Propagation(o)]:
 			if m.Kind == KindBind {
 				m.Propagation = mount.Propagation(o)
@@ -223,6 +233,23 @@ func ParseMount(mnt mount.Mount) (UserMount, error) {
 			return fail(fmt.Errorf("field TmpfsOptions must not be specified"))
 		}
 		m.Kind, m.Source = KindVolume, mnt.Source
+		if o := mnt.VolumeOptions; o != nil {
+			if o.Subpath != "" {
+				if mnt.Source == "" {
+					return fail(fmt.Errorf("must not set Subpath when using anonymous volumes"))
+				}
+				if !filepath.IsLocal(o.Subpath) {
+					return fail(fmt.Errorf("subpath must be a relative path within the volume"))
+				}
+			}
+			m.NoCopy, m.Subpath, m.VolumeLabels = o.NoCopy, o.Subpath, o.Labels
+			if o.DriverConfig != nil {
+				m.VolumeDriver, m.VolumeOpts = o.DriverConfig.Name, o.DriverConfig.Options
+			}
+		}
+		if mnt.Source != "" && !volumeNameRE.MatchString(mnt.Source) {
+			return UserMount{}, errdefs.InvalidArgumentf("create %s: %q includes invalid characters for a local volume name, only %q are allowed. If you intended to pass a host directory, use absolute path", mnt.Source, mnt.Source, "[a-zA-Z0-9][a-zA-Z0-9_.-]")
+		}
 	case mount.TypeTmpfs:
 		if mnt.BindOptions != nil {
 			return fail(fmt.Errorf("field BindOptions must not be specified"))
@@ -412,3 +439,23 @@ func pathDepth(p string) int {
 }
 
 func formatSize(n int64) string { return strconv.FormatInt(n, 10) }
+
+// procMountAllowed are the /proc files runc lets a bind cover (lxcfs and
+// the like).
+var procMountAllowed = map[string]bool{
+	"/proc/cpuinfo": true, "/proc/diskstats": true, "/proc/meminfo": true, "/proc/stat": true,
+	"/proc/swaps": true, "/proc/uptime": true, "/proc/loadavg": true, "/proc/slabinfo": true,
+	"/proc/net/dev": true, "/proc/sys/kernel/ns_last_pid": true,
+}
+
+// checkProcMount refuses a user mount on /proc or inside it, as runc does
+// (docker run -v /x:/proc fails to start with this message).
+func checkProcMount(dest string) error {
+	switch {
+	case dest == "/proc":
+		return fmt.Errorf("invalid mount destination %s: %q cannot be mounted because it is not of type proc", dest, dest)
+	case strings.HasPrefix(dest, "/proc/") && !procMountAllowed[dest]:
+		return fmt.Errorf("invalid mount destination %s: %q cannot be mounted because it is inside /proc", dest, dest)
+	}
+	return nil
+}

@@ -49,6 +49,10 @@ type Input struct {
 	// volume without an entry is an error; an image VOLUME without one is
 	// left unmounted.
 	VolumeSources map[string]string
+	// ExtraMounts are mounts the engine resolved beyond the host config's
+	// (--volumes-from: binds of the other container's volume paths and
+	// binds); each is skipped when a user mount has its destination.
+	ExtraMounts []UserMount
 	// HostDevices lists the host's devices for --privileged; nil walks /dev.
 	HostDevices func() ([]specs.LinuxDevice, error)
 	// SysctlExists says whether a sysctl exists on the host, for Docker's
@@ -332,6 +336,21 @@ func userMounts(in Input, ums []UserMount) ([]specs.Mount, error) {
 		}
 		if ok {
 			user = append(user, m)
+		}
+	}
+	for _, um := range in.ExtraMounts {
+		if hasMount(user, um.Destination) {
+			continue
+		}
+		m, _, err := ociMount(um, in.VolumeSources)
+		if err != nil {
+			return nil, err
+		}
+		user = append(user, m)
+	}
+	for _, m := range user {
+		if err := checkProcMount(m.Destination); err != nil {
+			return nil, err
 		}
 	}
 	for _, dest := range sortedKeys(in.Config.Volumes) {

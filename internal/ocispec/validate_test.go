@@ -2,6 +2,7 @@ package ocispec
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -153,14 +154,15 @@ func TestParseBind(t *testing.T) {
 		want UserMount
 	}{
 		{"/h:/c", UserMount{Kind: KindBind, Source: "/h", Destination: "/c", Propagation: "rprivate", CreateSource: true}},
-		{"/h/:/c/:ro,z", UserMount{Kind: KindBind, Source: "/h", Destination: "/c", ReadOnly: true, Propagation: "rprivate", CreateSource: true}},
-		{"/h:/c:rslave", UserMount{Kind: KindBind, Source: "/h", Destination: "/c", Propagation: "rslave", CreateSource: true}},
-		{"name:/c:ro", UserMount{Kind: KindVolume, Source: "name", Destination: "/c", ReadOnly: true}},
+		{"/h/:/c/:ro,z", UserMount{Kind: KindBind, Source: "/h", Destination: "/c", ReadOnly: true, Propagation: "rprivate", CreateSource: true, Mode: "ro,z"}},
+		{"/h:/c:rslave", UserMount{Kind: KindBind, Source: "/h", Destination: "/c", Propagation: "rslave", CreateSource: true, Mode: "rslave"}},
+		{"name:/c:ro", UserMount{Kind: KindVolume, Source: "name", Destination: "/c", ReadOnly: true, Mode: "ro"}},
+		{"name:/c:nocopy", UserMount{Kind: KindVolume, Source: "name", Destination: "/c", NoCopy: true, Mode: "nocopy"}},
 		{"/anon", UserMount{Kind: KindVolume, Destination: "/anon"}},
 	}
 	for _, tc := range cases {
 		got, err := ParseBind(tc.raw)
-		if err != nil || got != tc.want {
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseBind(%q) = %+v, %v; want %+v", tc.raw, got, err, tc.want)
 		}
 	}
