@@ -37,6 +37,10 @@ type Container struct {
 	// the unless-stopped policy does not restart such a container.
 	ManuallyStopped bool
 
+	// Mounts are the resolved mounts (see MountPoint); nil in records
+	// written before volumes existed.
+	Mounts []MountPoint `json:",omitempty"`
+
 	LogPath        string
 	HostnamePath   string
 	HostsPath      string

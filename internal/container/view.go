@@ -42,6 +42,12 @@ func (s State) StatusText(now time.Time) string {
 // and ps show them.
 func (c *Container) MountPoints() []ctypes.MountPoint {
 	out := []ctypes.MountPoint{}
+	if c.Mounts != nil {
+		for _, m := range c.Mounts {
+			out = append(out, m.API())
+		}
+		return out
+	}
 	if c.HostConfig == nil {
 		return out
 	}
