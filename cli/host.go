@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/docker/go-connections/tlsconfig"
 	"github.com/moby/moby/client"
@@ -63,6 +64,13 @@ func (o TLSOptions) resolve(getenv func(string) string) (TLSOptions, bool) {
 // clientOptions builds the moby client options for host and TLS settings.
 // API version negotiation stays on unless DOCKER_API_VERSION pins one.
 func clientOptions(host string, t TLSOptions, getenv func(string) string) ([]client.Opt, error) {
+	if strings.HasPrefix(host, "ssh://") {
+		opts, err := sshClientOptions(host)
+		if err != nil {
+			return nil, err
+		}
+		return append(opts, client.WithAPIVersionFromEnv(), client.WithUserAgent("berth-cli")), nil
+	}
 	var opts []client.Opt
 	if t, on := t.resolve(getenv); on {
 		cfg, err := tlsconfig.Client(tlsconfig.Options{

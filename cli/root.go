@@ -83,6 +83,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 
 		newVersionCommand(c),
 		newInfoCommand(c),
+		newSystemCommand(c),
 	)
 	for _, cmd := range root.Commands() {
 		disableFlagsInUseLine(cmd)
