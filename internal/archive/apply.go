@@ -53,6 +53,8 @@ type Options struct {
 	// NoOverwriteDirNonDir refuses to replace a directory with a
 	// non-directory or the reverse (docker cp's safety default).
 	NoOverwriteDirNonDir bool
+	// Split, if set, records the stream for WriteSplit.
+	Split *Split
 }
 
 // Owner is a uid/gid pair.
@@ -90,6 +92,7 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (Result,
 	case bytes.HasPrefix(magic, []byte("BZh")), bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X'}):
 		return Result{}, errdefs.InvalidArgumentf("apply layer: bzip2/xz-compressed layers are not supported")
 	}
+	stream = opts.Split.wrap(stream)
 	h := sha256.New()
 	a := &applier{
 		root:     root,
@@ -265,7 +268,9 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		if err != nil {
 			return err
 		}
+		a.opts.Split.content(rel, hdr.Size)
 		n, err := io.Copy(f, r)
+		a.opts.Split.contentDone()
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -191,7 +191,6 @@ func (s *Store) History(ctx context.Context, ref string) ([]apiimage.HistoryResp
 		}
 		out = append([]apiimage.HistoryResponseItem{item}, out...)
 	}
-	if len(out) > 0 {
 	// Entries of the image and of the images it was committed from carry
 	// their IDs and tags (dockerd walks the parent chain the same way).
 	s.mu.RLock()
@@ -204,7 +203,7 @@ func (s *Store) History(ctx context.Context, ref string) ([]apiimage.HistoryResp
 		cur = s.images[cur.parent]
 	}
 	s.mu.RUnlock()
-		out[0].ID = string(rec.id)
+	if len(out) > 0 {
 		out[0].Tags = tags
 	}
 	return out, nil

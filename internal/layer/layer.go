@@ -31,6 +31,8 @@
 package layer
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -164,8 +167,17 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 	if overlay {
 		wf = archive.WhiteoutOverlay
 	}
-	res, err := archive.Apply(ctx, dir, r, archive.Options{Whiteouts: wf})
+	var split bytes.Buffer
+	zw := gzip.NewWriter(&split)
+	sp := archive.NewSplit(zw)
+	res, err := archive.Apply(ctx, dir, r, archive.Options{Whiteouts: wf, Split: sp})
 	if err != nil {
+		return Layer{}, err
+	}
+	if err := sp.Flush(); err != nil {
+		return Layer{}, err
+	}
+	if err := zw.Close(); err != nil {
 		return Layer{}, err
 	}
 	// The layer's files must be on disk before an entry names them, or a
@@ -189,7 +201,7 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 		}
 		return existing, nil
 	}
-	err = s.writeLayer(l)
+	err = s.writeLayer(l, map[string]string{tarSplitFile: split.String()})
 	if err == nil {
 		keep = true
 		s.layers[l.ChainID] = &entry{Layer: l, refs: 1}
@@ -202,7 +214,7 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 }
 
 // writeLayer writes l's layerdb entry through a temp dir and a rename.
-func (s *Store) writeLayer(l Layer) error {
+func (s *Store) writeLayer(l Layer, extra map[string]string) error {
 	tmp, err := os.MkdirTemp(s.tmp, "layer-")
 	if err != nil {
 		return err
@@ -215,6 +227,7 @@ func (s *Store) writeLayer(l Layer) error {
 	if l.Parent != "" {
 		files["parent"] = string(l.Parent)
 	}
+	maps.Copy(files, extra)
 	if err := writeFiles(tmp, files, true); err != nil {
 		_ = os.RemoveAll(tmp)
 		return err
@@ -414,6 +427,9 @@ func syncFS(dir string) error {
 func (s *Store) TarLayer(ctx context.Context, c image.ChainID, w io.Writer) error {
 	l, err := s.Lookup(c)
 	if err != nil {
+		return err
+	}
+	if ok, err := s.tarFromSplit(ctx, l, w); ok || err != nil {
 		return err
 	}
 	df, ok := s.driver.(storage.Differ)

@@ -12,3 +12,10 @@ import (
 type Changer interface {
 	Changes(ctx context.Context, key string) ([]archive.Change, error)
 }
+
+// ContentDirer is a driver that can tell the directory holding a
+// committed snapshot's own files (overlay2's diff dir, vfs's copy), read
+// to write a layer's original tar again.
+type ContentDirer interface {
+	ContentDir(ctx context.Context, key string) (string, error)
+}

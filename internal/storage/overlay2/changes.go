@@ -22,3 +22,11 @@ func (d *Driver) Changes(ctx context.Context, key string) ([]archive.Change, err
 	}
 	return archive.OverlayChanges(filepath.Join(d.dir(key), "diff"), lowers)
 }
+
+// ContentDir implements storage.ContentDirer.
+func (d *Driver) ContentDir(ctx context.Context, key string) (string, error) {
+	if _, err := d.Stat(ctx, key); err != nil {
+		return "", err
+	}
+	return filepath.Join(d.dir(key), "diff"), nil
+}

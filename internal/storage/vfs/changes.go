@@ -23,3 +23,11 @@ func (d *Driver) Changes(ctx context.Context, key string) ([]archive.Change, err
 	}
 	return archive.Changes(lower, d.dir(key))
 }
+
+// ContentDir implements storage.ContentDirer.
+func (d *Driver) ContentDir(ctx context.Context, key string) (string, error) {
+	if _, err := d.Stat(ctx, key); err != nil {
+		return "", err
+	}
+	return d.dir(key), nil
+}

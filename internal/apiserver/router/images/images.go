@@ -27,6 +27,9 @@ func (i *imageRouter) Routes() []router.Route {
 	return []router.Route{
 		{Method: http.MethodPost, Path: "/images/create", Handler: i.create},
 		{Method: http.MethodGet, Path: "/images/json", Handler: i.list},
+		{Method: http.MethodGet, Path: "/images/get", Handler: i.saveMany},
+		{Method: http.MethodPost, Path: "/images/load", Handler: i.load},
+		{Method: http.MethodPost, Path: "/images/prune", Handler: i.prune},
 		{Method: http.MethodGet, Path: "/images/{rest...}", Handler: i.get},
 		{Method: http.MethodPost, Path: "/images/{rest...}", Handler: i.post},
 		{Method: http.MethodDelete, Path: "/images/{name...}", Handler: i.remove},
@@ -52,6 +55,8 @@ func (i *imageRouter) get(w http.ResponseWriter, r *http.Request) error {
 		return i.inspect(w, r, name)
 	case "history":
 		return i.history(w, r, name)
+	case "get":
+		return i.save(w, r, []string{name})
 	}
 	return errPageNotFound
 }

@@ -1,0 +1,133 @@
+package image
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	apiimage "github.com/moby/moby/api/types/image"
+
+	"github.com/berth-dev/berth/internal/apiserver/router/images"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/filters"
+)
+
+// Prune removes unused images (docker image prune): dangling ones
+// (untagged), or with dangling=false every image no container uses.
+// Filters: dangling, until, label, label!. An image another kept image
+// was committed from stays (its layers are shared anyway).
+func (s *Store) Prune(ctx context.Context, f filters.Args) (apiimage.PruneReport, error) {
+	rep := apiimage.PruneReport{ImagesDeleted: []apiimage.DeleteResponse{}}
+	if err := f.Validate("dangling", "until", "label", "label!"); err != nil {
+		return rep, err
+	}
+	danglingOnly := true
+	for _, v := range f.Get("dangling") {
+		switch strings.ToLower(v) {
+		case "true", "1":
+		case "false", "0":
+			danglingOnly = false
+		default:
+			return rep, errdefs.InvalidArgumentf("invalid filter 'dangling=%s'", v)
+		}
+	}
+	var until time.Time
+	for _, v := range f.Get("until") {
+		t, err := pruneUntil(v, time.Now())
+		if err != nil {
+			return rep, err
+		}
+		until = t
+	}
+	s.mu.RLock()
+	hook := s.inUse
+	var victims []ID
+	parents := map[ID]bool{}
+	for _, rec := range s.images {
+		if rec.parent != "" {
+			parents[rec.parent] = true
+		}
+	}
+	for id, rec := range s.images {
+		if danglingOnly && len(s.refsLocked(id)) > 0 {
+			continue
+		}
+		if parents[id] && len(s.refsLocked(id)) == 0 && danglingOnly {
+			continue // an intermediate image of a kept one
+		}
+		if !until.IsZero() && !createdOf(rec).Before(until) {
+			continue
+		}
+		if !f.MatchKVList("label", rec.config.Config.Labels) {
+			continue
+		}
+		if f.Contains("label!") && anyLabel(f.Get("label!"), rec.config.Config.Labels) {
+			continue
+		}
+		victims = append(victims, id)
+	}
+	s.mu.RUnlock()
+	for _, id := range victims {
+		if hook != nil {
+			if _, _, used := hook(id); used {
+				continue
+			}
+		}
+		size := int64(0)
+		s.mu.RLock()
+		if rec, ok := s.images[id]; ok {
+			size = rec.size
+		}
+		s.mu.RUnlock()
+		out, err := s.Delete(ctx, string(id), true, true)
+		if err != nil {
+			if errdefs.Is(err, errdefs.NotFound) || errdefs.Is(err, errdefs.Conflict) {
+				continue
+			}
+			return rep, err
+		}
+		rep.ImagesDeleted = append(rep.ImagesDeleted, out...)
+		for _, d := range out {
+			if d.Deleted == string(id) {
+				rep.SpaceReclaimed += uint64(size)
+			}
+		}
+	}
+	return rep, nil
+}
+
+func anyLabel(fs []string, labels map[string]string) bool {
+	for _, f := range fs {
+		k, v, hasV := strings.Cut(f, "=")
+		if got, ok := labels[k]; ok && (!hasV || got == v) {
+			return true
+		}
+	}
+	return false
+}
+
+// pruneUntil reads an "until" value: a duration before now, an RFC 3339
+// time or date, or a Unix timestamp.
+func pruneUntil(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	sec, frac, _ := strings.Cut(v, ".")
+	if s, err := strconv.ParseInt(sec, 10, 64); err == nil {
+		ns := int64(0)
+		if frac != "" {
+			frac = (frac + "000000000")[:9]
+			ns, _ = strconv.ParseInt(frac, 10, 64)
+		}
+		return time.Unix(s, ns), nil
+	}
+	return time.Time{}, errdefs.InvalidArgumentf("failed to parse value as time or duration: %q", v)
+}
+
+var _ images.ArchiveBackend = (*Store)(nil)
