@@ -74,6 +74,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newLogsCommand(c),
 		newAttachCommand(c),
 		newRenameCommand(c),
+		newPauseCommand(c), newUnpauseCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newPortCommand(c),
 
 		newImagesCommand(c),
 		newRmiCommand(c),
@@ -117,6 +118,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 		newRunCommand(c), newCreateCommand(c), newStartCommand(c), newStopCommand(c),
 		newRestartCommand(c), newKillCommand(c), newWaitCommand(c), rm, ls, insp,
 		newLogsCommand(c), newAttachCommand(c), newRenameCommand(c), newContainerPruneCommand(c),
+		newPauseCommand(c), newUnpauseCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newPortCommand(c),
 	)
 	return cmd
 }

@@ -21,7 +21,7 @@
 // snapshot or a temp directory that New removes; the layer store removes
 // snapshots no layer refers to (Walk + Remove).
 //
-// The drivers live in overlay2/ (default) and vfs/; drivers.New picks one.
+// The drivers live in overlay2/ (default), vfs/ and btrfs/; drivers.New picks one.
 // storagetest/ is the conformance suite both pass.
 package storage
 
