@@ -122,3 +122,34 @@ func TestTCPRefusedWithoutTLS(t *testing.T) {
 		t.Errorf("data root created although the configuration was refused")
 	}
 }
+
+// TestReadOnlyAPIListener: the docker CLI on a read-only listener can list
+// and inspect but not change anything.
+func TestReadOnlyAPIListener(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	ro := "unix://" + filepath.Join(dir, "ro.sock")
+	d := StartDaemon(t, "--api-read-only-listener", ro)
+	d.ImportBusybox()
+	d.MustDocker("create", "--name", "c1", "busybox", "true")
+	docker := func(args ...string) (string, error) {
+		cmd := exec.Command("docker", append([]string{"-H", ro}, args...)...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(d.Root, "dockercfg"))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, args := range [][]string{{"ps", "-a"}, {"images"}, {"inspect", "c1"}, {"info"}, {"logs", "c1"}} {
+		if out, err := docker(args...); err != nil {
+			t.Errorf("read-only docker %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, args := range [][]string{{"rm", "c1"}, {"run", "--rm", "busybox", "true"}, {"rename", "c1", "c2"}} {
+		out, err := docker(args...)
+		if err == nil || !strings.Contains(out, "read-only") {
+			t.Errorf("read-only docker %v: %v\n%s", args, err, out)
+		}
+	}
+	if out := d.MustDocker("ps", "-a", "--format", "{{.Names}}"); strings.TrimSpace(out) != "c1" {
+		t.Errorf("after refused changes: %q", out)
+	}
+}

@@ -35,7 +35,9 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/router"
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	eventsrouter "github.com/berth-dev/berth/internal/apiserver/router/events"
+	execrouter "github.com/berth-dev/berth/internal/apiserver/router/exec"
 	"github.com/berth-dev/berth/internal/apiserver/router/images"
+	"github.com/berth-dev/berth/internal/apiserver/router/networks"
 	"github.com/berth-dev/berth/internal/apiserver/router/system"
 	"github.com/berth-dev/berth/internal/apiserver/router/volumes"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -64,6 +66,8 @@ type Backends struct {
 	Registry   images.Distributor // pull, push and login, on the images router
 	System     system.Backend
 	Events     eventsrouter.Backend
+	Exec       execrouter.Backend
+	Networks   networks.Backend
 	Volumes    volumes.Backend
 }
 
@@ -90,8 +94,14 @@ func New(cfg Config, b Backends) *Server {
 	if b.Images != nil {
 		routers = append(routers, images.NewRouterWithDistributor(b.Images, b.Registry))
 	}
+	if b.Networks != nil {
+		routers = append(routers, networks.NewRouter(b.Networks))
+	}
 	if b.Events != nil {
 		routers = append(routers, eventsrouter.NewRouter(b.Events))
+	}
+	if b.Exec != nil {
+		routers = append(routers, execrouter.NewRouter(b.Exec))
 	}
 	if b.Volumes != nil {
 		routers = append(routers, volumes.NewRouter(b.Volumes))
@@ -106,7 +116,8 @@ func New(cfg Config, b Backends) *Server {
 	// ...) go to the debug log rather than stderr.
 	s.errLog = logrus.StandardLogger().WriterLevel(logrus.DebugLevel)
 	s.srv = &http.Server{
-		Handler:           s,
+		Handler:           readOnlyFilter(s), // see readonly.go
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(s.errLog, "", 0),
 	}

@@ -59,6 +59,8 @@ type Config struct {
 	TLS
 	// Registry mirrors and insecure registries (see registry.go).
 	Registry
+	// Networking (see network.go).
+	Network
 }
 
 // Flags binds the command-line flags to a Config and remembers which were set.
@@ -90,14 +92,16 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 	fs.BoolVar(&f.liveRest, "live-restore", true, "Keep containers running while the daemon is down")
 	registerTLSFlags(fs, &f.cfg.TLS)
 	registerRegistryFlags(fs, &f.cfg.Registry)
+	registerNetworkFlags(fs, &f.cfg.Network)
 	return f
 }
 
 // flagToKey maps flag names to daemon.json keys where they differ.
 var flagToKey = map[string]string{
-	"host":        "hosts",
-	"add-runtime": "runtimes",
-	"log-opt":     "log-opts",
+	"host":                   "hosts",
+	"add-runtime":            "runtimes",
+	"log-opt":                "log-opts",
+	"api-read-only-listener": "api-read-only-listeners",
 
 	"registry-mirror":   "registry-mirrors",
 	"insecure-registry": "insecure-registries",
@@ -191,7 +195,7 @@ func mergeFile(cfg *Config, data []byte, flagSet map[string]bool) error {
 
 func jsonKeys() []string {
 	return append([]string{"data-root", "exec-root", "hosts", "pidfile", "storage-driver", "log-level",
-		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug"}, append(tlsJSONKeys(), registryJSONKeys()...)...)
+		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug"}, append(append(tlsJSONKeys(), registryJSONKeys()...), networkJSONKeys()...)...)
 }
 
 func (c *Config) fillDefaults() {
@@ -236,6 +240,9 @@ func (c *Config) Validate() error {
 		return errdefs.InvalidArgumentf("unsupported storage driver: %s", c.StorageDriver)
 	}
 	if err := c.validateRegistry(); err != nil {
+		return err
+	}
+	if err := c.validateNetwork(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

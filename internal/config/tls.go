@@ -37,10 +37,13 @@ type TLS struct {
 	TLSCert     string `json:"tlscert,omitempty"`
 	TLSKey      string `json:"tlskey,omitempty"`
 	InsecureTCP bool   `json:"insecure-tcp,omitempty"`
+	// ReadOnlyListeners serve only GET and HEAD (--api-read-only-listener;
+	// Docker has no such thing). The same TLS settings and TCP rules apply.
+	ReadOnlyListeners []string `json:"api-read-only-listeners,omitempty"`
 }
 
 func tlsJSONKeys() []string {
-	return []string{"tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "insecure-tcp"}
+	return []string{"tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "insecure-tcp", "api-read-only-listeners"}
 }
 
 func registerTLSFlags(fs *pflag.FlagSet, t *TLS) {
@@ -49,6 +52,7 @@ func registerTLSFlags(fs *pflag.FlagSet, t *TLS) {
 	fs.StringVar(&t.TLSCACert, "tlscacert", "", `Trust certs signed only by this CA (default "$DOCKER_CERT_PATH/ca.pem" or "~/.docker/ca.pem")`)
 	fs.StringVar(&t.TLSCert, "tlscert", "", `Path to TLS certificate file (default "$DOCKER_CERT_PATH/cert.pem" or "~/.docker/cert.pem")`)
 	fs.StringVar(&t.TLSKey, "tlskey", "", `Path to TLS key file (default "$DOCKER_CERT_PATH/key.pem" or "~/.docker/key.pem")`)
+	fs.StringArrayVar(&t.ReadOnlyListeners, "api-read-only-listener", nil, "Also serve the API read-only (GET and HEAD only) on this address (unix:// or tcp://)")
 	fs.BoolVar(&t.InsecureTCP, "insecure-tcp", false, "Allow listening on a non-loopback TCP address without --tlsverify (anyone reaching it is root on this host)")
 }
 
@@ -82,6 +86,9 @@ func (c *Config) fillTLSDefaults(getenv func(string) string) {
 	}
 	for i, h := range c.Hosts {
 		c.Hosts[i] = normalizeTCPHost(h, port)
+	}
+	for i, h := range c.ReadOnlyListeners {
+		c.ReadOnlyListeners[i] = normalizeTCPHost(h, port)
 	}
 }
 
@@ -119,7 +126,12 @@ func (c *Config) validateTLS() error {
 			return errdefs.InvalidArgumentf("--tlscacert is required with --tlsverify")
 		}
 	}
-	for _, h := range c.Hosts {
+	for _, h := range c.ReadOnlyListeners {
+		if !strings.HasPrefix(h, "unix://") && !strings.HasPrefix(h, "tcp://") {
+			return errdefs.InvalidArgumentf("invalid read-only listener %q: only unix:// and tcp:// are supported", h)
+		}
+	}
+	for _, h := range append(append([]string{}, c.Hosts...), c.ReadOnlyListeners...) {
 		rest, ok := strings.CutPrefix(h, "tcp://")
 		if !ok {
 			continue

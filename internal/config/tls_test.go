@@ -48,6 +48,8 @@ func TestTCPHostsDefaultsAndRefusal(t *testing.T) {
 		{args: []string{"--tls", "-H", "tcp://10.1.2.3:2376"}, wantErr: "without --tlsverify"},
 		{args: []string{"-H", "tcp://example.com:2375"}, wantErr: "refusing"},
 		{args: []string{"--insecure-tcp", "-H", "tcp://0.0.0.0"}, hosts: []string{"tcp://0.0.0.0:2375"}},
+		{args: []string{"--api-read-only-listener", "tcp://0.0.0.0:2375"}, wantErr: "refusing to listen on tcp://0.0.0.0:2375"},
+		{args: []string{"--api-read-only-listener", "http://x"}, wantErr: "invalid read-only listener"},
 	} {
 		cfg, err := loadArgs(t, c.args...)
 		if c.wantErr != "" {

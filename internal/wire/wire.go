@@ -34,6 +34,7 @@ import (
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/ocispec"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/linux"
@@ -135,6 +136,16 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	for name, r := range cfg.AllRuntimes(exec.LookPath) {
 		runtimes[name] = r.Path
 	}
+	nets, err := network.New(network.Config{
+		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
+		DefaultBridge: cfg.Network.Bridge != "none", BridgeIP: cfg.Network.BridgeIP(),
+		MTU: cfg.Network.MTU, IPForward: cfg.Network.IPForward,
+		Logger: logrus.StandardLogger(),
+	})
+	if err != nil {
+		return fmt.Errorf("networks: %w", err)
+	}
+	undo = append(undo, nets.Close)
 	eng, err := engine.New(engine.Config{
 		DataRoot:       cfg.DataRoot,
 		ExecRoot:       cfg.ExecRoot,
@@ -150,6 +161,8 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		ImageCounter:    images,
 		Layers:          layers,
 		Monitor:         mon,
+		Volumes:         volumes,
+		Networks:        nets,
 		Logger:          logrus.StandardLogger(),
 		Events:          bus,
 	})
@@ -161,18 +174,29 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	if err := eng.Restore(ctx); err != nil {
 		return fmt.Errorf("restore containers: %w", err)
 	}
+	if err := nets.Restore(ctx, eng.IsRunning); err != nil {
+		return fmt.Errorf("restore networks: %w", err)
+	}
 
 	tlsConfig, err := cfg.ServerTLSConfig()
 	if err != nil {
 		return err
 	}
 	srv := apiserver.New(apiserver.Config{Version: version.Version, TLSConfig: tlsConfig}, apiserver.Backends{
-		Containers: eng, Images: images, Registry: registry, System: eng, Events: bus, Volumes: volumes,
+		Containers: eng, Images: images, Registry: registry, System: eng, Events: bus, Exec: eng, Volumes: volumes, Networks: eng,
 	})
 	listeners, err := srv.Listen(cfg.Hosts...)
 	if err != nil {
 		return err
 	}
+	roListeners, err := srv.ListenReadOnly(cfg.ReadOnlyListeners...)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		return err
+	}
+	listeners = append(listeners, roListeners...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(listeners...) }()
 	logrus.WithFields(logrus.Fields{"data-root": cfg.DataRoot, "hosts": cfg.Hosts, "driver": driver.Name()}).Info("berthd ready")
