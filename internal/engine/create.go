@@ -117,6 +117,18 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 	if err != nil {
 		return resp, fmt.Errorf("writable layer of %s: %w", id, err)
 	}
+	mounts, copyUp, err := e.resolveMounts(ctx, id, merged, hc)
+	if err != nil {
+		return resp, err
+	}
+	defer func() {
+		if err != nil {
+			e.releaseVolumes(cleanupCtx(ctx), id, mounts, true)
+		}
+	}()
+	if err = e.copyUp(ctx, id, mounts, copyUp); err != nil {
+		return resp, err
+	}
 
 	c := &container.Container{
 		ID:             id,
@@ -133,6 +145,7 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 		HostnamePath:   filepath.Join(dir, "hostname"),
 		HostsPath:      filepath.Join(dir, "hosts"),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		Mounts:         mounts,
 	}
 	if hc.LogConfig.Type == "json-file" {
 		c.LogPath = filepath.Join(dir, id+"-json.log")

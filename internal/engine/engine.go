@@ -62,6 +62,7 @@ type Config struct {
 	ImageCounter ImageCounter // optional
 	Layers       Layers
 	Monitor      Monitor
+	Volumes      Volumes            // optional: without it volume mounts are refused
 	Logger       logrus.FieldLogger // optional
 	// Events receives container events (optional: discarded).
 	Events events.Publisher
@@ -87,6 +88,8 @@ type Engine struct {
 
 	rmu      sync.Mutex
 	restarts map[string]*restartState
+
+	execs execStore // exec records (exec.go)
 }
 
 var (

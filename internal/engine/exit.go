@@ -105,12 +105,14 @@ func (e *Engine) handleExit(ent *container.Entry, exit monitor.Exit) {
 // releaseRuntime deletes the monitor's task, unmounts the rootfs and
 // removes the bundle of a container that is not running.
 func (e *Engine) releaseRuntime(ctx context.Context, id string) {
+	e.execs.drop(id) // as dockerd: a stopped container's execs are gone
 	if err := e.cfg.Monitor.Delete(ctx, id); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		e.log.WithError(err).WithField("container", id).Warn("delete task")
 	}
 	if err := e.cfg.Layers.Unmount(ctx, id); err != nil {
 		e.log.WithError(err).WithField("container", id).Debug("unmount rootfs")
 	}
+	e.unmountVolumes(ctx, id)
 	if err := os.RemoveAll(e.bundleDir(id)); err != nil {
 		e.log.WithError(err).WithField("container", id).Warn("remove bundle")
 	}

@@ -21,6 +21,7 @@ func (e *Engine) Inspect(ctx context.Context, ref string, size bool) (ctypes.Ins
 		e.log.WithError(err).WithField("container", c.ID).Debug("layer metadata")
 	}
 	in := c.Inspect(graph)
+	in.ExecIDs = e.execs.running(c.ID)
 	if size {
 		if n, ok := e.rwSize(ctx, c.ID); ok {
 			in.SizeRw = &n

@@ -67,6 +67,7 @@ func (e *Engine) Restore(ctx context.Context) error {
 	for _, ent := range res.Loaded {
 		task, known := tasks[ent.ID()]
 		delete(tasks, ent.ID())
+		e.restoreVolumes(ctx, ent.Snapshot())
 		e.restoreOne(ctx, ent, task, known)
 	}
 	for id := range tasks {

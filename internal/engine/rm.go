@@ -21,10 +21,16 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts containers.RemoveO
 	if err != nil {
 		return err
 	}
-	return e.remove(ctx, ent, opts.Force)
+	return e.removeContainer(ctx, ent, opts.Force, opts.RemoveVolumes)
 }
 
-func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (err error) {
+// remove removes a container for the engine itself (--rm, prune,
+// restore); a --rm container's anonymous volumes go with it, as in dockerd.
+func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) error {
+	return e.removeContainer(ctx, ent, force, ent.Snapshot().HostConfig.AutoRemove)
+}
+
+func (e *Engine) removeContainer(ctx context.Context, ent *container.Entry, force, removeVolumes bool) (err error) {
 	id := ent.ID()
 	killed := false
 	for {
@@ -82,7 +88,9 @@ func (e *Engine) remove(ctx context.Context, ent *container.Entry, force bool) (
 	if err := os.RemoveAll(ent.Dir()); err != nil {
 		return e.markDead(ent, fmt.Errorf("remove container %s: %w", id, err))
 	}
+	e.releaseVolumes(cctx, id, ent.Snapshot().Mounts, removeVolumes)
 	e.store.Delete(id)
+	e.execs.drop(id)
 	e.resetRestart(id)
 	e.logEvent(ent.Snapshot(), eventtypes.ActionDestroy, nil)
 	return nil

@@ -115,6 +115,15 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 		return err
 	}
 
+	volSources, volExtra, err := e.mountVolumes(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			e.unmountVolumes(undoCtx, id)
+		}
+	}()
 	spec, err := ocispec.Build(ocispec.Input{
 		ID:              id,
 		Config:          c.Config,
@@ -125,6 +134,8 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 		HostCapBounding: e.cfg.HostCapBounding,
 		CgroupV2:        cgroups.Version() == "2",
 		NoNewPrivileges: e.cfg.NoNewPrivileges,
+		VolumeSources:   volSources,
+		ExtraMounts:     volExtra,
 		Opts:            e.cfg.SpecOpts,
 	})
 	if err != nil {

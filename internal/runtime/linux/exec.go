@@ -140,8 +140,12 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 	}
 	_, fds, err := expect(p.sock, msgReady)
 	if err != nil {
-		if ctx.Err() != nil {
+		var ie *initError
+		switch {
+		case ctx.Err() != nil:
 			return nil, fmt.Errorf("exec %s: %w", execID, ctx.Err())
+		case errors.As(err, &ie):
+			return nil, err // reads as runc's: `exec: "x": executable file not found in $PATH`
 		}
 		return nil, fmt.Errorf("exec %s: %w", execID, err)
 	}
