@@ -36,7 +36,6 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	eventsrouter "github.com/berth-dev/berth/internal/apiserver/router/events"
 	execrouter "github.com/berth-dev/berth/internal/apiserver/router/exec"
-	execrouter "github.com/berth-dev/berth/internal/apiserver/router/exec"
 	"github.com/berth-dev/berth/internal/apiserver/router/images"
 	"github.com/berth-dev/berth/internal/apiserver/router/networks"
 	"github.com/berth-dev/berth/internal/apiserver/router/system"
@@ -67,7 +66,6 @@ type Backends struct {
 	Registry   images.Distributor // pull, push and login, on the images router
 	System     system.Backend
 	Events     eventsrouter.Backend
-	Exec       execrouter.Backend
 	Exec       execrouter.Backend
 	Networks   networks.Backend
 	Volumes    volumes.Backend
@@ -101,9 +99,6 @@ func New(cfg Config, b Backends) *Server {
 	}
 	if b.Events != nil {
 		routers = append(routers, eventsrouter.NewRouter(b.Events))
-	}
-	if b.Exec != nil {
-		routers = append(routers, execrouter.NewRouter(b.Exec))
 	}
 	if b.Exec != nil {
 		routers = append(routers, execrouter.NewRouter(b.Exec))

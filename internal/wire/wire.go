@@ -162,7 +162,6 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		Layers:          layers,
 		Monitor:         mon,
 		Volumes:         volumes,
-		Volumes:         volumes,
 		Networks:        nets,
 		Logger:          logrus.StandardLogger(),
 		Events:          bus,
