@@ -87,6 +87,10 @@ type Daemon struct {
 	cmd          *exec.Cmd
 	logBuf       *bytes.Buffer
 	extra        []string
+	// NetNS, when set, is the network namespace berthd runs in
+	// (StartDaemonNetNS); without it berthd runs with --bridge=none so
+	// that it makes no network objects on the host.
+	NetNS string
 }
 
 func needRoot(t *testing.T) {
@@ -99,6 +103,11 @@ func needRoot(t *testing.T) {
 // StartDaemon starts a berthd on fresh temporary roots and registers its
 // full cleanup.
 func StartDaemon(t *testing.T, args ...string) *Daemon {
+	t.Helper()
+	return startDaemon(t, "", args...)
+}
+
+func startDaemon(t *testing.T, netns string, args ...string) *Daemon {
 	t.Helper()
 	needRoot(t)
 	bin := binaries(t)
@@ -113,6 +122,10 @@ func StartDaemon(t *testing.T, args ...string) *Daemon {
 	// this daemon made and nothing else.
 	d.CgroupParent = filepath.Base(root)
 	d.extra = append([]string{"--cgroup-parent", d.CgroupParent}, d.extra...)
+	d.NetNS = netns
+	if netns == "" {
+		d.extra = append([]string{"--bridge=none"}, d.extra...)
+	}
 	t.Cleanup(d.Destroy)
 	if err := os.WriteFile(filepath.Join(root, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -127,6 +140,11 @@ func (d *Daemon) Start() {
 	args := append([]string{"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host,
 		"--pidfile", filepath.Join(d.Root, "berthd.pid"), "--config-file", filepath.Join(d.Root, "daemon.json"), "--log-level", "debug"}, d.extra...)
 	d.cmd = exec.Command(filepath.Join(d.bin, "berthd"), args...)
+	if d.NetNS != "" {
+		// nsenter, unlike ip netns exec, keeps the mount namespace, so a
+		// restarted berthd sees the mounts of the one before.
+		d.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.NetNS, filepath.Join(d.bin, "berthd")}, args...)...)
+	}
 	d.logBuf = &bytes.Buffer{}
 	lf, err := os.OpenFile(filepath.Join(d.Root, "berthd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

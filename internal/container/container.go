@@ -5,6 +5,7 @@ import (
 	"time"
 
 	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
@@ -40,6 +41,12 @@ type Container struct {
 	// Mounts are the resolved mounts (see MountPoint); nil in records
 	// written before volumes existed.
 	Mounts []MountPoint `json:",omitempty"`
+
+	// Networks are the networks the container is connected to, by
+	// network name; the addresses are set while it runs (networking).
+	Networks map[string]*network.EndpointSettings `json:",omitempty"`
+	// Ports are the host ports published while it runs.
+	Ports network.PortMap `json:",omitempty"`
 
 	LogPath        string
 	HostnamePath   string

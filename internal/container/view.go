@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,10 +87,48 @@ func (c *Container) MountPoints() []ctypes.MountPoint {
 
 func (c *Container) networks() map[string]*network.EndpointSettings {
 	nets := map[string]*network.EndpointSettings{}
-	if c.HostConfig != nil && c.HostConfig.NetworkMode == "none" {
+	for name, es := range c.Networks {
+		nets[name] = es.Copy()
+	}
+	if len(nets) == 0 && c.HostConfig != nil && c.HostConfig.NetworkMode == "none" {
 		nets["none"] = &network.EndpointSettings{}
 	}
 	return nets
+}
+
+// portMap is the published ports, with the exposed but unpublished
+// ones mapped to nil, as docker inspect shows them.
+func (c *Container) portMap() network.PortMap {
+	pm := network.PortMap{}
+	if c.State.Running() && c.Config != nil {
+		for p := range c.Config.ExposedPorts {
+			pm[p] = nil
+		}
+	}
+	for p, b := range c.Ports {
+		pm[p] = append([]network.PortBinding(nil), b...)
+	}
+	return pm
+}
+
+func (c *Container) portSummaries() []ctypes.PortSummary {
+	out := []ctypes.PortSummary{}
+	for p, bs := range c.portMap() {
+		if len(bs) == 0 {
+			out = append(out, ctypes.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+		}
+		for _, b := range bs {
+			hp, _ := strconv.ParseUint(b.HostPort, 10, 16)
+			out = append(out, ctypes.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: uint16(hp), Type: string(p.Proto())})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].PrivatePort != out[j].PrivatePort {
+			return out[i].PrivatePort < out[j].PrivatePort
+		}
+		return out[i].PublicPort < out[j].PublicPort
+	})
+	return out
 }
 
 // Summary is the container as GET /containers/json shows it.
@@ -100,7 +140,7 @@ func (c *Container) Summary(now time.Time) ctypes.Summary {
 		ImageID: string(c.ImageID),
 		Command: c.Command(),
 		Created: c.Created.Unix(),
-		Ports:   []ctypes.PortSummary{},
+		Ports:   c.portSummaries(),
 		Labels:  maps.Clone(c.Config.Labels),
 		State:   c.State.Status,
 		Status:  c.State.StatusText(now),
@@ -152,7 +192,7 @@ func (c *Container) Inspect(graph *storage.DriverData) ctypes.InspectResponse {
 		GraphDriver:     graph,
 		Mounts:          c.MountPoints(),
 		Config:          deepCopy(c.Config),
-		NetworkSettings: &ctypes.NetworkSettings{Ports: network.PortMap{}, Networks: c.networks()},
+		NetworkSettings: &ctypes.NetworkSettings{Ports: c.portMap(), Networks: c.networks()},
 	}
 }
 

@@ -72,6 +72,10 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 	}
 	hc.Runtime = runtime
 	ocispec.AdaptHostConfig(hc, cgroups.Version() == "2")
+	nets, err := e.planNetworks(hc, req.NetworkingConfig)
+	if err != nil {
+		return resp, err
+	}
 	if err := e.defaultLogConfig(hc); err != nil {
 		return resp, err
 	}
@@ -145,6 +149,7 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 		HostnamePath:   filepath.Join(dir, "hostname"),
 		HostsPath:      filepath.Join(dir, "hosts"),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		Networks:       nets,
 		Mounts:         mounts,
 	}
 	if hc.LogConfig.Type == "json-file" {

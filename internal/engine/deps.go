@@ -3,6 +3,11 @@ package engine
 import (
 	"context"
 
+	nettypes "github.com/moby/moby/api/types/network"
+
+	"github.com/berth-dev/berth/internal/filters"
+	"github.com/berth-dev/berth/internal/network"
+
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/monitor"
 )
@@ -47,3 +52,26 @@ type RWSizer interface {
 
 // Monitor is the container supervisor (monitor.Client).
 type Monitor = monitor.Client
+
+// Networks is container networking (*network.Service). Optional: without
+// it every container gets a namespace with loopback only.
+//
+//   - Resolve names a network (NotFound "network x not found").
+//   - Attach makes a starting container's namespace, endpoints and
+//     published ports; Detach removes them (none is fine).
+//   - NetNSPath is a running container's namespace file ("" if none).
+//   - Connect and Disconnect change a running container's endpoints.
+type Networks interface {
+	Resolve(ref string) (id, name string, err error)
+	Attach(ctx context.Context, req network.AttachRequest) (network.Attached, error)
+	Detach(ctx context.Context, containerID string) error
+	NetNSPath(containerID string) string
+	Connect(ctx context.Context, containerID, ref, hostname string, es *nettypes.EndpointSettings) (string, *nettypes.EndpointSettings, error)
+	Disconnect(ctx context.Context, containerID, ref string) (string, error)
+
+	List(ctx context.Context, f filters.Args) ([]nettypes.Inspect, error)
+	Inspect(ctx context.Context, ref string) (nettypes.Inspect, error)
+	Create(ctx context.Context, o network.CreateOptions) (string, error)
+	Remove(ctx context.Context, ref string) error
+	Prune(ctx context.Context, f filters.Args) ([]string, error)
+}

@@ -62,6 +62,7 @@ type Config struct {
 	ImageCounter ImageCounter // optional
 	Layers       Layers
 	Monitor      Monitor
+	Networks     Networks           // optional
 	Volumes      Volumes            // optional: without it volume mounts are refused
 	Logger       logrus.FieldLogger // optional
 	// Events receives container events (optional: discarded).

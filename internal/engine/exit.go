@@ -83,6 +83,7 @@ func (e *Engine) handleExit(ent *container.Entry, exit monitor.Exit) {
 			} else {
 				c.State.SetExited(exit.Code, exit.OOMKilled, at.UTC(), "")
 			}
+			clearNetworksLive(c)
 			return nil
 		}); err != nil {
 			restart = false
@@ -109,6 +110,7 @@ func (e *Engine) releaseRuntime(ctx context.Context, id string) {
 	if err := e.cfg.Monitor.Delete(ctx, id); err != nil && !errdefs.Is(err, errdefs.NotFound) {
 		e.log.WithError(err).WithField("container", id).Warn("delete task")
 	}
+	e.detachNetworks(ctx, id)
 	if err := e.cfg.Layers.Unmount(ctx, id); err != nil {
 		e.log.WithError(err).WithField("container", id).Debug("unmount rootfs")
 	}

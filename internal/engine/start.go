@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/ocispec"
 	"github.com/berth-dev/berth/internal/runtime"
 )
@@ -111,7 +112,16 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 			return fmt.Errorf("create working dir: %w", err)
 		}
 	}
-	if err = writeEtcFiles(c); err != nil {
+	netnsPath, att, err := e.attachNetworks(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && att.NetNSPath != "" {
+			e.detachNetworks(undoCtx, id)
+		}
+	}()
+	if err = writeEtcFiles(c, att); err != nil {
 		return err
 	}
 
@@ -136,6 +146,7 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 		NoNewPrivileges: e.cfg.NoNewPrivileges,
 		VolumeSources:   volSources,
 		ExtraMounts:     volExtra,
+		NetNSPath:       netnsPath,
 		Opts:            e.cfg.SpecOpts,
 	})
 	if err != nil {
@@ -205,6 +216,7 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 	if _, err = ent.Update(func(c *container.Container) error {
 		c.State.SetRunning(pid, time.Now().UTC())
 		c.ManuallyStopped = false
+		setNetworksLive(c, att)
 		return nil
 	}); err != nil {
 		return err
@@ -231,13 +243,13 @@ func (e *Engine) destroyTask(ctx context.Context, id string) {
 }
 
 // writeEtcFiles writes the container's hostname, hosts and resolv.conf.
-func writeEtcFiles(c *container.Container) error {
+func writeEtcFiles(c *container.Container, att network.Attached) error {
 	cfg, hc := c.Config, c.HostConfig
 	hostname := cfg.Hostname
 	if hc.NetworkMode.IsHost() {
 		hostname, _ = os.Hostname()
 	}
-	hosts := ocispec.HostsFile(hostname, hc.ExtraHosts)
+	hosts := ocispec.HostsFileWithIP(hostname, cfg.Domainname, att.IP, hostGateway(hc.ExtraHosts, att.Gateway))
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	resolv := hostResolv
 	if hc.NetworkMode.IsHost() {

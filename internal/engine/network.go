@@ -1,0 +1,389 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	ctypes "github.com/moby/moby/api/types/container"
+	nettypes "github.com/moby/moby/api/types/network"
+
+	"github.com/berth-dev/berth/internal/apiserver/router/networks"
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/filters"
+	"github.com/berth-dev/berth/internal/network"
+)
+
+var _ networks.Backend = (*Engine)(nil)
+
+// ownNetNS reports whether mode gives the container a namespace berth
+// wires to networks (the default bridge or a user network).
+func ownNetNS(mode ctypes.NetworkMode) bool {
+	return !mode.IsNone() && !mode.IsHost() && !mode.IsContainer()
+}
+
+// planNetworks normalizes hc.NetworkMode ("default" is "bridge" when the
+// default bridge exists) and returns the networks the container joins,
+// from the mode and the request's endpoint configs.
+func (e *Engine) planNetworks(hc *ctypes.HostConfig, nc *nettypes.NetworkingConfig) (map[string]*nettypes.EndpointSettings, error) {
+	nw := e.cfg.Networks
+	if nw == nil {
+		return nil, nil
+	}
+	mode := hc.NetworkMode
+	given := string(mode) // the docker CLI keys the endpoint config by it ("default")
+	if mode == "" || mode.IsDefault() {
+		if _, _, err := nw.Resolve(network.NameBridge); err != nil {
+			return nil, nil // --bridge=none: loopback only
+		}
+		mode = network.NameBridge
+		hc.NetworkMode = mode
+	}
+	if mode.IsContainer() {
+		return nil, nil
+	}
+	var eps map[string]*nettypes.EndpointSettings
+	if nc != nil {
+		eps = nc.EndpointsConfig
+	}
+	out := map[string]*nettypes.EndpointSettings{}
+	add := func(ref string, es *nettypes.EndpointSettings) error {
+		id, name, err := nw.Resolve(ref)
+		if err != nil {
+			return err
+		}
+		s := &nettypes.EndpointSettings{NetworkID: id}
+		if es != nil {
+			s.IPAMConfig = es.IPAMConfig.Copy()
+			s.Aliases = slices.Clone(es.Aliases)
+			s.DriverOpts = es.DriverOpts
+			s.MacAddress = es.MacAddress
+		}
+		if name == network.NameBridge || name == network.NameHost || name == network.NameNone {
+			if s.IPAMConfig != nil && (s.IPAMConfig.IPv4Address.IsValid() || s.IPAMConfig.IPv6Address.IsValid()) {
+				return errdefs.InvalidArgumentf("user specified IP address is supported on user defined networks only")
+			}
+			if len(s.Aliases) > 0 {
+				return errdefs.InvalidArgumentf("network-scoped alias is supported only for containers in user defined networks")
+			}
+		}
+		out[name] = s
+		return nil
+	}
+	var primary *nettypes.EndpointSettings
+	for k, es := range eps {
+		if k == string(mode) || k == given {
+			primary = es
+		}
+	}
+	if err := add(string(mode), primary); err != nil {
+		return nil, err
+	}
+	if mode.IsNone() || mode.IsHost() {
+		if len(eps) > 1 {
+			return nil, errdefs.InvalidArgumentf("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+		}
+		return out, nil
+	}
+	keys := make([]string, 0, len(eps))
+	for k := range eps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == string(mode) || k == given {
+			continue
+		}
+		if err := add(k, eps[k]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// attachNetworks prepares the namespace a starting container joins:
+// ("", zero, nil) leaves it to the runtime (none, host, no networking).
+func (e *Engine) attachNetworks(ctx context.Context, c *container.Container) (string, network.Attached, error) {
+	var att network.Attached
+	mode := c.HostConfig.NetworkMode
+	if mode.IsContainer() {
+		other, err := e.store.Get(mode.ConnectedContainer())
+		if err != nil {
+			return "", att, err
+		}
+		oc := other.Snapshot()
+		if !oc.State.Running() || oc.State.Pid == 0 {
+			return "", att, errdefs.Conflictf("cannot join network namespace of a non running container: container %s is %s", strings.TrimPrefix(oc.Name, "/"), oc.State.Status)
+		}
+		if e.cfg.Networks != nil {
+			if p := e.cfg.Networks.NetNSPath(oc.ID); p != "" {
+				return p, att, nil
+			}
+		}
+		return fmt.Sprintf("/proc/%d/ns/net", oc.State.Pid), att, nil
+	}
+	if e.cfg.Networks == nil || !ownNetNS(mode) || len(c.Networks) == 0 {
+		return "", att, nil
+	}
+	order := make([]string, 0, len(c.Networks))
+	for name := range c.Networks {
+		order = append(order, name)
+	}
+	_, primary, _ := e.cfg.Networks.Resolve(string(mode))
+	sort.Slice(order, func(i, j int) bool {
+		if (order[i] == primary) != (order[j] == primary) {
+			return order[i] == primary
+		}
+		return order[i] < order[j]
+	})
+	att, err := e.cfg.Networks.Attach(ctx, network.AttachRequest{
+		ContainerID: c.ID, ContainerName: c.Name, Hostname: c.Config.Hostname,
+		Networks: c.Networks, Order: order,
+		PortBindings: c.HostConfig.PortBindings, ExposedPorts: c.Config.ExposedPorts, PublishAll: c.HostConfig.PublishAllPorts,
+	})
+	if err != nil {
+		return "", att, err
+	}
+	return att.NetNSPath, att, nil
+}
+
+// setNetworksLive records the live endpoint settings of a started container.
+func setNetworksLive(c *container.Container, att network.Attached) {
+	if len(att.Networks) == 0 {
+		return
+	}
+	nets := map[string]*nettypes.EndpointSettings{}
+	for name, es := range c.Networks {
+		live := es.Copy()
+		if l, ok := att.Networks[name]; ok {
+			l.IPAMConfig, l.Aliases, l.DriverOpts = es.IPAMConfig.Copy(), slices.Clone(es.Aliases), es.DriverOpts
+			live = l
+		}
+		nets[name] = live
+	}
+	c.Networks = nets
+	c.Ports = att.Ports
+}
+
+// clearNetworksLive forgets the addresses of a container that stopped.
+func clearNetworksLive(c *container.Container) {
+	if len(c.Networks) == 0 && c.Ports == nil {
+		return
+	}
+	nets := map[string]*nettypes.EndpointSettings{}
+	for name, es := range c.Networks {
+		nets[name] = &nettypes.EndpointSettings{IPAMConfig: es.IPAMConfig.Copy(), Aliases: slices.Clone(es.Aliases), DriverOpts: es.DriverOpts, NetworkID: es.NetworkID}
+	}
+	c.Networks = nets
+	c.Ports = nil
+}
+
+// detachNetworks removes a stopped container's sandbox.
+func (e *Engine) detachNetworks(ctx context.Context, id string) {
+	if e.cfg.Networks == nil {
+		return
+	}
+	if err := e.cfg.Networks.Detach(ctx, id); err != nil {
+		e.log.WithError(err).WithField("container", id).Warn("remove network sandbox")
+	}
+}
+
+// hostGateway resolves --add-host name:host-gateway entries.
+func hostGateway(extra []string, gw netip.Addr) []string {
+	out := make([]string, 0, len(extra))
+	for _, h := range extra {
+		for _, sep := range []string{"=", ":"} {
+			if name, v, ok := strings.Cut(h, sep); ok && v == "host-gateway" {
+				if gw.IsValid() {
+					h = name + sep + gw.String()
+				}
+				break
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// IsRunning reports whether container id runs (network restore).
+func (e *Engine) IsRunning(id string) bool {
+	ent, err := e.store.Get(id)
+	return err == nil && ent.Snapshot().State.Running()
+}
+
+func (e *Engine) networks() (Networks, error) {
+	if e.cfg.Networks == nil {
+		return nil, errdefs.NotImplementedf("networking is not enabled")
+	}
+	return e.cfg.Networks, nil
+}
+
+// NetworkList is GET /networks.
+func (e *Engine) NetworkList(ctx context.Context, f filters.Args) ([]nettypes.Inspect, error) {
+	nw, err := e.networks()
+	if err != nil {
+		return nil, err
+	}
+	return nw.List(ctx, f)
+}
+
+// NetworkInspect is GET /networks/{id}.
+func (e *Engine) NetworkInspect(ctx context.Context, ref string) (nettypes.Inspect, error) {
+	nw, err := e.networks()
+	if err != nil {
+		return nettypes.Inspect{}, err
+	}
+	return nw.Inspect(ctx, ref)
+}
+
+// NetworkCreate is POST /networks/create.
+func (e *Engine) NetworkCreate(ctx context.Context, req networks.CreateRequest) (nettypes.CreateResponse, error) {
+	nw, err := e.networks()
+	if err != nil {
+		return nettypes.CreateResponse{}, err
+	}
+	if req.Scope != "" && req.Scope != "local" {
+		return nettypes.CreateResponse{}, errdefs.NotImplementedf("network scope %q is not supported", req.Scope)
+	}
+	if req.Ingress || req.ConfigOnly {
+		return nettypes.CreateResponse{}, errdefs.NotImplementedf("ingress and config-only networks are not supported")
+	}
+	o := network.CreateOptions{
+		Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable,
+		Labels: req.Labels, Options: req.Options, EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6,
+	}
+	if req.IPAM != nil {
+		o.IPAMDriver = req.IPAM.Driver
+		o.Configs = len(req.IPAM.Config)
+		if len(req.IPAM.Config) > 0 {
+			c := req.IPAM.Config[0]
+			if len(c.AuxAddress) > 0 {
+				return nettypes.CreateResponse{}, errdefs.NotImplementedf("auxiliary addresses are not supported")
+			}
+			o.Subnet, o.IPRange, o.Gateway = c.Subnet, c.IPRange, c.Gateway
+		}
+	}
+	id, err := nw.Create(ctx, o)
+	if err != nil {
+		return nettypes.CreateResponse{}, err
+	}
+	return nettypes.CreateResponse{ID: id}, nil
+}
+
+// NetworkRemove is DELETE /networks/{id}.
+func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
+	nw, err := e.networks()
+	if err != nil {
+		return err
+	}
+	return nw.Remove(ctx, ref)
+}
+
+// NetworkPrune is POST /networks/prune.
+func (e *Engine) NetworkPrune(ctx context.Context, f filters.Args) ([]string, error) {
+	nw, err := e.networks()
+	if err != nil {
+		return nil, err
+	}
+	return nw.Prune(ctx, f)
+}
+
+// NetworkConnect connects a container to a network: its record always,
+// its sandbox too when it runs.
+func (e *Engine) NetworkConnect(ctx context.Context, ref, ctr string, es *nettypes.EndpointSettings) error {
+	nw, err := e.networks()
+	if err != nil {
+		return err
+	}
+	ent, err := e.store.Get(ctr)
+	if err != nil {
+		return err
+	}
+	ent.Lock()
+	defer ent.Unlock()
+	c := ent.Snapshot()
+	mode := c.HostConfig.NetworkMode
+	if mode.IsHost() || mode.IsContainer() {
+		return errdefs.Forbiddenf("container sharing network namespace with another container or host cannot be connected to any other network")
+	}
+	if mode.IsNone() {
+		return errdefs.Forbiddenf("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+	}
+	id, name, err := nw.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	if _, ok := c.Networks[name]; ok {
+		return errdefs.Forbiddenf("endpoint with name %s already exists in network %s", strings.TrimPrefix(c.Name, "/"), name)
+	}
+	if name == network.NameHost || name == network.NameNone {
+		return errdefs.Forbiddenf("container cannot be disconnected from host network or connected to host network")
+	}
+	settings := &nettypes.EndpointSettings{NetworkID: id}
+	if es != nil {
+		settings.IPAMConfig, settings.Aliases = es.IPAMConfig.Copy(), slices.Clone(es.Aliases)
+	}
+	if c.State.Running() {
+		_, live, err := nw.Connect(ctx, c.ID, name, c.Config.Hostname, settings)
+		if err != nil {
+			return err
+		}
+		live.IPAMConfig, live.Aliases = settings.IPAMConfig, settings.Aliases
+		settings = live
+	}
+	_, err = ent.Update(func(c *container.Container) error {
+		nets := map[string]*nettypes.EndpointSettings{}
+		for k, v := range c.Networks {
+			nets[k] = v
+		}
+		nets[name] = settings
+		c.Networks = nets
+		return nil
+	})
+	return err
+}
+
+// NetworkDisconnect disconnects a container from a network.
+func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force bool) error {
+	nw, err := e.networks()
+	if err != nil {
+		return err
+	}
+	ent, err := e.store.Get(ctr)
+	if err != nil {
+		return err
+	}
+	ent.Lock()
+	defer ent.Unlock()
+	c := ent.Snapshot()
+	_, name, err := nw.Resolve(ref)
+	if err != nil {
+		return err
+	}
+	if _, ok := c.Networks[name]; !ok {
+		return errdefs.Forbiddenf("container %s is not connected to network %s", c.ID, name)
+	}
+	if name == network.NameHost || name == network.NameNone {
+		return errdefs.Forbiddenf("container cannot be disconnected from host network or connected to host network")
+	}
+	if c.State.Running() {
+		if _, err := nw.Disconnect(ctx, c.ID, name); err != nil {
+			return err
+		}
+	}
+	_, err = ent.Update(func(c *container.Container) error {
+		nets := map[string]*nettypes.EndpointSettings{}
+		for k, v := range c.Networks {
+			if k != name {
+				nets[k] = v
+			}
+		}
+		c.Networks = nets
+		return nil
+	})
+	return err
+}

@@ -1,0 +1,252 @@
+package network
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// newNetNS makes a fresh network namespace and bind-mounts it on path
+// (created empty). The namespace lives as long as the mount.
+func newNetNS(path string) (err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("create netns file: %w", err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread changes namespace and is never unlocked: the Go
+		// runtime ends it with the goroutine instead of reusing it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare net namespace: %w", err)
+			return
+		}
+		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("bind mount netns on %s: %w", path, err)
+			return
+		}
+		errc <- nil
+	}()
+	return <-errc
+}
+
+// removeNetNS unmounts and removes a netns file; a missing one is fine.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount netns %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove netns %s: %w", path, err)
+	}
+	return nil
+}
+
+// inNetNS opens a netlink handle inside the namespace at path.
+func inNetNS(path string) (*netlink.Handle, netns.NsHandle, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open netns %s: %w", path, err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		ns.Close()
+		return nil, 0, fmt.Errorf("netlink in netns %s: %w", path, err)
+	}
+	return h, ns, nil
+}
+
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, a.BitLen())}
+}
+
+// ensureBridge makes (or adopts) a bridge with the gateway address, up.
+func ensureBridge(name string, mtu int, gw netip.Addr, subnet netip.Prefix) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("find bridge %s: %w", name, err)
+		}
+		la := netlink.NewLinkAttrs()
+		la.Name = name
+		if mtu > 0 {
+			la.MTU = mtu
+		}
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
+			return fmt.Errorf("create bridge %s: %w", name, err)
+		}
+		if link, err = netlink.LinkByName(name); err != nil {
+			return fmt.Errorf("find bridge %s: %w", name, err)
+		}
+	} else if link.Type() != "bridge" {
+		return fmt.Errorf("interface %s exists and is not a bridge", name)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("addresses of %s: %w", name, err)
+	}
+	have := false
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == gw {
+			have = true
+		}
+	}
+	if !have {
+		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(gw, subnet.Bits())}); err != nil {
+			return fmt.Errorf("add %s to %s: %w", gw, name, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// deleteLink removes an interface; a missing one is fine.
+func deleteLink(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("find %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
+}
+
+// vethPlan is one endpoint's interface: host side on a bridge, the
+// container side named ifName in the sandbox namespace.
+type vethPlan struct {
+	HostName, IfName, Bridge string
+	MTU                      int
+	MAC                      net.HardwareAddr
+	Addr                     netip.Addr
+	Bits                     int
+	Gateway                  netip.Addr // default route via it when DefaultRoute
+	DefaultRoute             bool
+}
+
+// createVeth makes the pair with its peer already in the namespace and
+// configures the container side.
+func createVeth(nsPath string, p vethPlan) (err error) {
+	br, err := netlink.LinkByName(p.Bridge)
+	if err != nil {
+		return fmt.Errorf("find bridge %s: %w", p.Bridge, err)
+	}
+	h, ns, err := inNetNS(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	defer h.Delete()
+	la := netlink.NewLinkAttrs()
+	la.Name = p.HostName
+	la.MasterIndex = br.Attrs().Index
+	if p.MTU > 0 {
+		la.MTU = p.MTU
+	}
+	veth := &netlink.Veth{LinkAttrs: la, PeerName: p.IfName, PeerNamespace: netlink.NsFd(int(ns)), PeerHardwareAddr: p.MAC}
+	if p.MTU > 0 {
+		veth.PeerMTU = uint32(p.MTU)
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s: %w", p.HostName, err)
+	}
+	defer func() {
+		if err != nil {
+			deleteLink(p.HostName)
+		}
+	}()
+	host, err := netlink.LinkByName(p.HostName)
+	if err != nil {
+		return fmt.Errorf("find veth %s: %w", p.HostName, err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("set %s up: %w", p.HostName, err)
+	}
+	peer, err := h.LinkByName(p.IfName)
+	if err != nil {
+		return fmt.Errorf("find %s in container: %w", p.IfName, err)
+	}
+	if err := h.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(p.Addr, p.Bits)}); err != nil {
+		return fmt.Errorf("add %s to %s: %w", p.Addr, p.IfName, err)
+	}
+	if err := h.LinkSetUp(peer); err != nil {
+		return fmt.Errorf("set %s up: %w", p.IfName, err)
+	}
+	if lo, err := h.LinkByName("lo"); err == nil {
+		if err := h.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("set lo up: %w", err)
+		}
+	}
+	if p.DefaultRoute && p.Gateway.IsValid() {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: net.IP(p.Gateway.AsSlice())}); err != nil {
+			return fmt.Errorf("add default route via %s: %w", p.Gateway, err)
+		}
+	}
+	return nil
+}
+
+// removeContainerIf deletes the container side of an endpoint (its peer
+// on the host goes with it).
+func removeContainerIf(nsPath, ifName string) error {
+	h, ns, err := inNetNS(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	defer h.Delete()
+	link, err := h.LinkByName(ifName)
+	if err != nil {
+		return nil
+	}
+	if err := h.LinkDel(link); err != nil {
+		return fmt.Errorf("delete %s in container: %w", ifName, err)
+	}
+	return nil
+}
+
+// macFor derives docker's MAC (02:42 + the IPv4 address) for a; random
+// if a is not IPv4.
+func macFor(a netip.Addr) net.HardwareAddr {
+	if a.Is4() {
+		b := a.As4()
+		return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
+	}
+	m := make(net.HardwareAddr, 6)
+	rand.Read(m)
+	m[0] = m[0]&0xfe | 0x02
+	return m
+}
+
+// setIPForward turns on IPv4 forwarding in berthd's namespace.
+func setIPForward() error {
+	const p = "/proc/sys/net/ipv4/ip_forward"
+	if b, err := os.ReadFile(p); err == nil && len(b) > 0 && b[0] == '1' {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+		return fmt.Errorf("enable ip forwarding: %w", err)
+	}
+	return nil
+}
