@@ -73,6 +73,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newInspectCommand(c),
 		newLogsCommand(c),
 		newAttachCommand(c),
+		newExecCommand(c),
 		newRenameCommand(c),
 		newPauseCommand(c), newUnpauseCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newPortCommand(c),
 
@@ -117,7 +118,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 	cmd.AddCommand(
 		newRunCommand(c), newCreateCommand(c), newStartCommand(c), newStopCommand(c),
 		newRestartCommand(c), newKillCommand(c), newWaitCommand(c), rm, ls, insp,
-		newLogsCommand(c), newAttachCommand(c), newRenameCommand(c), newContainerPruneCommand(c),
+		newLogsCommand(c), newAttachCommand(c), newExecCommand(c), newRenameCommand(c), newContainerPruneCommand(c),
 		newPauseCommand(c), newUnpauseCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newPortCommand(c),
 	)
 	return cmd
