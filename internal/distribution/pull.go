@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/klauspost/compress/gzip"
@@ -25,6 +26,10 @@ import (
 
 // maxConcurrentDownloads is dockerd's default (--max-concurrent-downloads).
 const maxConcurrentDownloads = 3
+
+// interruptedPullLease is how long the layers of an interrupted pull are
+// kept for a retry.
+const interruptedPullLease = 10 * time.Minute
 
 // maxConfigSize bounds an image config blob.
 const maxConfigSize = 8 << 20
@@ -313,10 +318,20 @@ func (s *Service) fetchLayers(ctx context.Context, repo *Repository, descs []oci
 			held = chains[have-1]
 		}
 	}
+	parent := ctx
 	defer func() {
-		if retErr != nil && held != "" {
-			_, _ = layers.Release(context.WithoutCancel(ctx), held)
+		if retErr == nil || held == "" {
+			return
 		}
+		if parent.Err() != nil {
+			// Interrupted (the client went away): the layers stored so far
+			// are kept a while for the retry to start from. A daemon
+			// restart drops them (the layer store releases unused layers).
+			h := held
+			time.AfterFunc(interruptedPullLease, func() { _, _ = layers.Release(context.Background(), h) })
+			return
+		}
+		_, _ = layers.Release(context.WithoutCancel(ctx), held)
 	}()
 	for i := 0; i < have; i++ {
 		p.status(shortDigest(descs[i].Digest), "Already exists")
@@ -374,6 +389,9 @@ func (s *Service) fetchLayers(ctx context.Context, repo *Repository, descs []oci
 			_, _ = layers.Release(context.WithoutCancel(ctx), held) // the new layer holds it
 		}
 		held = l.ChainID
+		// Unpacked and registered: the compressed copy goes now, so a
+		// pull's peak disk is its layers plus the blobs not yet unpacked.
+		_ = os.Remove(s.blobPath(dl.desc.Digest))
 		p.status(shortDigest(dl.desc.Digest), "Pull complete")
 	}
 	return held, nil
