@@ -82,6 +82,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newImportCommand(c),
 		newTagCommand(c),
 		newHistoryCommand(c),
+		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
 
 		newVersionCommand(c),
 		newInfoCommand(c),
@@ -139,6 +140,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	rm.Aliases = []string{"remove", "rmi"}
 	cmd.AddCommand(ls, rm, newImageInspectCommand(c), newImportCommand(c), newTagCommand(c), newHistoryCommand(c))
+	cmd.AddCommand(newPullCommand(c), newPushCommand(c))
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/berth-dev/berth/internal/config"
+	"github.com/berth-dev/berth/internal/dockerinit"
 	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/runtime/linux"
 	"github.com/berth-dev/berth/internal/version"
@@ -25,6 +27,9 @@ import (
 func main() {
 	// Re-exec entry points come first: they must not parse daemon flags
 	// and must do as little as possible before their real work.
+	if filepath.Base(os.Args[0]) == dockerinit.Name {
+		dockerinit.Main() // --init's PID 1; never returns
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "init":

@@ -155,7 +155,8 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		LogDefaults:    logDefaults,
 		StorageDriver:  driver.Name(),
 		// Docker's default seccomp profile, --security-opt seccomp=...
-		SpecOpts:        []ocispec.SpecOpt{seccompprofile.SpecOpt()},
+		// and --init (berthd itself as /sbin/docker-init).
+		SpecOpts:        []ocispec.SpecOpt{seccompprofile.SpecOpt(), ocispec.WithInit(initBinary())},
 		SecurityOptions: []string{seccompprofile.SecurityOption},
 		Images:          images,
 		ImageCounter:    images,

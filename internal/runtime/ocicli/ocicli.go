@@ -6,6 +6,7 @@
 //	<bin> ... start ID
 //	<bin> ... kill [--all] ID SIGNUM
 //	<bin> ... delete --force ID
+//	<bin> ... exec --process P --detach --pid-file F [--console-socket S --tty] ID   (see exec.go)
 //
 // Stdio is passed through: the container's stdin, stdout and stderr are
 // the create command's fds 0, 1 and 2 (so the runtime's own complaints

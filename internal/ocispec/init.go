@@ -1,0 +1,26 @@
+package ocispec
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// InitPath is where --init's process is mounted, as Docker mounts
+// docker-init.
+const InitPath = "/sbin/docker-init"
+
+// WithInit runs a container created with --init under the init binary
+// at hostPath (berth's own, see internal/dockerinit): hostPath is
+// bind-mounted read-only at InitPath and the process becomes
+// `/sbin/docker-init -- ARGS...`, as dockerd does.
+func WithInit(hostPath string) SpecOpt {
+	return func(s *specs.Spec, in *Input) error {
+		if in.HostConfig == nil || in.HostConfig.Init == nil || !*in.HostConfig.Init || s.Process == nil {
+			return nil
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{
+			Destination: InitPath, Type: "bind", Source: hostPath, Options: []string{"bind", "ro"},
+		})
+		s.Process.Args = append([]string{InitPath, "--"}, s.Process.Args...)
+		return nil
+	}
+}
