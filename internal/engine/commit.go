@@ -173,6 +173,20 @@ func (e *Engine) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemCh
 		}
 		out = append(out, ctypes.FilesystemChange{Path: c.Path, Kind: ctypes.ChangeType(c.Kind)})
 	}
+	// /etc copied up only for those mount points is no change either.
+	for i, c := range out {
+		if c.Path != "/etc" || c.Kind != ctypes.ChangeModify {
+			continue
+		}
+		inside := false
+		for _, o := range out {
+			inside = inside || strings.HasPrefix(o.Path, "/etc/")
+		}
+		if !inside {
+			out = append(out[:i], out[i+1:]...)
+		}
+		break
+	}
 	return out, nil
 }
 
