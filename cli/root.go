@@ -81,6 +81,8 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newRmiCommand(c),
 		newImportCommand(c),
 		newTagCommand(c),
+		newCommitCommand(c), newDiffCommand(c), newExportCommand(c), newCpCommand(c),
+		newSaveCommand(c), newLoadCommand(c),
 		newHistoryCommand(c),
 		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
 
@@ -121,6 +123,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 		newRestartCommand(c), newKillCommand(c), newWaitCommand(c), rm, ls, insp,
 		newLogsCommand(c), newAttachCommand(c), newExecCommand(c), newRenameCommand(c), newContainerPruneCommand(c),
 		newPauseCommand(c), newUnpauseCommand(c), newTopCommand(c), newStatsCommand(c), newUpdateCommand(c), newPortCommand(c),
+		newCommitCommand(c), newDiffCommand(c), newExportCommand(c), newCpCommand(c),
 	)
 	return cmd
 }
@@ -139,7 +142,8 @@ func newImageCommand(c *CLI) *cobra.Command {
 	rm := newRmiCommand(c)
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	rm.Aliases = []string{"remove", "rmi"}
-	cmd.AddCommand(ls, rm, newImageInspectCommand(c), newImportCommand(c), newTagCommand(c), newHistoryCommand(c))
+	cmd.AddCommand(ls, rm, newImageInspectCommand(c), newImportCommand(c), newTagCommand(c), newHistoryCommand(c),
+		newImagePruneCommand(c), newSaveCommand(c), newLoadCommand(c))
 	cmd.AddCommand(newPullCommand(c), newPushCommand(c))
 	return cmd
 }
