@@ -128,6 +128,44 @@ func TestExec(t *testing.T) {
 		}
 	})
 
+	t.Run("runc", func(t *testing.T) {
+		if _, err := exec.LookPath("runc"); err != nil {
+			t.Skip("runc is not installed")
+		}
+		d.MustDocker("run", "-d", "--name", "xr", "--runtime", "runc", "busybox", "sleep", "300")
+		defer d.Docker("", "rm", "-f", "xr")
+		for _, tc := range []struct {
+			args   []string
+			stdout string
+			code   int
+		}{
+			{[]string{"exec", "xr", "echo", "hi"}, "hi\n", 0},
+			{[]string{"exec", "-u", "nobody", "-w", "/tmp", "xr", "sh", "-c", "id -u; pwd; exit 7"}, "65534\n/tmp\n", 7},
+			{[]string{"exec", "xr", "sh", "-c", "for f in /proc/self/ns/mnt /proc/1/ns/mnt; do readlink $f; done | uniq | wc -l"}, "1\n", 0},
+		} {
+			if r := d.Docker("", tc.args...); r.Stdout != tc.stdout || r.Code != tc.code {
+				t.Errorf("%q: %s; want %q exit %d", tc.args, r, tc.stdout, tc.code)
+			}
+		}
+		r := d.Docker("", "exec", "xr", "nope-not-here")
+		if r.Code != 127 || !strings.Contains(r.Stdout, `exec: "nope-not-here": executable file not found in $PATH`) {
+			t.Errorf("runc, missing binary: %s", r)
+		}
+		if r := d.Docker("hello\n", "exec", "-i", "xr", "cat"); r.Stdout != "hello\n" {
+			t.Errorf("runc, piped stdin: %s", r)
+		}
+	})
+
+	t.Run("paused", func(t *testing.T) {
+		d.MustDocker("pause", "xc")
+		id := d.MustDocker("inspect", "-f", "{{.Id}}", "xc")
+		r := d.Docker("", "exec", "xc", "true")
+		d.MustDocker("unpause", "xc")
+		if r.Code != 1 || !strings.Contains(r.Stderr, "container "+id+" is paused, unpause the container before exec") {
+			t.Errorf("exec into paused: %s", r)
+		}
+	})
+
 	t.Run("stopped", func(t *testing.T) {
 		d.MustDocker("stop", "-t", "0", "xc")
 		id := d.MustDocker("inspect", "-f", "{{.Id}}", "xc")
