@@ -187,7 +187,7 @@ func pullImage(ctx context.Context, c *CLI, ref reference.Named, platform *ocisp
 	if err != nil {
 		return err
 	}
-	var options client.ImagePullOptions
+	options := client.ImagePullOptions{RegistryAuth: c.registryAuth(ref)}
 	if platform != nil {
 		options.Platforms = []ocispec.Platform{*platform}
 	}

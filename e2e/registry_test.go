@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/distribution/registrytest"
 )
@@ -127,5 +129,96 @@ func TestRegistryMirror(t *testing.T) {
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "auto" || !strings.Contains(r.Stderr, "Unable to find image 'busybox:latest' locally") {
 		t.Fatalf("run pulling: %s", r)
 	}
-	_ = context.Background
+}
+
+// berth's own CLI: login, push, pull (drawing its own progress), logout.
+func TestRegistryBerthCLI(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{User: "carol", Password: "pw"})
+	d := StartDaemon(t)
+	d.ImportBusybox()
+	name := reg.Host + "/cli/busybox:v2"
+	d.MustDocker("tag", "busybox", name)
+	if r := d.Berth("pw\n", "login", "-u", "carol", "--password-stdin", reg.Host); r.Code != 0 || !strings.Contains(r.Stdout, "Login Succeeded") {
+		t.Fatalf("berth login: %s", r)
+	}
+	if r := d.Berth("", "push", name); r.Code != 0 || !strings.Contains(r.Stdout, "v2: digest: sha256:") {
+		t.Fatalf("berth push: %s", r)
+	}
+	d.MustDocker("rmi", name, "busybox")
+	r := d.Berth("", "pull", name)
+	if r.Code != 0 || !registrytest.Contains(r.Stdout, "Pull complete", "Status: Downloaded newer image for "+name, "\n"+name+"\n") {
+		t.Fatalf("berth pull: %s", r)
+	}
+	if r := d.Berth("", "logout", reg.Host); r.Code != 0 || !strings.Contains(r.Stdout, "Removing login credentials for "+reg.Host) {
+		t.Fatalf("berth logout: %s", r)
+	}
+	d.MustDocker("rmi", name)
+	if r := d.Berth("", "pull", name); r.Code == 0 {
+		t.Fatalf("pull after logout: %s", r)
+	}
+}
+
+// berthd killed with SIGKILL in the middle of a pull restarts into a
+// consistent store: no image listed, no layer left; the pull then
+// completes.
+func TestRegistryPullCrash(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	var layers []registrytest.Layer
+	for i := 0; i < 4; i++ {
+		layers = append(layers, registrytest.RandomLayer("data"+string(rune('a'+i)), 6<<20))
+	}
+	if _, err := registrytest.PushImage(context.Background(), reg.URL, "crash/img", "v1", layers); err != nil {
+		t.Fatal(err)
+	}
+	name := reg.Host + "/crash/img:v1"
+	d := StartDaemon(t)
+	layerdb := filepath.Join(d.DataRoot, "image", "overlay2", "layerdb", "sha256")
+	entries := func() int {
+		ents, _ := os.ReadDir(layerdb)
+		return len(ents)
+	}
+	// Kill at three points: while downloading, after the first layer is
+	// registered, after more are.
+	for round, after := range []int{0, 1, 3} {
+		pull := exec.Command("docker", "-H", d.Host, "pull", "-q", name)
+		if err := pull.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if after == 0 {
+				if ents, _ := os.ReadDir(filepath.Join(d.DataRoot, "tmp", "pull")); len(ents) > 0 {
+					break
+				}
+			} else if entries() >= after {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		d.Kill()
+		_ = pull.Wait()
+		d.Start()
+		if out := d.MustDocker("images", "-q"); out != "" {
+			t.Fatalf("round %d: half-pulled image listed after restart: %q", round, out)
+		}
+		if n := entries(); n != 0 {
+			t.Fatalf("round %d: %d layers left after restart with no image", round, n)
+		}
+		ents, _ := os.ReadDir(filepath.Join(d.DataRoot, "overlay2"))
+		for _, e := range ents {
+			if e.Name() != "l" {
+				t.Fatalf("round %d: orphan snapshot %s left in overlay2/", round, e.Name())
+			}
+		}
+	}
+	d.MustDocker("pull", name)
+	if got := d.MustDocker("image", "inspect", "-f", "{{len .RootFS.Layers}}", name); got != "4" {
+		t.Fatalf("pulled image has %s layers", got)
+	}
+	if n := entries(); n != 4 {
+		t.Fatalf("%d layers stored, want 4", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.DataRoot, "tmp", "pull")); len(ents) != 0 {
+		t.Errorf("blobs left after a complete pull: %d", len(ents))
+	}
 }

@@ -67,7 +67,27 @@ func NewService(cfg Config, images Images, dataRoot string) (*Service, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	sweepBlobs(dir, time.Now().Add(-blobCacheMaxAge))
 	return &Service{resolver: r, images: images, blobs: dir, inflight: map[digest.Digest]*sync.Mutex{}}, nil
+}
+
+// blobCacheMaxAge is how long blobs of a pull that never completed are
+// kept for a retry to reuse.
+const blobCacheMaxAge = 24 * time.Hour
+
+// sweepBlobs removes push temp files (always) and download leftovers
+// last written before cutoff.
+func sweepBlobs(dir string, cutoff time.Time) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), "push-") || info.ModTime().Before(cutoff) {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Resolver is the service's endpoint resolver.

@@ -153,6 +153,10 @@ func (e *Engine) volumesFrom(spec string, have map[string]bool) ([]container.Mou
 		return nil, errdefs.InvalidArgumentf("invalid mode: %s", mode)
 	}
 	ent, err := e.store.Get(ref)
+	if errdefs.Is(err, errdefs.NotFound) {
+		// 400, as dockerd: a 404 would make the docker CLI pull the image.
+		return nil, errdefs.With(errdefs.InvalidArgument, err)
+	}
 	if err != nil {
 		return nil, err
 	}
