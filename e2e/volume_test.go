@@ -235,7 +235,9 @@ func TestVolumes(t *testing.T) {
 	t.Run("VolumesFrom", func(t *testing.T) {
 		src := d.MustDocker("run", "-d", "--name", "vfsrc", "-v", "vf:/shared", "-v", "/anonvf", "busybox", "sh", "-c", "echo s > /shared/f; echo a > /anonvf/g; sleep 60")
 		defer d.Docker("", "rm", "-f", src)
-		waitFor(t, func() bool { return d.Docker("", "run", "--rm", "-v", "vf:/s", "busybox", "test", "-e", "/s/f").Code == 0 })
+		waitFor(t, func() bool {
+			return d.Docker("", "run", "--rm", "-v", "vf:/s", "busybox", "test", "-e", "/s/f").Code == 0
+		})
 		if got := d.MustDocker("run", "--rm", "--volumes-from", "vfsrc", "busybox", "sh", "-c", "cat /shared/f /anonvf/g; echo w > /shared/w && echo wrote"); got != "s\na\nwrote" {
 			t.Errorf("volumes-from: %q", got)
 		}
@@ -496,7 +498,6 @@ func loopExt4(t *testing.T, d *Daemon) string {
 	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
 	return dev
 }
-
 
 // TestVolumeSurvivesKill9 kills berthd with SIGKILL while a container
 // writes to a named volume: after a restart the volume, its metadata and
