@@ -38,7 +38,18 @@ type authEntry struct {
 	IdentityToken string `json:"identitytoken,omitempty"`
 }
 
-func (c *CLI) configFile() string { return filepath.Join(configDir(c.Getenv), "config.json") }
+func (c *CLI) configFile() string {
+	for _, k := range []string{"BERTH_CONFIG", "DOCKER_CONFIG"} {
+		if v := c.Getenv(k); v != "" {
+			return filepath.Join(v, "config.json")
+		}
+	}
+	home := c.Getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".docker", "config.json")
+}
 
 func (c *CLI) readConfig() (map[string]json.RawMessage, map[string]authEntry, error) {
 	raw := map[string]json.RawMessage{}
@@ -73,7 +84,21 @@ func (c *CLI) writeAuths(raw map[string]json.RawMessage, auths map[string]authEn
 	if err := os.MkdirAll(filepath.Dir(c.configFile()), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(c.configFile(), out, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(c.configFile()), ".config.json.tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(out)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), c.configFile())
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }
 
 // serverKey is config.json's key for the registry of ref.
