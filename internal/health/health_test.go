@@ -48,7 +48,7 @@ func (c *fakeClock) advance(t *testing.T, d time.Duration) {
 	t.Helper()
 	select {
 	case <-c.added:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("monitor never waited")
 	}
 	c.mu.Lock()
@@ -96,7 +96,14 @@ func start(t *testing.T, cfg Config, probe Prober) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	hs.cancel = cancel
 	go func() { m.Run(ctx); close(hs.done) }()
-	t.Cleanup(func() { cancel(); <-hs.done })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-hs.done:
+		case <-time.After(20 * time.Second):
+			t.Error("monitor did not stop when its context ended")
+		}
+	})
 	return hs
 }
 
@@ -106,7 +113,7 @@ func (hs *harness) tick(d time.Duration) {
 	hs.clock.advance(hs.t, d)
 	select {
 	case <-hs.results:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		hs.t.Fatal("no probe result")
 	}
 }
@@ -229,7 +236,7 @@ func TestTimeoutKillsProbe(t *testing.T) {
 	hs.clock.advance(t, cfg.Timeout)  // and times out
 	select {
 	case <-hs.results:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("no result after the timeout")
 	}
 	<-killed
