@@ -377,9 +377,14 @@ func (s *Service) fetchLayers(ctx context.Context, repo *Repository, descs []oci
 			defer close(dl.done)
 			select {
 			case sem <- struct{}{}:
-			case <-ctx.Done():
-				dl.err = ctx.Err()
-				return
+			default:
+				p.status(shortDigest(dl.desc.Digest), "Waiting")
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					dl.err = ctx.Err()
+					return
+				}
 			}
 			defer func() { <-sem }()
 			dl.err = s.fetchBlob(ctx, repo, dl.desc, p)
