@@ -6,7 +6,7 @@
 //	apibench api      -sock S [-n 20] [-image busybox]     create/start/wait/delete, medians
 //	apibench parallel -sock S [-n 50] -ids FILE            create+start N `sleep` containers at once
 //	apibench rmall    -sock S -ids FILE                    force-remove them at once
-//	apibench cli      [-n 20] [-image busybox] -- CLI...   `CLI run --rm` and create/start -a/rm, medians
+//	apibench cli      [-n 20] [-image busybox] -- CLI...   `CLI run --rm`, create/start -a/rm and exec, medians
 //	apibench oci-wrap RUNTIME ARGS...                      drop RLIMIT_NPROC from the bundle, exec RUNTIME
 //	apibench table    RESULTS                              print "engine metric value" lines as a table
 //
@@ -331,6 +331,23 @@ func runCLI(args []string) error {
 		}
 	}
 	fmt.Printf("cli.run %.2f\ncli.create %.2f\ncli.start %.2f\ncli.rm %.2f\n", median(runs), median(creates), median(starts), median(rms))
+	// `exec c true` into one running container.
+	id, _, err := run("run", "-d", "--network", "none", *image, "sleep", "600")
+	if err != nil {
+		return err
+	}
+	defer run("rm", "-f", id)
+	var execs []float64
+	for i := -1; i < *n; i++ {
+		_, d, err := run("exec", id, "true")
+		if err != nil {
+			return err
+		}
+		if i >= 0 {
+			execs = append(execs, ms(d))
+		}
+	}
+	fmt.Printf("cli.exec %.2f\n", median(execs))
 	return nil
 }
 
