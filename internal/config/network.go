@@ -16,7 +16,8 @@ import (
 // subnet; --ip-forward lets berthd turn on net.ipv4.ip_forward when a
 // bridge network with a route out is made (needed for containers to reach
 // beyond the host); --iptables=false is accepted for dockerd parity
-// (berth programs no packet filter rules yet).
+// (no nftables table "berth" then: no isolation, masquerading or DNAT;
+// published ports are served by the userland proxy alone).
 type Network struct {
 	Bridge    string `json:"bridge,omitempty"`
 	BIP       string `json:"bip,omitempty"`

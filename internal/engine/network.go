@@ -54,7 +54,12 @@ func (e *Engine) planNetworks(hc *ctypes.HostConfig, nc *nettypes.NetworkingConf
 	add := func(ref string, es *nettypes.EndpointSettings) error {
 		id, name, err := nw.Resolve(ref)
 		if err != nil {
-			return err
+			if !errdefs.Is(err, errdefs.NotFound) || ref != string(mode) {
+				return err
+			}
+			// As dockerd: an unknown --network fails the start, not the
+			// create (a 404 at create makes the docker CLI try a pull).
+			name = ref
 		}
 		s := &nettypes.EndpointSettings{NetworkID: id}
 		if es != nil {

@@ -127,6 +127,11 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 	if err := writeJSON(s.sbPath(sb.ContainerID), sb); err != nil {
 		return att, err
 	}
+	if len(sb.Ports) > 0 {
+		if err := s.syncRulesLocked(); err != nil {
+			return att, err
+		}
+	}
 	return s.attachedLocked(sb), nil
 }
 
@@ -264,6 +269,9 @@ func (s *Service) teardownLocked(id string) error {
 		return fmt.Errorf("remove sandbox record of %s: %w", id, err)
 	}
 	delete(s.sandboxes, id)
+	if len(sb.Ports) > 0 {
+		return s.syncRulesLocked()
+	}
 	return nil
 }
 
@@ -366,6 +374,9 @@ func (s *Service) Restore(ctx context.Context, running func(containerID string) 
 		if err := s.teardownLocked(id); err != nil {
 			s.log.WithError(err).WithField("container", id).Warn("remove stale sandbox")
 		}
+	}
+	if err := s.syncRulesLocked(); err != nil {
+		return err
 	}
 	// Namespace files no record names (a crash between mount and record).
 	if ents, err := os.ReadDir(s.nsDir()); err == nil {

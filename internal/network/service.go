@@ -37,9 +37,13 @@ type Config struct {
 	MTU int
 	// IPForward turns on net.ipv4.ip_forward when a bridge is made.
 	IPForward bool
-	// UserlandProxy serves published ports from berthd (always on for
-	// now: it is also how berth notices a host port in use).
-	Logger logrus.FieldLogger
+	// IPTables programs berth's nftables table (isolation between
+	// networks, --internal, masquerading, DNAT of published ports);
+	// dockerd's --iptables=false turns it off. Published ports are also
+	// always served by a userland proxy (loopback traffic, and how a host
+	// port in use is noticed).
+	IPTables bool
+	Logger   logrus.FieldLogger
 }
 
 // Service manages networks and container sandboxes.
@@ -324,6 +328,10 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (id string, err e
 	}
 	s.nets[n.ID] = n
 	s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway)
+	if err := s.syncRulesLocked(); err != nil {
+		s.removeLocked(n)
+		return "", err
+	}
 	return n.ID, nil
 }
 
@@ -408,7 +416,23 @@ func (s *Service) removeLocked(n *Network) error {
 	}
 	delete(s.nets, n.ID)
 	delete(s.pools, n.ID)
-	return nil
+	return s.syncRulesLocked()
+}
+
+// syncRulesLocked rewrites berth's nftables table from the records.
+func (s *Service) syncRulesLocked() error {
+	if !s.cfg.IPTables {
+		return nil
+	}
+	nets := make([]*Network, 0, len(s.nets))
+	for _, n := range s.nets {
+		nets = append(nets, n)
+	}
+	sbs := make([]*Sandbox, 0, len(s.sandboxes))
+	for _, sb := range s.sandboxes {
+		sbs = append(sbs, sb)
+	}
+	return applyRules(planRules(nets, sbs))
 }
 
 // Prune removes user-defined networks without endpoints that match f

@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	nets, err := network.New(network.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
 		DefaultBridge: cfg.Network.Bridge != "none", BridgeIP: cfg.Network.BridgeIP(),
-		MTU: cfg.Network.MTU, IPForward: cfg.Network.IPForward,
+		MTU: cfg.Network.MTU, IPForward: cfg.Network.IPForward, IPTables: cfg.Network.IPTables,
 		Logger: logrus.StandardLogger(),
 	})
 	if err != nil {
