@@ -63,6 +63,8 @@ type State struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	OOMKilled  bool
+	// Health is the healthcheck's state (nil without a healthcheck).
+	Health *ctypes.Health `json:",omitempty"`
 }
 
 // Running reports whether the container's process is alive (running,
@@ -127,6 +129,7 @@ func (s *State) SetExited(code int, oom bool, at time.Time, errText string) {
 	s.OOMKilled = oom
 	s.FinishedAt = at
 	s.Error = errText
+	s.Health = healthStopped(s.Health)
 }
 
 // SetRestarting records an exit after which a restart policy will start
@@ -138,6 +141,7 @@ func (s *State) SetRestarting(code int, oom bool, at time.Time) {
 	s.OOMKilled = oom
 	s.FinishedAt = at
 	s.Error = ""
+	s.Health = healthStopped(s.Health)
 }
 
 // Command is the command line as ps shows it.

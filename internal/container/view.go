@@ -21,7 +21,7 @@ import (
 func (s State) StatusText(now time.Time) string {
 	switch s.Status {
 	case ctypes.StateRunning:
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + healthText(s.Health)
 	case ctypes.StatePaused:
 		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case ctypes.StateRestarting:
@@ -178,6 +178,7 @@ func (c *Container) Inspect(graph *storage.DriverData) ctypes.InspectResponse {
 			Error:      st.Error,
 			StartedAt:  st.StartedAt.UTC().Format(time.RFC3339Nano),
 			FinishedAt: st.FinishedAt.UTC().Format(time.RFC3339Nano),
+			Health:     deepCopy(st.Health),
 		},
 		Image:           string(c.ImageID),
 		ResolvConfPath:  c.ResolvConfPath,

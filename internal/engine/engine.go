@@ -91,6 +91,8 @@ type Engine struct {
 	restarts map[string]*restartState
 
 	execs execStore // exec records (exec.go)
+
+	health healthRunners // healthcheck monitors (health.go)
 }
 
 var (

@@ -64,6 +64,7 @@ func (e *Engine) waitExit(id string) (monitor.Exit, bool) {
 // honours --rm.
 func (e *Engine) handleExit(ent *container.Entry, exit monitor.Exit) {
 	ctx := context.Background()
+	e.stopHealth(ent.ID())
 	ent.Lock()
 	c := ent.Snapshot()
 	restart, delay := false, time.Duration(0)

@@ -100,6 +100,7 @@ func (e *Engine) restoreOne(ctx context.Context, ent *container.Entry, task moni
 			ent.Update(func(c *container.Container) error { c.State.Pid = task.Pid; return nil })
 		}
 		e.watch(ent)
+		e.startHealth(ent)
 	case c.State.Running() && known && task.Exit != nil:
 		e.handleExit(ent, *task.Exit)
 	case c.State.Running():

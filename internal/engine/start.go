@@ -215,6 +215,7 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 	}
 	if _, err = ent.Update(func(c *container.Container) error {
 		c.State.SetRunning(pid, time.Now().UTC())
+		c.State.Health = initialHealth(c)
 		c.ManuallyStopped = false
 		setNetworksLive(c, att)
 		return nil
@@ -223,6 +224,7 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 	}
 	e.logEvent(ent.Snapshot(), eventtypes.ActionStart, nil)
 	e.watch(ent)
+	e.startHealth(ent)
 	return nil
 }
 
