@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Volume benchmark: berthd vs Debian's dockerd, each on private temp roots.
+# Reports (never asserts) the median latency of `docker volume create` and
+# of `docker run --rm -v NAME:/d busybox true`, and dd write throughput
+# (256 MiB, conv=fsync) into a named volume vs the host filesystem the
+# data roots live on. Never run in CI.
+#
+#   bench/volumes.sh [-n RUNS] [-s MIB] [BERTHD]      (BERTHD defaults to bin/berthd)
+set -euo pipefail
+
+RUNS=20
+MIB=256
+BERTHD=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-n) RUNS=$2; shift 2 ;;
+	-s) MIB=$2; shift 2 ;;
+	-h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+	*) BERTHD=$1; shift ;;
+	esac
+done
+die() { echo "volumes.sh: $*" >&2; exit 1; }
+[ "${CI:-}" = "" ] || die "benchmarks do not run in CI"
+[ "$(id -u)" = 0 ] || die "needs root"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BERTHD=$(readlink -f "${BERTHD:-$REPO/bin/berthd}")
+[ -x "$BERTHD" ] || die "no berthd at $BERTHD (make build)"
+command -v dockerd >/dev/null || die "no dockerd (apt-get install -y docker.io)"
+[ ! -S /run/containerd/containerd.sock ] || die "a system containerd runs; dockerd would share it"
+
+W=$(mktemp -d /var/tmp/berth-volbench.XXXXXX)
+PIDS=()
+cleanup() {
+	for h in "$W/berth.sock" "$W/docker.sock"; do
+		[ -S "$h" ] && docker -H "unix://$h" ps -aq 2>/dev/null | xargs -r docker -H "unix://$h" rm -f >/dev/null 2>&1 || true
+	done
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	sleep 1
+	# berthd's monitor outlives berthd (live restore): stop ours by pid.
+	if [ -f "$W/berth/exec/monitor.pid" ]; then
+		m=$(cat "$W/berth/exec/monitor.pid")
+		tr '\0' ' ' </proc/"$m"/cmdline 2>/dev/null | grep -q "$W" && kill "$m" || true
+	fi
+	for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.2; done; done
+	grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+sh "$REPO/hack/busybox-rootfs.sh" "$W/busybox.tar" >/dev/null
+echo '{}' >"$W/daemon.json"
+mkdir -p "$W/berth" "$W/docker"
+"$BERTHD" --data-root "$W/berth/data" --exec-root "$W/berth/exec" -H "unix://$W/berth.sock" --pidfile "$W/berth/pid" \
+	--config-file "$W/daemon.json" --bridge=none --cgroup-parent "berth-volbench-${W##*.}" >"$W/berth/log" 2>&1 &
+PIDS+=($!)
+dockerd --data-root "$W/docker/data" --exec-root "$W/docker/exec" -H "unix://$W/docker.sock" --pidfile "$W/docker/pid" \
+	--config-file "$W/daemon.json" --bridge=none --iptables=false --ip6tables=false >"$W/docker/log" 2>&1 &
+PIDS+=($!)
+for s in berth docker; do
+	for _ in $(seq 100); do docker -H "unix://$W/$s.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
+	docker -H "unix://$W/$s.sock" import --change 'CMD ["sh"]' "$W/busybox.tar" busybox:latest >/dev/null
+done
+
+# median of RUNS timings (ms) of a command; $i is the run number.
+median_ms() {
+	local t=()
+	for i in $(seq "$RUNS"); do
+		local a b
+		a=$(date +%s%N)
+		eval "$1" >/dev/null
+		b=$(date +%s%N)
+		t+=($(((b - a) / 1000)))
+	done
+	printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
+}
+
+printf '%-8s %18s %18s %22s\n' engine "volume create ms" "run -v ms" "dd ${MIB}MiB to volume"
+for s in berth docker; do
+	D="docker -H unix://$W/$s.sock"
+	c=$(median_ms "$D volume create v\$i")
+	r=$(median_ms "$D run --rm -v v\$i:/d busybox true")
+	# busybox dd prints no rate: time an exec of it, less an exec of true.
+	cid=$($D run -d -v ddv:/d busybox sleep 600)
+	base=$(median_ms "$D exec $cid true")
+	a=$(date +%s%N)
+	$D exec "$cid" dd if=/dev/zero of=/d/f bs=1M count="$MIB" conv=fsync 2>/dev/null
+	b=$(date +%s%N)
+	rate=$(awk -v ms="$(((b - a) / 1000000))" -v base="$base" -v mib="$MIB" 'BEGIN {printf "%.0f MiB/s", mib * 1000 / (ms - base)}')
+	$D rm -f "$cid" >/dev/null
+	printf '%-8s %18s %18s %22s\n' "$s" "$c" "$r" "$rate"
+done
+a=$(date +%s%N)
+dd if=/dev/zero of="$W/hostfile" bs=1M count="$MIB" conv=fsync 2>/dev/null
+b=$(date +%s%N)
+rate=$(awk -v ms="$(((b - a) / 1000000))" -v mib="$MIB" 'BEGIN {printf "%.0f MiB/s", mib * 1000 / ms}')
+printf '%-8s %18s %18s %22s\n' host - - "$rate"
