@@ -6,7 +6,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
-	"github.com/moby/term"
 	"github.com/spf13/cobra"
 )
 
@@ -99,10 +98,8 @@ func runAttach(ctx context.Context, c *CLI, o *attachOptions) error {
 		}
 	}
 	if err := <-streamErr; err != nil && !errors.Is(err, context.Canceled) {
-		var esc term.EscapeError
-		if errors.As(err, &esc) {
-			return nil
-		}
+		// docker attach reports a detach as its error: "read escape
+		// sequence", exit 1 (docker run -it exits 0).
 		return err
 	}
 	select {

@@ -92,8 +92,8 @@ func (s *ioStreamer) setupInput() error {
 	}
 	escape, err := term.ToBytes(keys)
 	if err != nil {
-		s.restoreTerminal()
-		return fmt.Errorf("invalid detach keys (%s) provided", keys)
+		// As docker: the daemon refuses bad keys; here fall back.
+		escape, _ = term.ToBytes(defaultDetachKeys)
 	}
 	s.in = term.NewEscapeProxy(s.in, escape)
 	return nil

@@ -127,3 +127,9 @@ func TestRunningRoutes(t *testing.T) {
 	e.wantError(e.postJSON("/v1.51/containers/web/update", `{"Memory":1024}`), 400, "Minimum memory limit allowed is 6MB")
 	e.wantError(e.postJSON("/v1.51/containers/web/update", ``), 400, "invalid JSON: empty request body")
 }
+
+func TestAttachBadDetachKeys(t *testing.T) {
+	e := newEnv(t)
+	e.create("web", `{"Image":"busybox"}`)
+	e.wantError(e.post("/v1.51/containers/web/attach?stream=1&stdin=1&detachKeys=bogus"), 400, "Invalid detach keys (bogus) provided")
+}

@@ -34,6 +34,16 @@ type attachResult struct {
 // Stdout/Stderr writers that frame what they are given (non-TTY), so the
 // monitor's stdcopy frames are demultiplexed into them.
 func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachOptions) error {
+	// As dockerd, keys given are checked first, whatever the attach; only
+	// a TTY attach watches for them.
+	keys := opts.DetachKeys
+	if keys == "" {
+		keys = DefaultDetachKeys
+	}
+	detachKeys, err := term.ToBytes(keys)
+	if err != nil {
+		return errdefs.InvalidArgumentf("Invalid detach keys (%s) provided", keys)
+	}
 	ent, err := e.store.Get(ref)
 	if err != nil {
 		return err
@@ -69,16 +79,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachO
 	}
 	stdin := opts.Stdin
 	if tty && stdin != nil {
-		// As dockerd, only a TTY attach watches for the detach keys.
-		keys := opts.DetachKeys
-		if keys == "" {
-			keys = DefaultDetachKeys
-		}
-		b, err := term.ToBytes(keys)
-		if err != nil {
-			return errdefs.InvalidArgumentf("Invalid detach keys (%s) provided", keys)
-		}
-		stdin = term.NewEscapeProxy(stdin, b)
+		stdin = term.NewEscapeProxy(stdin, detachKeys)
 	}
 	mopts := monitor.AttachOptions{Stdin: stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil}
 	conn, err := e.attachConn(ctx, ent, mopts)

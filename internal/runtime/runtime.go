@@ -13,6 +13,12 @@
 //     its create/start/kill/delete commands, for differential tests and for
 //     users who choose --runtime.
 //
+// A Task that can run further processes in its running container (docker
+// exec) implements Execer: the process joins every namespace of the
+// container's init and its cgroup and gets the process spec's user,
+// capabilities, env, cwd and terminal. Berth's runtime does this in pure
+// Go (see runtime/linux, "Exec"); ocicli uses the binary's exec command.
+//
 // Process exits are collected by the caller (the monitor is a child
 // subreaper and reaps every child with wait4(-1)); runtimes never call
 // Wait on the container process, and helper binaries they exec are waited

@@ -5,9 +5,11 @@ import (
 	"net/http"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/term"
 
 	"github.com/berth-dev/berth/internal/apiserver/router"
 	"github.com/berth-dev/berth/internal/apiserver/stream"
+	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // attach hijacks the connection once the container is known to exist and
@@ -19,6 +21,12 @@ func (c *containerRouter) attach(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	useStdin, useStdout, useStderr := router.BoolValue(r, "stdin"), router.BoolValue(r, "stdout"), router.BoolValue(r, "stderr")
 	logs, streamOut := router.BoolValue(r, "logs"), router.BoolValue(r, "stream")
+	// Bad detach keys are a 400 before the hijack, as dockerd answers.
+	if k := q.Get("detachKeys"); k != "" {
+		if _, err := term.ToBytes(k); err != nil {
+			return errdefs.InvalidArgumentf("Invalid detach keys (%s) provided", k)
+		}
+	}
 	tty, err := c.b.ContainerTTY(r.Context(), id)
 	if err != nil {
 		return err
