@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/berth-dev/berth/internal/version.Version=$(VERSION) \
 	-X github.com/berth-dev/berth/internal/version.GitCommit=$(shell git rev-parse --short HEAD 2>/dev/null)
 
-.PHONY: build test unit up bench clean
+.PHONY: build test unit up bench clean fuzz
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berthd ./cmd/berthd
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
@@ -21,6 +21,10 @@ unit:
 # Set up this machine and run berthd with a busybox image.
 up:
 	./hack/up.sh
+
+# Every go test -fuzz target for FUZZTIME (default 1m) each; FUZZ=regexp picks some.
+fuzz:
+	FUZZTIME='$(FUZZTIME)' FUZZ='$(FUZZ)' ./hack/fuzz.sh
 
 bench: build
 	./bench/run.sh
