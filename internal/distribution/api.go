@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/moby/moby/api/types/registry"
@@ -67,4 +68,26 @@ func (s *Service) Login(ctx context.Context, auth registry.AuthConfig) (registry
 		return registry.AuthResponse{}, fmt.Errorf("login: no endpoint for %q", auth.ServerAddress)
 	}
 	return registry.AuthResponse{}, errs[len(errs)-1]
+}
+
+// ServiceConfig is docker info's RegistryConfig: loopback and the
+// configured insecure registries, Docker Hub with its mirrors.
+func (r *Resolver) ServiceConfig() *registry.ServiceConfig {
+	sc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("127.0.0.0/8")},
+		IndexConfigs:          map[string]*registry.IndexInfo{},
+		Mirrors:               []string{},
+	}
+	for _, m := range r.cfg.Mirrors {
+		sc.Mirrors = append(sc.Mirrors, strings.TrimSuffix(m, "/")+"/")
+	}
+	for _, s := range r.cfg.Insecure {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			sc.InsecureRegistryCIDRs = append(sc.InsecureRegistryCIDRs, p)
+			continue
+		}
+		sc.IndexConfigs[s] = &registry.IndexInfo{Name: s, Mirrors: []string{}, Secure: false}
+	}
+	sc.IndexConfigs[hubDomain] = &registry.IndexInfo{Name: hubDomain, Mirrors: sc.Mirrors, Secure: true, Official: true}
+	return sc
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/sirupsen/logrus"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
@@ -57,6 +58,8 @@ type Config struct {
 	StorageDriver string
 	// SecurityOptions are shown by docker info ("name=seccomp,profile=builtin").
 	SecurityOptions []string
+	// Registry is docker info's RegistryConfig (mirrors, insecure registries).
+	Registry *registry.ServiceConfig
 
 	Images       Images
 	ImageCounter ImageCounter // optional

@@ -105,6 +105,7 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 		LiveRestoreEnabled: true,
 		Isolation:          "",
 		SecurityOptions:    append([]string{}, e.cfg.SecurityOptions...),
+		RegistryConfig:     e.cfg.Registry,
 		CDISpecDirs:        []string{},
 		Warnings:           []string{},
 	}

@@ -158,6 +158,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		// and --init (berthd itself as /sbin/docker-init).
 		SpecOpts:        []ocispec.SpecOpt{seccompprofile.SpecOpt(), ocispec.WithInit(initBinary())},
 		SecurityOptions: []string{seccompprofile.SecurityOption},
+		Registry:        registry.Resolver().ServiceConfig(),
 		Images:          images,
 		ImageCounter:    images,
 		Layers:          layers,
