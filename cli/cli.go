@@ -24,9 +24,11 @@ type CLI struct {
 	Name   string
 	Getenv func(string) string
 
-	host   string
-	tls    TLSOptions
-	client *client.Client
+	host string
+	tls  TLSOptions
+	// contextName is --context (see CurrentContext in context.go).
+	contextName string
+	client      *client.Client
 }
 
 // New returns a CLI on the given streams.
@@ -39,7 +41,7 @@ func (c *CLI) Client() (*client.Client, error) {
 	if c.client != nil {
 		return c.client, nil
 	}
-	opts, err := clientOptions(c.Host(), c.tls, c.Getenv)
+	opts, err := c.endpointOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +54,12 @@ func (c *CLI) Client() (*client.Client, error) {
 }
 
 // Host is the daemon address this CLI talks to.
-func (c *CLI) Host() string { return ResolveHost(c.host, c.Getenv) }
+func (c *CLI) Host() string {
+	if h, ok := c.contextHost(); ok {
+		return h
+	}
+	return ResolveHost(c.host, c.Getenv)
+}
 
 // Close releases the client's idle connections.
 func (c *CLI) Close() {

@@ -48,6 +48,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	// would clash with command flags if they were persistent).
 	pf := root.Flags()
 	pf.StringVarP(&c.host, "host", "H", "", "Daemon socket to connect to (env BERTH_HOST, DOCKER_HOST)")
+	pf.StringVarP(&c.contextName, "context", "c", "", `Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "berth context use")`)
 	pf.BoolVar(&c.tls.TLS, "tls", false, "Use TLS; implied by --tlsverify")
 	pf.BoolVar(&c.tls.TLSVerify, "tlsverify", false, "Use TLS and verify the remote (env DOCKER_TLS_VERIFY)")
 	pf.StringVar(&c.tls.CACert, "tlscacert", "", "Trust certs signed only by this CA (default DOCKER_CERT_PATH/ca.pem)")
@@ -89,6 +90,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newVersionCommand(c),
 		newInfoCommand(c),
 		newSystemCommand(c),
+		newContextCommand(c),
 	)
 	for _, cmd := range root.Commands() {
 		disableFlagsInUseLine(cmd)
