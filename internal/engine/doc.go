@@ -6,15 +6,21 @@
 // # Lifecycle
 //
 //	create   validate; resolve image; merge config; reserve name;
-//	         mkdir containers/<id>; CreateRW layer; write record (created)
+//	         mkdir containers/<id>; CreateRW layer; resolve mounts (get or
+//	         create and reference each volume, expand --volumes-from and
+//	         the image's VOLUMEs); copy image content into empty volumes;
+//	         write record (created)
 //	start    Mount rootfs; mkdir workdir; write hostname, hosts, resolv.conf;
+//	         mount volumes (typed ones on first use);
 //	         ocispec.Build; write <exec-root>/containers/<id>/config.json;
 //	         monitor.Create; hand the task to attaches waiting for it;
 //	         monitor.Start; record running; watch for the exit
 //	exit     monitor.Wait -> record exited (code, OOM, time); monitor.Delete;
-//	         Unmount; remove the bundle; --rm removes the container
+//	         Unmount; unmount volumes; remove the bundle; --rm removes the
+//	         container and its anonymous volumes
 //	remove   (force: SIGKILL and wait) record removing; RemoveRW; remove the
-//	         bundle and containers/<id>; unregister
+//	         bundle and containers/<id>; release volumes (-v: remove the
+//	         anonymous ones); unregister
 //
 // Restart policies (always, unless-stopped, on-failure[:N]) follow
 // dockerd's restart manager: after an exit the container is "restarting"
