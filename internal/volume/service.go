@@ -423,3 +423,28 @@ func (s *Service) Unmount(ctx context.Context, name, container string) error {
 	s.emit(Event{Action: "unmount", Name: name, Driver: info.Driver, Container: container})
 	return nil
 }
+
+// DiskUsage lists every volume with its UsageData (bytes used, containers
+// referring to it), for GET /system/df.
+func (s *Service) DiskUsage(ctx context.Context) ([]*vtypes.Volume, error) {
+	infos, err := s.all(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*vtypes.Volume, 0, len(infos))
+	for _, info := range infos {
+		v := toAPI(info)
+		size := int64(-1)
+		if d, err := s.driver(info.Driver); err == nil {
+			if n, err := d.Usage(ctx, info.Name); err == nil {
+				size = n
+			}
+		}
+		s.mu.Lock()
+		refs := len(s.refs[info.Name])
+		s.mu.Unlock()
+		v.UsageData = &vtypes.UsageData{Size: size, RefCount: int64(refs)}
+		out = append(out, &v)
+	}
+	return out, nil
+}

@@ -2,6 +2,8 @@ package volume_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -127,5 +129,28 @@ func TestServicePruneAndRemove(t *testing.T) {
 	}
 	if strings.Join(acts, ",") != "create:local,destroy:local" {
 		t.Fatalf("events of named: %v", acts)
+	}
+}
+
+func TestServiceDiskUsage(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t)
+	info, _ := s.Acquire(ctx, "du", "c1", volume.AcquireOptions{})
+	if err := os.WriteFile(filepath.Join(info.Mountpoint, "f"), make([]byte, 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Create(ctx, vtypes.CreateRequest{Name: "empty"})
+	vs, err := s.DiskUsage(ctx)
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("%v %v", vs, err)
+	}
+	for _, v := range vs {
+		want := vtypes.UsageData{}
+		if v.Name == "du" {
+			want = vtypes.UsageData{Size: 1000, RefCount: 1}
+		}
+		if v.UsageData == nil || *v.UsageData != want {
+			t.Errorf("%s: %+v, want %+v", v.Name, v.UsageData, want)
+		}
 	}
 }
