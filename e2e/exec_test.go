@@ -60,6 +60,10 @@ func TestExec(t *testing.T) {
 			if r.Code != 126 || !strings.Contains(r.Stdout+r.Stderr, "permission denied") {
 				t.Errorf("non-executable: %s; want 126", r)
 			}
+			r = run("", "exec", "-w", "/nonexistent", "xc", "true")
+			if r.Code != 126 || !strings.Contains(r.Stdout, `OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd ("/nonexistent") set in config.json failed: no such file or directory: unknown`) {
+				t.Errorf("missing workdir: %s; want 126 and docker's message", r)
+			}
 			r = run("", "exec", "-u", "nosuchuser", "xc", "true")
 			if r.Code != 126 || !strings.Contains(r.Stdout+r.Stderr, "nosuchuser") {
 				t.Errorf("unknown user: %s; want 126 naming the user", r)
@@ -150,6 +154,9 @@ func TestExec(t *testing.T) {
 		r := d.Docker("", "exec", "xr", "nope-not-here")
 		if r.Code != 127 || !strings.Contains(r.Stdout, `exec: "nope-not-here": executable file not found in $PATH`) {
 			t.Errorf("runc, missing binary: %s", r)
+		}
+		if r := d.Docker("", "exec", "-w", "/nonexistent", "xr", "true"); r.Code != 126 || !strings.Contains(r.Stdout, `chdir to cwd ("/nonexistent")`) {
+			t.Errorf("runc, missing workdir: %s", r)
 		}
 		if r := d.Docker("hello\n", "exec", "-i", "xr", "cat"); r.Stdout != "hello\n" {
 			t.Errorf("runc, piped stdin: %s", r)

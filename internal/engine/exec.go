@@ -268,9 +268,9 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 	}
 	pid, conn, err := mon.Exec(ctx, c.ID, req)
 	if err != nil {
-		if errors.Is(err, runtime.ErrExecNotFound) || errors.Is(err, runtime.ErrExecPermission) {
-			// Docker's wording; the CLI prints it and exits 126/127
-			// from the exit code inspect shows.
+		if errdefs.ClassOf(err) == errdefs.Unknown {
+			// The runtime's failure, in Docker's wording; the CLI prints
+			// it and exits 126 (127: not found) from exec inspect.
 			return fmt.Errorf("OCI runtime exec failed: exec failed: unable to start container process: %w: unknown", err)
 		}
 		return err

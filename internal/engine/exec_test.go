@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
-
-	"github.com/berth-dev/berth/internal/apiserver/stream"
 	ctypes "github.com/moby/moby/api/types/container"
 
+	"github.com/berth-dev/berth/internal/apiserver/stream"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/monitor"

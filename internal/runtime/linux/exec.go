@@ -145,7 +145,9 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("exec %s: %w", execID, ctx.Err())
 		case errors.As(err, &ie):
-			return nil, err // reads as runc's: `exec: "x": executable file not found in $PATH`
+			// Without the step, as runc's text reads: `exec: "x":
+			// executable file not found in $PATH`, `chdir to cwd ...`.
+			return nil, &execFailure{ie}
 		}
 		return nil, fmt.Errorf("exec %s: %w", execID, err)
 	}
@@ -336,3 +338,9 @@ func runExec(m *message) (string, error) {
 	err = unix.Exec(p.path, proc.Args, p.env)
 	return "exec", &exec.Error{Name: proc.Args[0], Err: err}
 }
+
+// execFailure is the exec'd process's report of why it could not start.
+type execFailure struct{ ie *initError }
+
+func (e *execFailure) Error() string { return e.ie.Msg }
+func (e *execFailure) Unwrap() error { return e.ie }

@@ -83,18 +83,20 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 		io = stdio{}
 	}
 	if err := t.r.run(ctx, opts.StateDir, "exec", io, append(args, t.id)...); err != nil {
+		const prefix = "unable to start container process: "
 		var ce *cliError
 		switch {
-		case errors.As(err, &ce) && ce.kind != nil:
-			// The program's part of runc's text, as berth's runtime words
-			// it: `exec: "x": executable file not found in $PATH`.
-			msg := ce.msg
-			if i := strings.LastIndex(msg, "unable to start container process: "); i >= 0 {
-				msg = msg[i+len("unable to start container process: "):]
-			}
-			return nil, &execError{msg: msg, kind: ce.kind}
 		case errors.As(err, &ce) && strings.Contains(ce.msg, "not running"):
 			return nil, errdefs.Conflictf("container %s is not running", t.id)
+		case errors.As(err, &ce) && strings.Contains(ce.msg, prefix):
+			// The process's part of runc's text, as berth's runtime words
+			// it: `exec: "x": executable file not found in $PATH`.
+			msg := ce.msg[strings.LastIndex(ce.msg, prefix)+len(prefix):]
+			kind := ce.kind
+			if !strings.HasPrefix(msg, `exec: "`) {
+				kind = nil // a missing cwd is no missing program
+			}
+			return nil, &execError{msg: msg, kind: kind}
 		}
 		return nil, err
 	}
@@ -169,8 +171,8 @@ func (p *process) Delete(ctx context.Context) error {
 	return os.RemoveAll(p.stateDir)
 }
 
-// execError is a program that could not be run, wrapping
-// runtime.ErrExecNotFound or ErrExecPermission.
+// execError is a process that could not be started, wrapping
+// runtime.ErrExecNotFound or ErrExecPermission when that is why.
 type execError struct {
 	msg  string
 	kind error
