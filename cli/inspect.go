@@ -98,16 +98,22 @@ func runInspect(ctx context.Context, c *CLI, o *inspectOptions) error {
 		r, err := cl.ImageInspect(ctx, ref, client.ImageInspectWithRawResponse(&raw))
 		return inspected{typed: r.InspectResponse, raw: raw.Bytes()}, err
 	}
+	volumeFn := func(ctx context.Context, ref string) (inspected, error) {
+		r, err := cl.VolumeInspect(ctx, ref, client.VolumeInspectOptions{})
+		return inspected{typed: r.Volume, raw: r.Raw}, err
+	}
 	var get inspectFunc
 	switch o.kind {
 	case "container":
 		get = containerFn
 	case "image":
 		get = imageFn
+	case "volume":
+		get = volumeFn
 	case "":
 		// Try each kind; only "not found" moves on to the next.
 		get = func(ctx context.Context, ref string) (inspected, error) {
-			for _, fn := range []inspectFunc{containerFn, imageFn} {
+			for _, fn := range []inspectFunc{containerFn, imageFn, volumeFn} {
 				v, err := fn(ctx, ref)
 				if err == nil || !cerrdefs.IsNotFound(err) {
 					return v, err
@@ -115,7 +121,7 @@ func runInspect(ctx context.Context, c *CLI, o *inspectOptions) error {
 			}
 			return inspected{}, fmt.Errorf("Error: No such object: %s", ref)
 		}
-	case "config", "network", "node", "plugin", "secret", "service", "task", "volume":
+	case "config", "network", "node", "plugin", "secret", "service", "task":
 		return fmt.Errorf("inspecting %s objects is not supported by berth yet", o.kind)
 	default:
 		return fmt.Errorf(`unknown type: %q: must be one of "config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume"`, o.kind)

@@ -458,6 +458,39 @@ func TestVolumes(t *testing.T) {
 		wantFail(t, d.Docker("", "volume", "ls", "--filter", "foo=bar"), 1, "invalid filter 'foo'")
 	})
 
+	t.Run("BerthCLI", func(t *testing.T) {
+		berth := func(args ...string) string {
+			t.Helper()
+			r := d.Berth("", args...)
+			if r.Code != 0 {
+				t.Fatalf("berth %v: %s", args, r)
+			}
+			return r.Stdout
+		}
+		if got := berth("volume", "create", "--label", "a=b", "-o", "type=tmpfs", "-o", "device=tmpfs", "bc1"); got != "bc1\n" {
+			t.Fatalf("berth volume create: %q", got)
+		}
+		berth("volume", "create", "bc2")
+		for _, args := range [][]string{
+			{"volume", "ls"}, {"volume", "ls", "-q", "--filter", "label=a=b"}, {"volume", "inspect", "bc1", "bc2"},
+			{"volume", "inspect", "-f", "{{.Name}} {{.Options}}", "bc1"}, {"volume", "ls", "--format", "{{.Name}}:{{.Driver}}:{{.Labels}}"},
+		} {
+			if got, want := berth(args...), d.Docker("", args...).Stdout; got != want {
+				t.Errorf("berth %v:\n%s\ndocker:\n%s", args, got, want)
+			}
+		}
+		if got, want := berth("inspect", "--type", "volume", "bc2"), d.Docker("", "inspect", "--type", "volume", "bc2").Stdout; got != want {
+			t.Errorf("berth inspect --type volume:\n%s\ndocker:\n%s", got, want)
+		}
+		r := d.Berth("", "volume", "rm", "bc1", "nosuch")
+		if r.Code != 1 || r.Stdout != "bc1\n" || !strings.Contains(r.Stderr, "get nosuch: no such volume") {
+			t.Errorf("berth volume rm: %s", r)
+		}
+		if got := berth("volume", "prune", "-af"); !strings.Contains(got, "Deleted Volumes:\nbc2\n") {
+			t.Errorf("berth volume prune -af: %q", got)
+		}
+	})
+
 	t.Run("Events", func(t *testing.T) {
 		since := time.Now().Add(-time.Second).Unix()
 		d.MustDocker("volume", "create", "ev")
