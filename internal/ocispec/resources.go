@@ -64,10 +64,11 @@ func setResources(s *specs.Spec, in Input) error {
 		}
 		res.Pids = &specs.LinuxPids{Limit: &l}
 	}
-	if r.BlkioWeight > 0 {
-		w := r.BlkioWeight
-		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	bio, err := blockIO(r) // blkio.go
+	if err != nil {
+		return err
 	}
+	res.BlockIO = bio
 	devs, rules, err := devices(in)
 	if err != nil {
 		return err

@@ -246,9 +246,8 @@ func validateResources(r *container.Resources) error {
 	if r.IOMaximumBandwidth != 0 || r.IOMaximumIOps != 0 {
 		return bad("Invalid QoS settings: %s does not support Maximum IO Bandwidth or Maximum IO IOps", runtime.GOOS)
 	}
-	if len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
-		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0 {
-		return errdefs.NotImplementedf("per-device block I/O limits are not supported yet")
+	if err := validateBlkioDevices(r); err != nil { // blkio.go
+		return err
 	}
 	if len(r.DeviceRequests) > 0 {
 		return errdefs.NotImplementedf("device requests (--gpus) are not supported")
