@@ -491,6 +491,31 @@ func TestVolumes(t *testing.T) {
 		}
 	})
 
+	t.Run("API", func(t *testing.T) {
+		check := func(method, path string, body any, status int, want string) {
+			t.Helper()
+			resp, b := d.call(t, method, path, body)
+			if resp.StatusCode != status || !strings.Contains(string(b), want) {
+				t.Errorf("%s %s: %d %s; want %d with %q", method, path, resp.StatusCode, b, status, want)
+			}
+		}
+		check("POST", "/volumes/create", map[string]any{"Name": "api1", "Labels": map[string]string{"l": "v"}}, 201, `"Name":"api1"`)
+		check("POST", "/volumes/create", map[string]any{"Name": "api1"}, 201, `"Labels":{"l":"v"}`)
+		check("POST", "/volumes/create", map[string]any{"Name": "a b"}, 400, `includes invalid characters`)
+		check("POST", "/volumes/create", map[string]any{"Name": "api2", "DriverOpts": map[string]string{"bogus": "1"}}, 400, `{"message":"create api2: invalid option: \"bogus\""}`)
+		check("GET", "/volumes/api1", nil, 200, `"Scope":"local"`)
+		check("GET", "/volumes/nope", nil, 404, `{"message":"get nope: no such volume"}`)
+		check("GET", "/volumes?filters="+`{"name":{"api":true}}`, nil, 200, `"Volumes":[{`)
+		cid := d.MustDocker("create", "-v", "api1:/a", "busybox")
+		check("DELETE", "/volumes/api1?force=1", nil, 409, `{"message":"remove api1: volume is in use - [`+cid+`]"}`)
+		d.MustDocker("rm", cid)
+		// API 1.41 prunes every unused volume; 1.42+ only anonymous ones.
+		check("POST", "/v1.44/volumes/prune", nil, 200, `"VolumesDeleted":[]`)
+		check("POST", "/v1.41/volumes/prune", nil, 200, `"VolumesDeleted":["api1"]`)
+		check("DELETE", "/volumes/api1", nil, 404, "no such volume")
+		check("DELETE", "/volumes/api1?force=true", nil, 204, "")
+	})
+
 	t.Run("Events", func(t *testing.T) {
 		since := time.Now().Add(-time.Second).Unix()
 		d.MustDocker("volume", "create", "ev")
