@@ -28,6 +28,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/config"
+	"github.com/berth-dev/berth/internal/diskusage"
 	"github.com/berth-dev/berth/internal/distribution"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/events"
@@ -185,7 +186,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return err
 	}
 	srv := apiserver.New(apiserver.Config{Version: version.Version, TLSConfig: tlsConfig}, apiserver.Backends{
-		Containers: eng, Images: images, Registry: registry, System: eng, Events: bus, Exec: eng, Volumes: volumes, Networks: eng,
+		Containers: eng, Images: images, Registry: registry, System: &diskusage.Service{Backend: eng, Images: images, Layers: layers, Containers: eng, Volumes: volumes}, Events: bus, Exec: eng, Volumes: volumes, Networks: eng,
 	})
 	listeners, err := srv.Listen(cfg.Hosts...)
 	if err != nil {

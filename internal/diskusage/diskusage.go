@@ -1,0 +1,114 @@
+// Package diskusage answers GET /system/df: images, containers, volumes
+// and build cache as dockerd reports them, plus the bytes of container
+// logs, which dockerd leaves out (LogsSize, a berth field the docker CLI
+// ignores).
+package diskusage
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	apiimage "github.com/moby/moby/api/types/image"
+	vtypes "github.com/moby/moby/api/types/volume"
+
+	"github.com/berth-dev/berth/internal/apiserver/router/system"
+	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/filters"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/layer"
+	"github.com/berth-dev/berth/internal/storage"
+)
+
+// Images is what df needs of the image store (*image.Store).
+type Images interface {
+	DiskUsage(ctx context.Context, containers map[image.ID]int) []apiimage.Summary
+}
+
+// Layers is what df and check need of the layer store (*layer.Store).
+type Layers interface {
+	LayersSize() int64
+	Check(ctx context.Context, grace time.Duration, repair bool) (layer.CheckReport, error)
+}
+
+// Containers is what df needs of the engine.
+type Containers interface {
+	DiskUsage(ctx context.Context) (engine.ContainerUsage, error)
+}
+
+// Volumes is what df needs of the volume service (optional).
+type Volumes interface {
+	List(ctx context.Context, f filters.Args) (vtypes.ListResponse, error)
+	Path(ctx context.Context, name string) (string, error)
+}
+
+// Service computes disk usage. It embeds the system backend it extends,
+// so it can be served as the system router's backend.
+type Service struct {
+	system.Backend
+	Images     Images
+	Layers     Layers
+	Containers Containers
+	Volumes    Volumes // nil: no volumes
+}
+
+var (
+	_ system.DiskUsager = (*Service)(nil)
+	_ system.Checker    = (*Service)(nil)
+)
+
+// Check implements system.Checker (berth system check).
+func (s *Service) Check(ctx context.Context, grace time.Duration, repair bool) (system.CheckReport, error) {
+	r, err := s.Layers.Check(ctx, grace, repair)
+	out := system.CheckReport{LayerBytes: r.LayerBytes, SnapshotBytes: r.SnapshotBytes}
+	for _, p := range r.Problems {
+		out.Problems = append(out.Problems, system.CheckProblem(p))
+	}
+	return out, err
+}
+
+// DiskUsage implements system.DiskUsager.
+func (s *Service) DiskUsage(ctx context.Context, opts system.DiskUsageOptions) (system.DiskUsageReport, error) {
+	var rep system.DiskUsageReport
+	cu, err := s.Containers.DiskUsage(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if opts.Images {
+		rep.LayersSize = s.Layers.LayersSize()
+		rep.Images = s.Images.DiskUsage(ctx, cu.PerImage)
+	}
+	if opts.Containers {
+		sizes := map[string]int64{}
+		for _, im := range s.Images.DiskUsage(ctx, nil) {
+			sizes[im.ID] = im.Size
+		}
+		for i := range cu.Containers {
+			c := &cu.Containers[i]
+			c.SizeRootFs = c.SizeRw + sizes[c.ImageID]
+		}
+		rep.Containers = cu.Containers
+		for _, n := range cu.LogBytes {
+			rep.LogsSize += n
+		}
+	}
+	if opts.Volumes && s.Volumes != nil {
+		lr, err := s.Volumes.List(ctx, filters.Args{})
+		if err != nil {
+			return rep, err
+		}
+		for _, v := range lr.Volumes {
+			vol := v
+			size := int64(-1)
+			if p, err := s.Volumes.Path(ctx, v.Name); err == nil {
+				if u, err := storage.DirUsage(p); err == nil {
+					size = u.Size
+				}
+			}
+			vol.UsageData = &vtypes.UsageData{Size: size, RefCount: int64(cu.VolumeRefs[v.Name])}
+			rep.Volumes = append(rep.Volumes, &vol)
+		}
+		sort.Slice(rep.Volumes, func(i, j int) bool { return rep.Volumes[i].Name < rep.Volumes[j].Name })
+	}
+	return rep, nil
+}
