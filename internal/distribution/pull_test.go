@@ -40,6 +40,8 @@ type fakeRegistry struct {
 	ranges       []string // Range headers seen on blob GETs
 	// bearer, if set, is the token required (issued for user:pass).
 	bearer, user, pass string
+	// stall serves half of these blobs, then hangs until the request ends.
+	stall map[digest.Digest]bool
 }
 
 func newFake() *fakeRegistry {
@@ -49,6 +51,15 @@ func newFake() *fakeRegistry {
 
 func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if d, ok := strings.CutPrefix(r.URL.Path, "/v2/test/img/blobs/"); ok && f.stall[digest.Digest(d)] && r.Header.Get("Range") == "" {
+		b := f.blobs[digest.Digest(d)]
+		f.mu.Unlock()
+		w.Header().Set("Content-Length", itoa(len(b)))
+		_, _ = w.Write(b[:len(b)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		return
+	}
 	defer f.mu.Unlock()
 	if r.URL.Path == "/token" {
 		if u, p, ok := r.BasicAuth(); !ok || u != f.user || p != f.pass {
@@ -381,5 +392,62 @@ func TestPullManifestUnknown(t *testing.T) {
 	want := "manifest for " + strings.TrimPrefix(srv.URL, "http://") + "/test/img:nope not found: manifest unknown: manifest unknown"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+// A pull interrupted by its client keeps the layers it registered (for a
+// while) and the part of the blob it was downloading: the retry starts
+// from there.
+func TestPullInterruptedResumes(t *testing.T) {
+	e := newEnv(t)
+	f := newFake()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	var blobs [][]byte
+	var ids []digest.Digest
+	for i := 0; i < 3; i++ {
+		l := registrytest.RandomLayer("f"+itoa(i), 128<<10)
+		blobs, ids = append(blobs, l.Blob), append(ids, l.DiffID)
+	}
+	f.addImage("v1", blobs, ids, ocispec.MediaTypeImageLayerGzip)
+	last := digest.FromBytes(blobs[2])
+	f.stall = map[digest.Digest]bool{last: true}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	named, _ := reference.ParseNormalizedNamed(strings.TrimPrefix(srv.URL, "http://") + "/test/img:v1")
+	done := make(chan error, 1)
+	go func() { done <- e.svc.PullRef(ctx, named, distribution.Credentials{}, nil) }()
+	deadline := time.Now().Add(10 * time.Second)
+	registered := func() int {
+		ents, _ := os.ReadDir(filepath.Join(e.root, "image", "vfs", "layerdb", "sha256"))
+		return len(ents)
+	}
+	for registered() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("interrupted pull succeeded")
+	}
+	if n := registered(); n != 2 || e.snapshots(t) != 2 {
+		t.Fatalf("%d layers, %d snapshots kept after an interrupted pull, want 2", n, e.snapshots(t))
+	}
+	if n, _ := e.images.Count(context.Background()); n != 0 {
+		t.Fatalf("%d images after an interrupted pull", n)
+	}
+	f.mu.Lock()
+	f.stall = nil
+	f.mu.Unlock()
+	out, err := e.pull(t, srv, ":v1", distribution.Credentials{})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if c := strings.Count(out, "Already exists"); c != 2 {
+		t.Errorf("retry reused %d layers, want 2:\n%s", c, out)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.ranges[len(f.ranges)-1]; r != "bytes="+itoa(len(blobs[2])/2)+"-" {
+		t.Errorf("last blob not resumed: Range %q", r)
 	}
 }
