@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/vishvananda/netns"
 )
 
@@ -165,6 +166,24 @@ func TestNetworkBridges(t *testing.T) {
 	if !strings.HasPrefix(out, "hello-") {
 		t.Fatalf("wget on n1: %q", out)
 	}
+	// The embedded DNS server: names, aliases (A) and addresses (PTR).
+	out = d.MustDocker("run", "--rm", "--network", "n1", "busybox", "sh", "-c", "cat /etc/resolv.conf; wget -qO- http://web/; wget -qO- http://www/; nslookup 10.88.1.50")
+	if !strings.Contains(out, "nameserver 127.0.0.11") || strings.Count(out, "hello-") != 2 || !strings.Contains(out, "web.n1") {
+		t.Fatalf("DNS on n1: %s", out)
+	}
+	// Other names go upstream, from berthd's namespace: a resolver on its
+	// loopback (given as --dns) answers.
+	stop := d.fakeResolver(t, "127.0.0.1:53", "outside.test.", "10.9.8.7")
+	defer stop()
+	out = d.MustDocker("run", "--rm", "--network", "n1", "--dns", "127.0.0.1", "busybox", "nslookup", "outside.test")
+	if !strings.Contains(out, "10.9.8.7") {
+		t.Fatalf("forwarded query: %s", out)
+	}
+	// Not on n2.
+	if r := d.Docker("", "run", "--rm", "--network", "n2", "busybox", "nslookup", "web"); strings.Contains(r.Stdout, "10.88.1.50") {
+		t.Fatalf("n2 resolved web: %s", r)
+	}
+
 	// Another network: no route through.
 	if r := d.Docker("", "run", "--rm", "--network", "n2", "busybox", "ping", "-c1", "-W1", "10.88.1.50"); r.Code == 0 {
 		t.Fatalf("n2 reached n1: %s", r)
@@ -345,4 +364,28 @@ func TestNetworkKill9Recovery(t *testing.T) {
 	if _, err := d.dial("tcp4", "127.0.0.1:18100"); err == nil {
 		t.Error("port 18100 still served")
 	}
+}
+
+// fakeResolver answers name with addr on addr:53 inside the daemon's
+// namespace (standing in for a host resolver such as 127.0.0.53).
+func (d *Daemon) fakeResolver(t *testing.T, listen, name, addr string) func() {
+	t.Helper()
+	var pc net.PacketConn
+	if err := d.inNetNS(func() (err error) { pc, err = net.ListenPacket("udp4", listen); return err }); err != nil {
+		t.Fatalf("fake resolver: %v", err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		switch {
+		case len(q.Question) != 1 || q.Question[0].Name != name:
+			m.Rcode = dns.RcodeNameError
+		case q.Question[0].Qtype == dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(addr)})
+		default: // AAAA: the name exists, with no such record
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	return func() { srv.Shutdown() }
 }

@@ -149,6 +149,7 @@ func (e *Engine) attachNetworks(ctx context.Context, c *container.Container) (st
 		ContainerID: c.ID, ContainerName: c.Name, Hostname: c.Config.Hostname,
 		Networks: c.Networks, Order: order,
 		PortBindings: c.HostConfig.PortBindings, ExposedPorts: c.Config.ExposedPorts, PublishAll: c.HostConfig.PublishAllPorts,
+		DNS: dnsServers(c.HostConfig),
 	})
 	if err != nil {
 		return "", att, err
@@ -391,4 +392,12 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 		return nil
 	})
 	return err
+}
+
+func dnsServers(hc *ctypes.HostConfig) []string {
+	out := make([]string, 0, len(hc.DNS))
+	for _, a := range hc.DNS {
+		out = append(out, a.String())
+	}
+	return out
 }

@@ -265,6 +265,11 @@ func writeEtcFiles(c *container.Container, att network.Attached) error {
 			dns = append(dns, a.String())
 		}
 		resolv = ocispec.ResolvConf(hostResolv, dns, hc.DNSSearch, hc.DNSOptions)
+		if att.EmbeddedDNS {
+			// The embedded resolver forwards to the --dns servers or the
+			// host's; dockerd writes ndots:0 the same way.
+			resolv = ocispec.ResolvConf(hostResolv, []string{network.ResolverAddr}, hc.DNSSearch, append([]string{"ndots:0"}, hc.DNSOptions...))
+		}
 	}
 	for _, f := range []struct {
 		path string

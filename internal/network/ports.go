@@ -145,6 +145,13 @@ func (s *Service) openProxiesLocked(sb *Sandbox) error {
 		}
 		s.proxies[sb.ContainerID] = append(s.proxies[sb.ContainerID], c)
 	}
+	if s.usesDNS(sb) {
+		d, err := s.startDNS(sb)
+		if err != nil {
+			return err
+		}
+		s.proxies[sb.ContainerID] = append(s.proxies[sb.ContainerID], d)
+	}
 	return nil
 }
 

@@ -22,6 +22,9 @@ type Sandbox struct {
 	NetNS         string // the bind-mounted namespace file
 	Endpoints     []*Endpoint
 	Ports         []PortBinding
+	// DNS are the embedded resolver's upstreams (--dns); none: the
+	// host's.
+	DNS []string `json:",omitempty"`
 }
 
 // Endpoint is a sandbox's attachment to one network.
@@ -70,6 +73,9 @@ type AttachRequest struct {
 	PortBindings network.PortMap
 	ExposedPorts network.PortSet
 	PublishAll   bool
+	// DNS are the container's --dns servers (upstreams of the embedded
+	// resolver on user networks).
+	DNS []string
 }
 
 // Attached is what a start needs from the sandbox.
@@ -80,6 +86,9 @@ type Attached struct {
 	Ports    network.PortMap
 	IP       netip.Addr // the first endpoint's address
 	Gateway  netip.Addr // its gateway (host-gateway)
+	// EmbeddedDNS: the container is on a user network and its resolver
+	// is ResolverAddr.
+	EmbeddedDNS bool
 }
 
 // Attach makes the container's namespace, one veth per network and the
@@ -103,7 +112,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 		}
 		nets = append(nets, n)
 	}
-	sb := &Sandbox{ContainerID: req.ContainerID, ContainerName: req.ContainerName, NetNS: filepath.Join(s.nsDir(), req.ContainerID)}
+	sb := &Sandbox{ContainerID: req.ContainerID, ContainerName: req.ContainerName, NetNS: filepath.Join(s.nsDir(), req.ContainerID), DNS: req.DNS}
 	if err := writeJSON(s.sbPath(sb.ContainerID), sb); err != nil {
 		return att, err
 	}
@@ -124,6 +133,13 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 	if err := s.publishLocked(sb, req); err != nil {
 		return att, err
 	}
+	if s.usesDNS(sb) {
+		d, err := s.startDNS(sb)
+		if err != nil {
+			return att, err
+		}
+		s.proxies[sb.ContainerID] = append(s.proxies[sb.ContainerID], d)
+	}
 	if err := writeJSON(s.sbPath(sb.ContainerID), sb); err != nil {
 		return att, err
 	}
@@ -136,7 +152,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 }
 
 func (s *Service) attachedLocked(sb *Sandbox) Attached {
-	att := Attached{NetNSPath: sb.NetNS, Networks: map[string]*network.EndpointSettings{}, Ports: sb.portMap()}
+	att := Attached{NetNSPath: sb.NetNS, Networks: map[string]*network.EndpointSettings{}, Ports: sb.portMap(), EmbeddedDNS: s.usesDNS(sb)}
 	for i, ep := range sb.Endpoints {
 		att.Networks[ep.NetworkName] = ep.settings()
 		if i == 0 {
@@ -301,8 +317,16 @@ func (s *Service) Connect(ctx context.Context, containerID, ref, hostname string
 	if n.Driver != DriverBridge {
 		return "", nil, errdefs.Forbiddenf("container cannot be disconnected from host network or connected to host network")
 	}
+	hadDNS := s.usesDNS(sb)
 	if err := s.addEndpointLocked(sb, n, es, hostname, len(sb.Endpoints) == 0); err != nil {
 		return "", nil, err
+	}
+	if !hadDNS && s.usesDNS(sb) {
+		d, err := s.startDNS(sb)
+		if err != nil {
+			return "", nil, err
+		}
+		s.proxies[containerID] = append(s.proxies[containerID], d)
 	}
 	if err := writeJSON(s.sbPath(containerID), sb); err != nil {
 		return "", nil, err
