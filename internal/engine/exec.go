@@ -55,7 +55,12 @@ type execRecord struct {
 	pid      int
 	exitCode *int
 	done     chan struct{} // closed once exitCode is set
+	// launched is closed once the process runs (pid set) or failed to.
+	launched     chan struct{}
+	launchedOnce sync.Once
 }
+
+func (x *execRecord) launch() { x.launchedOnce.Do(func() { close(x.launched) }) }
 
 func (x *execRecord) finish(code int) {
 	x.mu.Lock()
@@ -66,6 +71,7 @@ func (x *execRecord) finish(code int) {
 	x.running = false
 	x.exitCode = &code
 	close(x.done)
+	x.launch()
 }
 
 // execStore indexes exec records by id and by container. The zero value
@@ -179,7 +185,7 @@ func (e *Engine) ExecCreate(ctx context.Context, ref string, cfg ctypes.ExecCrea
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
-	x := &execRecord{id: hex.EncodeToString(b), containerID: c.ID, cfg: cfg, detachKeys: keys, done: make(chan struct{})}
+	x := &execRecord{id: hex.EncodeToString(b), containerID: c.ID, cfg: cfg, detachKeys: keys, done: make(chan struct{}), launched: make(chan struct{})}
 	x.cfg.Cmd = slices.Clone(cfg.Cmd)
 	e.execs.add(x)
 	e.logEvent(c, eventtypes.Action(string(eventtypes.ActionExecCreate)+": "+strings.Join(cfg.Cmd, " ")), map[string]string{"execID": x.id})
@@ -278,6 +284,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 	x.mu.Lock()
 	x.pid = pid
 	x.mu.Unlock()
+	x.launch()
 	e.logEvent(c, eventtypes.Action(string(eventtypes.ActionExecStart)+": "+strings.Join(x.cfg.Cmd, " ")), map[string]string{"execID": x.id})
 	go e.watchExec(c, x, mon)
 	if conn == nil {
@@ -364,6 +371,22 @@ func (e *Engine) ExecResize(ctx context.Context, id string, height, width uint) 
 	mon, ok := e.cfg.Monitor.(monitor.ExecClient)
 	if !ok {
 		return errdefs.NotImplementedf("exec is not supported by this monitor")
+	}
+	// The client resizes as soon as its stream is hijacked, which can be
+	// before the process runs: wait for it, as dockerd does.
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-x.launched:
+	case <-t.C:
+		return errors.New("timeout waiting for exec session ready")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-x.done:
+		return errdefs.Conflictf("exec %s is not running", id)
+	default:
 	}
 	return mon.ExecResize(ctx, x.containerID, id, height, width)
 }

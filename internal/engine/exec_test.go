@@ -174,6 +174,9 @@ func TestExecStartStreamsAndRecordsTheExit(t *testing.T) {
 	if !insp.Running || insp.Pid != x.pid || insp.ExitCode != nil {
 		t.Errorf("while running: %+v", insp)
 	}
+	if err := h.ExecResize(bg, execID, 10, 20); err != nil {
+		t.Errorf("resize while running: %v", err)
+	}
 	x.finish(t, "hi\n", 3)
 	select {
 	case err := <-errc:
@@ -191,6 +194,9 @@ func TestExecStartStreamsAndRecordsTheExit(t *testing.T) {
 	if err != nil || insp.Running || insp.ExitCode == nil || *insp.ExitCode != 3 || insp.ContainerID != id ||
 		insp.ProcessConfig.Entrypoint != "sh" || !slices.Equal(insp.ProcessConfig.Arguments, []string{"-c", "echo hi"}) {
 		t.Errorf("after exit: %+v %v", insp, err)
+	}
+	if err := h.ExecResize(bg, execID, 10, 20); !errdefs.Is(err, errdefs.Conflict) {
+		t.Errorf("resize after the exit: %v, want Conflict", err)
 	}
 	if err := h.ExecStart(bg, execID, ExecStartOptions{Detach: true}); !errdefs.Is(err, errdefs.Conflict) || !strings.Contains(err.Error(), "has already run") {
 		t.Errorf("second start: %v", err)
