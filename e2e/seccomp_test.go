@@ -93,3 +93,20 @@ func TestSeccompStartLatency(t *testing.T) {
 		t.Logf("docker run --rm busybox true, median of 20: default profile %v, unconfined %v", def, unc)
 	}
 }
+
+// TestSeccompDaemonDefault: berthd --seccomp-profile unconfined (dockerd's
+// flag) changes the default; a container can still ask for the builtin
+// profile; info says which.
+func TestSeccompDaemonDefault(t *testing.T) {
+	d := StartDaemon(t, "--seccomp-profile", "unconfined")
+	d.ImportBusybox()
+	if out := d.MustDocker("info", "--format", "{{json .SecurityOptions}}"); !strings.Contains(out, "name=seccomp,profile=unconfined") {
+		t.Errorf("info SecurityOptions: %s", out)
+	}
+	if out := d.MustDocker("run", "--rm", "busybox", "grep", "^Seccomp:", "/proc/self/status"); !strings.Contains(out, "0") {
+		t.Errorf("daemon default unconfined: %s", out)
+	}
+	if out := d.MustDocker("run", "--rm", "--security-opt", "seccomp=builtin", "busybox", "grep", "^Seccomp:", "/proc/self/status"); !strings.Contains(out, "2") {
+		t.Errorf("seccomp=builtin: %s", out)
+	}
+}

@@ -40,10 +40,13 @@ type TLS struct {
 	// ReadOnlyListeners serve only GET and HEAD (--api-read-only-listener;
 	// Docker has no such thing). The same TLS settings and TCP rules apply.
 	ReadOnlyListeners []string `json:"api-read-only-listeners,omitempty"`
+	// SeccompProfile is dockerd's --seccomp-profile: "builtin" (default),
+	// "unconfined" or the path of a profile file.
+	SeccompProfile string `json:"seccomp-profile,omitempty"`
 }
 
 func tlsJSONKeys() []string {
-	return []string{"tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "insecure-tcp", "api-read-only-listeners"}
+	return []string{"tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "insecure-tcp", "api-read-only-listeners", "seccomp-profile"}
 }
 
 func registerTLSFlags(fs *pflag.FlagSet, t *TLS) {
@@ -53,6 +56,7 @@ func registerTLSFlags(fs *pflag.FlagSet, t *TLS) {
 	fs.StringVar(&t.TLSCert, "tlscert", "", `Path to TLS certificate file (default "$DOCKER_CERT_PATH/cert.pem" or "~/.docker/cert.pem")`)
 	fs.StringVar(&t.TLSKey, "tlskey", "", `Path to TLS key file (default "$DOCKER_CERT_PATH/key.pem" or "~/.docker/key.pem")`)
 	fs.StringArrayVar(&t.ReadOnlyListeners, "api-read-only-listener", nil, "Also serve the API read-only (GET and HEAD only) on this address (unix:// or tcp://)")
+	fs.StringVar(&t.SeccompProfile, "seccomp-profile", "", `Path to the default seccomp profile for containers, or "unconfined" (default "builtin")`)
 	fs.BoolVar(&t.InsecureTCP, "insecure-tcp", false, "Allow listening on a non-loopback TCP address without --tlsverify (anyone reaching it is root on this host)")
 }
 

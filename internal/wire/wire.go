@@ -147,6 +147,10 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return fmt.Errorf("networks: %w", err)
 	}
 	undo = append(undo, nets.Close)
+	seccompDefault, err := seccompprofile.LoadDefault(cfg.SeccompProfile)
+	if err != nil {
+		return err
+	}
 	eng, err := engine.New(engine.Config{
 		DataRoot:       cfg.DataRoot,
 		ExecRoot:       cfg.ExecRoot,
@@ -157,8 +161,8 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		StorageDriver:  driver.Name(),
 		// Docker's default seccomp profile, --security-opt seccomp=...
 		// and --init (berthd itself as /sbin/docker-init).
-		SpecOpts:        []ocispec.SpecOpt{seccompprofile.SpecOpt(), ocispec.WithInit(initBinary())},
-		SecurityOptions: []string{seccompprofile.SecurityOption},
+		SpecOpts:        []ocispec.SpecOpt{seccompDefault.SpecOpt(), ocispec.WithInit(initBinary())},
+		SecurityOptions: []string{seccompDefault.SecurityOption()},
 		Registry:        registry.Resolver().ServiceConfig(),
 		Images:          images,
 		ImageCounter:    images,

@@ -9,6 +9,7 @@ package profile
 
 import (
 	"fmt"
+	"os"
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -27,8 +28,58 @@ const (
 // SecurityOption is the docker info SecurityOptions entry.
 const SecurityOption = "name=seccomp,profile=" + Builtin
 
-// SpecOpt sets spec.Linux.Seccomp for one container.
-func SpecOpt() ocispec.SpecOpt {
+// Default is the daemon's --seccomp-profile: "" or "builtin" (Docker's
+// default profile), "unconfined", or a profile file's JSON.
+type Default struct {
+	JSON       string
+	Unconfined bool
+}
+
+// LoadDefault reads the daemon's --seccomp-profile value and checks that
+// a profile file parses and compiles, so a bad one stops berthd at start.
+func LoadDefault(value string) (Default, error) {
+	switch value {
+	case "", Builtin:
+		return Default{}, nil
+	case Unconfined:
+		return Default{Unconfined: true}, nil
+	}
+	b, err := os.ReadFile(value)
+	if err != nil {
+		return Default{}, fmt.Errorf("seccomp-profile: %w", err)
+	}
+	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}
+	p, err := mobyseccomp.LoadProfile(string(b), spec)
+	if err != nil {
+		return Default{}, fmt.Errorf("seccomp-profile %s: %w", value, err)
+	}
+	if p != nil {
+		if _, err := seccomp.Prepare(p); err != nil {
+			return Default{}, fmt.Errorf("seccomp-profile %s: %w", value, err)
+		}
+	}
+	return Default{JSON: string(b)}, nil
+}
+
+// SecurityOption is the docker info SecurityOptions entry for d, as
+// dockerd's: profile=builtin, unconfined or custom.
+func (d Default) SecurityOption() string {
+	switch {
+	case d.Unconfined:
+		return "name=seccomp,profile=" + Unconfined
+	case d.JSON != "":
+		return "name=seccomp,profile=custom"
+	}
+	return SecurityOption
+}
+
+// SpecOpt sets spec.Linux.Seccomp for one container with Docker's default
+// profile as the daemon's default.
+func SpecOpt() ocispec.SpecOpt { return Default{}.SpecOpt() }
+
+// SpecOpt sets spec.Linux.Seccomp for one container; a container's
+// --security-opt seccomp= wins over the daemon's default.
+func (d Default) SpecOpt() ocispec.SpecOpt {
 	return func(s *specs.Spec, in *ocispec.Input) error {
 		if in.HostConfig != nil && in.HostConfig.Privileged {
 			return nil
@@ -47,6 +98,14 @@ func SpecOpt() ocispec.SpecOpt {
 			p   *specs.LinuxSeccomp
 			err error
 		)
+		if opt == "" {
+			switch {
+			case d.Unconfined:
+				return nil
+			case d.JSON != "":
+				opt = d.JSON
+			}
+		}
 		switch opt {
 		case Unconfined:
 			return nil
