@@ -97,7 +97,9 @@ func (d *Daemon) replay(t *testing.T, since string, ok func(string) bool, args .
 	return out
 }
 
-func has(s string) func(string) bool { return func(out string) bool { return strings.Contains(out, s) } }
+func has(s string) func(string) bool {
+	return func(out string) bool { return strings.Contains(out, s) }
+}
 
 func attrs(m map[string]any) map[string]any {
 	return m["Actor"].(map[string]any)["Attributes"].(map[string]any)
