@@ -15,7 +15,7 @@ import (
 )
 
 // pollUntil polls cond every 50 ms until it holds or the timeout passes.
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -90,18 +90,18 @@ func (s *eventStream) find(action string) map[string]any {
 func (d *Daemon) replay(t *testing.T, since string, ok func(string) bool, args ...string) string {
 	t.Helper()
 	var out string
-	pollUntil(t, 10*time.Second, "events replay "+strings.Join(args, " "), func() bool {
+	eventually(t, 10*time.Second, "events replay "+strings.Join(args, " "), func() bool {
 		out = d.MustDocker(append([]string{"events", "--since", since, "--until", "0s"}, args...)...)
 		return ok(out)
 	})
 	return out
 }
 
-func has(s string) func(string) bool {
+func outputHas(s string) func(string) bool {
 	return func(out string) bool { return strings.Contains(out, s) }
 }
 
-func attrs(m map[string]any) map[string]any {
+func eventAttrs(m map[string]any) map[string]any {
 	return m["Actor"].(map[string]any)["Attributes"].(map[string]any)
 }
 
@@ -112,7 +112,7 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	stream := d.events(t, "--filter", "type=container")
 	// The stream is connected once the CLI has its response header; give
 	// it that by polling a marker container event.
-	pollUntil(t, 10*time.Second, "the events stream to see a marker", func() bool {
+	eventually(t, 10*time.Second, "the events stream to see a marker", func() bool {
 		d.Docker("", "create", "--name", "marker", "busybox")
 		d.Docker("", "rm", "marker")
 		return stream.find("destroy") != nil
@@ -127,12 +127,12 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	}
 	id := d.MustDocker("inspect", "-f", "{{.Id}}", "ev1")
 	d.MustDocker("rm", "ev1")
-	pollUntil(t, 10*time.Second, "destroy in the stream", func() bool { return stream.find("destroy") != nil })
+	eventually(t, 10*time.Second, "destroy in the stream", func() bool { return stream.find("destroy") != nil })
 	if got := strings.Join(stream.actions(), " "); got != "create attach start die destroy" {
 		t.Fatalf("streamed actions %q", got)
 	}
 	die := stream.find("die")
-	a := attrs(die)
+	a := eventAttrs(die)
 	if a["exitCode"] != "3" || a["name"] != "ev1" || a["image"] != "busybox" || a["app"] != "web" {
 		t.Fatalf("die attributes %v", a)
 	}
@@ -152,12 +152,12 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	d.Start()
 
 	// Replay after the restart: the events come back from disk.
-	out := d.replay(t, since, has("destroy"), "--filter", "container=ev1", "--format", "{{.Action}}")
+	out := d.replay(t, since, outputHas("destroy"), "--filter", "container=ev1", "--format", "{{.Action}}")
 	if got := strings.Join(strings.Fields(out), " "); got != "create attach start die destroy" {
 		t.Fatalf("replayed actions %q", got)
 	}
 	id3 := d.MustDocker("inspect", "-f", "{{.Id}}", "ev3")
-	out = d.replay(t, since, has("rename"), "--filter", "container="+id3)
+	out = d.replay(t, since, outputHas("rename"), "--filter", "container="+id3)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var acts []string
 	for _, l := range lines {
@@ -213,18 +213,18 @@ func TestHealthchecks(t *testing.T) {
 	d.MustDocker("run", "-d", "--name", "slow", "--health-cmd", "sleep 30", "--health-interval", "100ms", "--health-timeout", "300ms", "--health-retries", "1", "busybox", "sleep", "300")
 	d.MustDocker("run", "-d", "--name", "nohc", "--no-healthcheck", "busybox", "sleep", "300")
 
-	pollUntil(t, 20*time.Second, "good to become healthy", func() bool { s, _, _ := inspectHealth(d, "good"); return s == "healthy" })
+	eventually(t, 20*time.Second, "good to become healthy", func() bool { s, _, _ := inspectHealth(d, "good"); return s == "healthy" })
 	if _, _, log := inspectHealth(d, "good"); log[len(log)-1]["Output"] != "fine\n" || log[len(log)-1]["ExitCode"].(float64) != 0 {
 		t.Fatalf("good log %v", log)
 	}
 	if st := d.MustDocker("ps", "--filter", "name=good", "--format", "{{.Status}}"); !strings.HasSuffix(st, "(healthy)") {
 		t.Fatalf("ps status %q", st)
 	}
-	pollUntil(t, 20*time.Second, "bad to become unhealthy", func() bool { s, _, _ := inspectHealth(d, "bad"); return s == "unhealthy" })
+	eventually(t, 20*time.Second, "bad to become unhealthy", func() bool { s, _, _ := inspectHealth(d, "bad"); return s == "unhealthy" })
 	if _, streak, log := inspectHealth(d, "bad"); streak < 2 || len(log) == 0 || log[0]["Output"] != "nope\n" || log[0]["ExitCode"].(float64) != 1 {
 		t.Fatalf("bad: streak %d log %v", streak, log)
 	}
-	pollUntil(t, 20*time.Second, "slow to time out", func() bool { s, _, _ := inspectHealth(d, "slow"); return s == "unhealthy" })
+	eventually(t, 20*time.Second, "slow to time out", func() bool { s, _, _ := inspectHealth(d, "slow"); return s == "unhealthy" })
 	if _, _, log := inspectHealth(d, "slow"); log[0]["Output"] != "Health check exceeded timeout (300ms)" || log[0]["ExitCode"].(float64) != -1 {
 		t.Fatalf("slow log %v", log)
 	}
@@ -236,13 +236,13 @@ func TestHealthchecks(t *testing.T) {
 		t.Fatalf("--no-healthcheck health %q", out)
 	}
 	// Log keeps the last five.
-	pollUntil(t, 20*time.Second, "five log entries", func() bool { _, _, log := inspectHealth(d, "bad"); return len(log) == 5 })
+	eventually(t, 20*time.Second, "five log entries", func() bool { _, _, log := inspectHealth(d, "bad"); return len(log) == 5 })
 	time.Sleep(300 * time.Millisecond) // a few more probes run: the log stays at five
 	if _, _, log := inspectHealth(d, "bad"); len(log) != 5 {
 		t.Fatalf("log has %d entries", len(log))
 	}
 
-	out := d.replay(t, since, has("slow health_status: unhealthy"), "--filter", "event=health_status", "--format", "{{.Actor.Attributes.name}} {{.Action}}")
+	out := d.replay(t, since, outputHas("slow health_status: unhealthy"), "--filter", "event=health_status", "--format", "{{.Actor.Attributes.name}} {{.Action}}")
 	for _, want := range []string{"good health_status: healthy", "bad health_status: unhealthy", "slow health_status: unhealthy"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("events lack %q:\n%s", want, out)
@@ -270,10 +270,10 @@ func TestHealthOnFailureRestart(t *testing.T) {
 	d.MustDocker("run", "-d", "--name", "hr", "--label", "berth.health-on-failure=restart", "--stop-timeout", "1",
 		"--health-cmd", "exit 1", "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "300")
 	first := d.MustDocker("inspect", "-f", "{{.State.StartedAt}}", "hr")
-	pollUntil(t, 20*time.Second, "a restart by the health action", func() bool {
+	eventually(t, 20*time.Second, "a restart by the health action", func() bool {
 		return d.MustDocker("inspect", "-f", "{{.State.StartedAt}}", "hr") != first
 	})
-	out := d.replay(t, since, has("restart"), "--filter", "container=hr", "--format", "{{.Action}}")
+	out := d.replay(t, since, outputHas("restart"), "--filter", "container=hr", "--format", "{{.Action}}")
 	if !strings.Contains(out, "health_status: unhealthy\nkill\nkill\ndie\nstop\nstart\nrestart") {
 		t.Fatalf("events:\n%s", out)
 	}
@@ -286,7 +286,7 @@ func TestRestartPolicies(t *testing.T) {
 
 	// on-failure:2: two restarts with backoff (100 ms, 200 ms), then exited.
 	d.MustDocker("run", "-d", "--name", "of", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 5")
-	pollUntil(t, 20*time.Second, "on-failure:2 to give up", func() bool {
+	eventually(t, 20*time.Second, "on-failure:2 to give up", func() bool {
 		return d.MustDocker("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "of") == "exited 2"
 	})
 	if code := d.MustDocker("inspect", "-f", "{{.State.ExitCode}}", "of"); code != "5" {
@@ -300,7 +300,7 @@ func TestRestartPolicies(t *testing.T) {
 
 	// docker stop ends an always loop.
 	d.MustDocker("run", "-d", "--name", "loop", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 1")
-	pollUntil(t, 20*time.Second, "the always loop to restart", func() bool {
+	eventually(t, 20*time.Second, "the always loop to restart", func() bool {
 		n, _ := strconv.Atoi(d.MustDocker("inspect", "-f", "{{.RestartCount}}", "loop"))
 		return n >= 1
 	})
@@ -324,7 +324,7 @@ func TestRestartPolicies(t *testing.T) {
 	d.Stop()
 	bootHost(t, d)
 	d.Start()
-	pollUntil(t, 20*time.Second, "al to run again after boot", func() bool {
+	eventually(t, 20*time.Second, "al to run again after boot", func() bool {
 		return d.MustDocker("inspect", "-f", "{{.State.Status}}", "al") == "running"
 	})
 	if p := d.MustDocker("inspect", "-f", "{{.State.Pid}}", "al"); p == pid {
