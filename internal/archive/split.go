@@ -169,3 +169,41 @@ func copyContent(w io.Writer, root *os.File, rel string, size int64) error {
 	_, err = io.CopyN(w, f, size)
 	return err
 }
+
+// SplitSize is the size of the tar a Split recorded, read from the split
+// alone.
+func SplitSize(split io.Reader) (int64, error) {
+	br := bufio.NewReader(split)
+	var n int64
+	for {
+		kind, err := br.ReadByte()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		l, err := binary.ReadUvarint(br)
+		if err != nil {
+			return 0, fmt.Errorf("read tar split: %w", err)
+		}
+		switch kind {
+		case 'R':
+			n += int64(l)
+			if _, err := br.Discard(int(l)); err != nil {
+				return 0, fmt.Errorf("read tar split: %w", err)
+			}
+		case 'F':
+			if _, err := br.Discard(int(l)); err != nil {
+				return 0, fmt.Errorf("read tar split: %w", err)
+			}
+			size, err := binary.ReadUvarint(br)
+			if err != nil {
+				return 0, fmt.Errorf("read tar split: %w", err)
+			}
+			n += int64(size)
+		default:
+			return 0, errdefs.InvalidArgumentf("read tar split: bad record %q", kind)
+		}
+	}
+}

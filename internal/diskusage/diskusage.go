@@ -14,10 +14,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/apiserver/router/system"
 	"github.com/berth-dev/berth/internal/engine"
-	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/layer"
-	"github.com/berth-dev/berth/internal/storage"
 )
 
 // Images is what df needs of the image store (*image.Store).
@@ -36,10 +34,10 @@ type Containers interface {
 	DiskUsage(ctx context.Context) (engine.ContainerUsage, error)
 }
 
-// Volumes is what df needs of the volume service (optional).
+// Volumes is what df needs of the volume service (optional): each
+// volume with its UsageData (size, containers using it).
 type Volumes interface {
-	List(ctx context.Context, f filters.Args) (vtypes.ListResponse, error)
-	Path(ctx context.Context, name string) (string, error)
+	DiskUsage(ctx context.Context) ([]*vtypes.Volume, error)
 }
 
 // Service computes disk usage. It embeds the system backend it extends,
@@ -93,21 +91,11 @@ func (s *Service) DiskUsage(ctx context.Context, opts system.DiskUsageOptions) (
 		}
 	}
 	if opts.Volumes && s.Volumes != nil {
-		lr, err := s.Volumes.List(ctx, filters.Args{})
+		vols, err := s.Volumes.DiskUsage(ctx)
 		if err != nil {
 			return rep, err
 		}
-		for _, v := range lr.Volumes {
-			vol := v
-			size := int64(-1)
-			if p, err := s.Volumes.Path(ctx, v.Name); err == nil {
-				if u, err := storage.DirUsage(p); err == nil {
-					size = u.Size
-				}
-			}
-			vol.UsageData = &vtypes.UsageData{Size: size, RefCount: int64(cu.VolumeRefs[v.Name])}
-			rep.Volumes = append(rep.Volumes, &vol)
-		}
+		rep.Volumes = vols
 		sort.Slice(rep.Volumes, func(i, j int) bool { return rep.Volumes[i].Name < rep.Volumes[j].Name })
 	}
 	return rep, nil

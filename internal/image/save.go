@@ -24,6 +24,12 @@ type LayerTarrer interface {
 	TarLayer(ctx context.Context, c ChainID, w io.Writer) error
 }
 
+// layerSizer tells a layer tar's size without writing it (*layer.Store,
+// from the layer's tar split).
+type layerSizer interface {
+	TarLayerSize(ctx context.Context, c ChainID) (int64, bool)
+}
+
 // archiveManifest is one entry of a docker-archive's manifest.json.
 type archiveManifest struct {
 	Config   string
@@ -170,6 +176,28 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 // its digest is checked against the diff ID before it is sent.
 func (s *Store) saveLayer(ctx context.Context, lt LayerTarrer, tw *tar.Writer, tmp *os.File, chain ChainID, diffID digest.Digest, written map[digest.Digest]bool, mtime time.Time) (ocispec.Descriptor, error) {
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: diffID}
+	if sz, ok := lt.(layerSizer); ok {
+		if size, ok := sz.TarLayerSize(ctx, chain); ok {
+			// Streamed straight into the archive, hashed on the way: a
+			// mismatch fails the save (the caller cuts the connection).
+			desc.Size = size
+			if written[diffID] {
+				return desc, nil
+			}
+			written[diffID] = true
+			if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + diffID.Encoded(), Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+				return desc, err
+			}
+			h := sha256.New()
+			if err := lt.TarLayer(ctx, chain, io.MultiWriter(tw, h)); err != nil {
+				return desc, fmt.Errorf("save layer %s: %w", diffID, err)
+			}
+			if got := digest.NewDigest(digest.SHA256, h); got != diffID {
+				return desc, fmt.Errorf("save layer %s: the stored layer does not reproduce its diff ID (got %s)", diffID, got)
+			}
+			return desc, nil
+		}
+	}
 	if err := tmp.Truncate(0); err != nil {
 		return desc, err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/storage"
 )
 
@@ -42,4 +43,27 @@ func (s *Store) tarFromSplit(ctx context.Context, l Layer, w io.Writer) (bool, e
 		return false, err
 	}
 	return true, archive.WriteSplit(w, zr, dir)
+}
+
+// TarLayerSize is the size of the tar TarLayer writes for c, when the
+// layer's split tells it without writing the tar (ok false otherwise).
+func (s *Store) TarLayerSize(ctx context.Context, c image.ChainID) (int64, bool) {
+	l, err := s.Lookup(c)
+	if err != nil {
+		return 0, false
+	}
+	if _, ok := s.driver.(storage.ContentDirer); !ok {
+		return 0, false
+	}
+	f, err := os.Open(filepath.Join(s.layerDir(l.ChainID), tarSplitFile))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return 0, false
+	}
+	n, err := archive.SplitSize(zr)
+	return n, err == nil
 }
