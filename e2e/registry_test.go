@@ -22,6 +22,7 @@ func TestRegistryPushPull(t *testing.T) {
 	d.ImportBusybox()
 	name := reg.Host + "/e2e/busybox"
 	d.MustDocker("tag", "busybox", name+":v1")
+	id := d.MustDocker("image", "inspect", "-f", "{{.Id}}", "busybox")
 	out := d.MustDocker("push", name+":v1")
 	if !registrytest.Contains(out, "The push refers to repository ["+name+"]", "v1: digest: sha256:") {
 		t.Fatalf("push output: %s", out)
@@ -38,6 +39,11 @@ func TestRegistryPushPull(t *testing.T) {
 	out = d.MustDocker("pull", name+":v1")
 	if !registrytest.Contains(out, "v1: Pulling from e2e/busybox", "Pull complete", "Digest: "+dgst, "Status: Downloaded newer image for "+name+":v1") {
 		t.Fatalf("pull output: %s", out)
+	}
+	// Layers keep the tar they came from, so the image ID survives the
+	// round trip through the registry.
+	if got := d.MustDocker("image", "inspect", "-f", "{{.Id}}", name+":v1"); got != id {
+		t.Errorf("image ID after push and pull: %s, want %s", got, id)
 	}
 	if got := d.MustDocker("run", "--rm", name+":v1", "echo", "pulled"); got != "pulled" {
 		t.Fatalf("run pulled image: %q", got)
@@ -128,6 +134,11 @@ func TestRegistryMirror(t *testing.T) {
 	r := d.Docker("", "run", "--rm", "busybox", "echo", "auto")
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "auto" || !strings.Contains(r.Stderr, "Unable to find image 'busybox:latest' locally") {
 		t.Fatalf("run pulling: %s", r)
+	}
+	d.MustDocker("rmi", "busybox")
+	r = d.Berth("", "run", "--rm", "busybox", "echo", "berth-auto")
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "berth-auto" || !strings.Contains(r.Stderr, "Unable to find image 'busybox:latest' locally") {
+		t.Fatalf("berth run pulling: %s", r)
 	}
 }
 
