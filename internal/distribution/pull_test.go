@@ -451,3 +451,24 @@ func TestPullInterruptedResumes(t *testing.T) {
 		t.Errorf("last blob not resumed: Range %q", r)
 	}
 }
+
+// Unknown layer media types and schema 1 manifests are refused before
+// anything is downloaded.
+func TestPullRefusesUnknownMediaTypes(t *testing.T) {
+	e := newEnv(t)
+	f := newFake()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	l := registrytest.RandomLayer("x", 1024)
+	f.addImage("v1", [][]byte{l.Blob}, []digest.Digest{l.DiffID}, "application/vnd.example.unknown")
+	if _, err := e.pull(t, srv, ":v1", distribution.Credentials{}); err == nil || !strings.Contains(err.Error(), `unsupported layer media type "application/vnd.example.unknown"`) {
+		t.Fatalf("pull: %v", err)
+	}
+	f.manifests["old"], f.types["old"] = []byte(`{"schemaVersion":1,"name":"test/img","tag":"old","fsLayers":[]}`), "application/vnd.docker.distribution.manifest.v1+prettyjws"
+	if _, err := e.pull(t, srv, ":old", distribution.Credentials{}); err == nil || !strings.Contains(err.Error(), "schema 1 support has been removed") {
+		t.Fatalf("pull of schema 1: %v", err)
+	}
+	if n := e.snapshots(t); n != 0 || len(e.blobs(t)) != 0 {
+		t.Fatalf("refused pulls stored %d snapshots, blobs %v", n, e.blobs(t))
+	}
+}
