@@ -116,11 +116,7 @@ func runExec(ctx context.Context, c *CLI, o *execOptions) error {
 		}
 	}
 	if err := <-done; err != nil {
-		var esc term.EscapeError
-		if errors.As(err, &esc) {
-			return nil
-		}
-		return err
+		return err // detached: "read escape sequence", exit 1, as docker exec
 	}
 	insp, err := cl.ExecInspect(ctx, res.ID, client.ExecInspectOptions{})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,24 @@ func TestExec(t *testing.T) {
 	for _, cli := range []string{"docker", d.bin + "/berth"} {
 		t.Run("interactive tty "+filepath.Base(cli), func(t *testing.T) { testExecTTY(t, d, cli) })
 	}
+
+	for _, cli := range []string{"docker", d.bin + "/berth"} {
+		t.Run("detach keys "+filepath.Base(cli), func(t *testing.T) { testExecDetach(t, d, cli) })
+	}
+
+	t.Run("privileged", func(t *testing.T) {
+		plain := d.MustDocker("exec", "xc", "sh", "-c", "grep CapEff /proc/self/status")
+		priv := d.MustDocker("exec", "--privileged", "xc", "sh", "-c", "grep CapEff /proc/self/status")
+		// CAP_SYS_ADMIN (bit 21) only with --privileged.
+		bit := func(s string) bool {
+			f := strings.Fields(s)
+			v, err := strconv.ParseUint(f[len(f)-1], 16, 64)
+			return err == nil && v&(1<<21) != 0
+		}
+		if bit(plain) || !bit(priv) {
+			t.Errorf("CapEff plain %q, privileged %q", plain, priv)
+		}
+	})
 
 	t.Run("survives a berthd restart", func(t *testing.T) {
 		d.Kill()
@@ -249,5 +268,37 @@ func testExecTTY(t *testing.T, d *Daemon, cli string) {
 	}
 	if cmd.ProcessState.ExitCode() != 5 {
 		t.Fatalf("exit %d; output:\n%q", cmd.ProcessState.ExitCode(), out.String())
+	}
+}
+
+// testExecDetach detaches from `exec -it` with --detach-keys; the exec runs
+// on.
+func testExecDetach(t *testing.T, d *Daemon, cli string) {
+	cmd := exec.Command(cli, "-H", d.Host, "exec", "-it", "--detach-keys", "ctrl-x,x", "xc", "sh", "-c", "echo started; exec sleep 7"+strconv.Itoa(len(cli)))
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.Root+"/dockercfg")
+	ptmx, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	out := &ptyOutput{}
+	go func() { _, _ = ioCopy(out, ptmx) }()
+	out.waitFor(t, "started")
+	ptmx.Write([]byte{0x18, 'x'})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("client did not detach; output:\n%q", out.String())
+	}
+	// As docker exec: "read escape sequence", exit 1.
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(out.String(), "read escape sequence") {
+		t.Errorf("detach: exit %d; output:\n%q", cmd.ProcessState.ExitCode(), out.String())
+	}
+	// The exec runs on.
+	if ps := d.MustDocker("exec", "xc", "ps", "-o", "args"); !strings.Contains(ps, "sleep 7"+strconv.Itoa(len(cli))) {
+		t.Errorf("detached exec is gone:\n%s", ps)
 	}
 }
