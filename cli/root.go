@@ -89,6 +89,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 
 		newVersionCommand(c),
 		newInfoCommand(c),
+		newEventsCommand(c),
 		newSystemCommand(c),
 		newContextCommand(c),
 	)

@@ -18,7 +18,7 @@ func newSystemCommand(c *CLI) *cobra.Command {
 		Args:  unknownSubcommand,
 		RunE:  func(cmd *cobra.Command, _ []string) error { cmd.SetOut(c.Out); return cmd.Help() },
 	}
-	cmd.AddCommand(newDialStdioCommand(c), newSystemDfCommand(c), newSystemPruneCommand(c), newSystemCheckCommand(c))
+	cmd.AddCommand(newDialStdioCommand(c), newSystemDfCommand(c), newSystemPruneCommand(c), newSystemCheckCommand(c), newEventsCommand(c))
 	return cmd
 }
 

@@ -42,6 +42,7 @@ type extraOptions struct {
 	healthCmd                                                         string
 	healthInterval, healthTimeout, healthStartPeriod, healthStartIntv time.Duration
 	healthRetries                                                     int
+	healthOnFailure                                                   string // berth's own: the berth.health-on-failure label
 	noHealthcheck                                                     bool
 }
 
@@ -100,6 +101,7 @@ func (e *extraOptions) addFlags(flags *pflag.FlagSet) {
 	flags.DurationVar(&e.healthStartIntv, "health-start-interval", 0, "Time between running the check during the start period (ms|s|m|h) (default 0s)")
 	flags.IntVar(&e.healthRetries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
 	flags.BoolVar(&e.noHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
+	flags.StringVar(&e.healthOnFailure, "health-on-failure", "", "Action when the container becomes unhealthy (none|kill|stop|restart; berth only)")
 }
 
 // apply maps the extra flags onto the request being built.
@@ -228,6 +230,16 @@ func (e *extraOptions) applyPorts(config *container.Config, host *container.Host
 }
 
 func (e *extraOptions) applyHealth(config *container.Config) error {
+	switch e.healthOnFailure {
+	case "":
+	case "none", "kill", "stop", "restart":
+		if config.Labels == nil {
+			config.Labels = map[string]string{}
+		}
+		config.Labels["berth.health-on-failure"] = e.healthOnFailure
+	default:
+		return fmt.Errorf("invalid --health-on-failure %q: want none, kill, stop or restart", e.healthOnFailure)
+	}
 	have := e.healthCmd != "" || e.healthInterval != 0 || e.healthTimeout != 0 ||
 		e.healthStartPeriod != 0 || e.healthRetries != 0 || e.healthStartIntv != 0
 	if e.noHealthcheck {
