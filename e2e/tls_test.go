@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/pkitest"
 )
@@ -151,5 +154,67 @@ func TestReadOnlyAPIListener(t *testing.T) {
 	}
 	if out := d.MustDocker("ps", "-a", "--format", "{{.Names}}"); strings.TrimSpace(out) != "c1" {
 		t.Errorf("after refused changes: %q", out)
+	}
+}
+
+// TestTLSInNetns binds berthd to every address (tcp://0.0.0.0, default
+// port 2376 with TLS) inside a network namespace this test creates, with
+// a veth pair (both ends inside) at 10.123.0.1, and drives it from inside
+// that namespace with the docker CLI and berth over mutual TLS; a plain
+// non-loopback
+// listener is refused unless --insecure-tcp. The test goroutine's thread
+// enters the namespace and is never unlocked, so the thread (and with the
+// daemons gone, the namespace) goes away with the test.
+func TestTLSInNetns(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip command")
+	}
+	bin := binaries(t) // build before entering the namespace
+	runtime.LockOSThread()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"link", "add", "berth-tls0", "type", "veth", "peer", "name", "berth-tls1"},
+		{"addr", "add", "10.123.0.1/24", "dev", "berth-tls0"}, {"link", "set", "berth-tls0", "up"}, {"link", "set", "berth-tls1", "up"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	pki := t.TempDir()
+	ca := pkitest.NewCA(t, pki, "ca")
+	srv := ca.Issue(pki, "server", pkitest.Options{Usage: x509.ExtKeyUsageServerAuth, IPs: []net.IP{net.ParseIP("10.123.0.1"), net.ParseIP("127.0.0.1")}})
+	cli := ca.Client(pki, "client")
+
+	root := t.TempDir()
+	os.WriteFile(root+"/none.json", []byte("{}"), 0o644)
+	out, err := exec.Command(filepath.Join(bin, "berthd"), "--data-root", root+"/data", "--exec-root", root+"/exec",
+		"--config-file", root+"/none.json", "-H", "tcp://10.123.0.1").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refusing to listen on tcp://10.123.0.1:2375 without --tlsverify") {
+		t.Fatalf("plain tcp://10.123.0.1: %v\n%s", err, out)
+	}
+
+	StartDaemon(t, "-H", "tcp://0.0.0.0", "--tlsverify", "--tlscacert", ca.File, "--tlscert", srv.Cert, "--tlskey", srv.Key)
+	run := func(bin string, args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH=", "DOCKER_CONFIG="+filepath.Join(root, "dockercfg"))
+		o, err := cmd.CombinedOutput()
+		return string(o), err
+	}
+	for _, b := range []string{"docker", filepath.Join(bin, "berth")} {
+		for _, host := range []string{"tcp://10.123.0.1:2376", "tcp://127.0.0.1:2376"} {
+			if out, err := run(b, "--tlsverify", "--tlscacert", ca.File, "--tlscert", cli.Cert, "--tlskey", cli.Key, "-H", host, "version", "--format", "{{.Server.Os}}"); err != nil || strings.TrimSpace(out) != "linux" {
+				t.Errorf("%s -H %s: %v\n%s", b, host, err, out)
+			}
+		}
+		if out, err := run(b, "--tlsverify", "--tlscacert", ca.File, "-H", "tcp://10.123.0.1:2376", "version"); err == nil {
+			t.Errorf("%s without a client certificate: accepted\n%s", b, out)
+		}
+	}
+
+	// --insecure-tcp: the operator's explicit choice.
+	StartDaemon(t, "--insecure-tcp", "-H", "tcp://10.123.0.1")
+	if out, err := run("docker", "-H", "tcp://10.123.0.1:2375", "version", "--format", "{{.Server.Os}}"); err != nil || strings.TrimSpace(out) != "linux" {
+		t.Errorf("--insecure-tcp: %v\n%s", err, out)
 	}
 }
