@@ -176,6 +176,13 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	if !strings.Contains(out, "signal=15") || !strings.Contains(out, "oldName=/ev2") || !strings.Contains(out, "exitCode=137") {
 		t.Fatalf("attributes missing:\n%s", out)
 	}
+	// berth events prints the same lines.
+	if r := d.Berth("", "events", "--since", since, "--until", "0s", "--filter", "container="+id3); r.Code != 0 || strings.TrimSpace(r.Stdout) != out {
+		t.Fatalf("berth events differs from docker's:\n%s\ndocker:\n%s", r, out)
+	}
+	if r := d.Berth("", "events", "--since", since, "--until", "0s", "--filter", "container="+id3, "--format", "{{.Action}} {{.Actor.Attributes.name}}"); r.Code != 0 || !strings.HasSuffix(r.Stdout, "rename ev3\n") {
+		t.Fatalf("berth events --format: %s", r)
+	}
 	// Filters combine: only die events of ev1, by label.
 	out = d.MustDocker("events", "--since", since, "--until", "0s", "--filter", "event=die", "--filter", "label=app=web", "--format", "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}")
 	if strings.TrimSpace(out) != "ev1 3" {
@@ -278,6 +285,21 @@ func TestHealthOnFailureRestart(t *testing.T) {
 		t.Fatalf("events:\n%s", out)
 	}
 	d.MustDocker("rm", "-f", "hr")
+
+	// berth's --health-on-failure flag sets the label; stop ends it.
+	if r := d.Berth("", "run", "-d", "--name", "hs", "--health-on-failure", "stop", "--stop-timeout", "1",
+		"--health-cmd", "exit 1", "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "300"); r.Code != 0 {
+		t.Fatalf("berth run: %s", r)
+	}
+	eventually(t, 20*time.Second, "hs to be stopped by its health action", func() bool {
+		return d.MustDocker("inspect", "-f", "{{.State.Status}}", "hs") == "exited"
+	})
+	if l := d.MustDocker("inspect", "-f", `{{index .Config.Labels "berth.health-on-failure"}}`, "hs"); l != "stop" {
+		t.Fatalf("label %q", l)
+	}
+	if r := d.Berth("", "run", "--health-on-failure", "reboot", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "invalid --health-on-failure") {
+		t.Fatalf("bad --health-on-failure: %s", r)
+	}
 }
 
 func TestRestartPolicies(t *testing.T) {
