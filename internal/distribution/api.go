@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/images"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -32,13 +33,25 @@ func credentialsOf(ac registry.AuthConfig) Credentials {
 	return c
 }
 
-// Pull is POST /images/create?fromImage=.
-func (s *Service) Pull(ctx context.Context, fromImage, tag string, auth registry.AuthConfig, progress io.Writer) error {
+// Pull is POST /images/create?fromImage=; platform is "os/arch[/variant]"
+// or "" for this host's.
+func (s *Service) Pull(ctx context.Context, fromImage, tag, platform string, auth registry.AuthConfig, progress io.Writer) error {
 	ref, err := ParseRef(fromImage, tag)
 	if err != nil {
 		return err
 	}
-	return s.PullRef(ctx, ref, credentialsOf(auth), progress)
+	var pl ocispec.Platform
+	if platform != "" {
+		parts := strings.Split(strings.ToLower(platform), "/")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+			return errdefs.InvalidArgumentf("invalid platform %q: expected os/arch[/variant]", platform)
+		}
+		pl.OS, pl.Architecture = parts[0], parts[1]
+		if len(parts) == 3 {
+			pl.Variant = parts[2]
+		}
+	}
+	return s.PullPlatform(ctx, ref, pl, credentialsOf(auth), progress)
 }
 
 // Push is POST /images/{name}/push.

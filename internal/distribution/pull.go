@@ -135,6 +135,22 @@ type manifestDoc struct {
 
 // PullRef fetches ref into the image store, writing progress to w.
 func (s *Service) PullRef(ctx context.Context, ref reference.Named, creds Credentials, w io.Writer) error {
+	return s.PullPlatform(ctx, ref, ocispec.Platform{}, creds, w)
+}
+
+// PullPlatform is PullRef picking platform from an index (an empty
+// Architecture: this host's, linux/<GOARCH>).
+func (s *Service) PullPlatform(ctx context.Context, ref reference.Named, platform ocispec.Platform, creds Credentials, w io.Writer) error {
+	explicit := platform.Architecture != ""
+	if platform.OS == "" {
+		platform.OS = "linux"
+	}
+	if platform.Architecture == "" {
+		platform.Architecture = runtime.GOARCH
+	}
+	if platform.OS != "linux" {
+		return errdefs.InvalidArgumentf("operating system is not supported: %s", platform.OS)
+	}
 	p := &progressOut{w: w}
 	var errs []error
 	for _, ep := range s.resolver.Endpoints(reference.Domain(ref), true) {
@@ -147,7 +163,7 @@ func (s *Service) PullRef(ctx context.Context, ref reference.Named, creds Creden
 			}
 			continue // next mirror, or the registry itself
 		}
-		return s.pullManifest(ctx, repo, ref, m, p)
+		return s.pullManifest(ctx, repo, ref, m, platform, explicit, p)
 	}
 	return pullError(ref, errs)
 }
@@ -174,7 +190,7 @@ func pullError(ref reference.Named, errs []error) error {
 	return err
 }
 
-func (s *Service) pullManifest(ctx context.Context, repo *Repository, ref reference.Named, m Manifest, p *progressOut) error {
+func (s *Service) pullManifest(ctx context.Context, repo *Repository, ref reference.Named, m Manifest, platform ocispec.Platform, explicit bool, p *progressOut) error {
 	var doc manifestDoc
 	if err := json.Unmarshal(m.Body, &doc); err != nil {
 		return fmt.Errorf("parse manifest: %w", err)
@@ -182,7 +198,7 @@ func (s *Service) pullManifest(ctx context.Context, repo *Repository, ref refere
 	manifestDigest := m.Digest
 	switch m.MediaType {
 	case ocispec.MediaTypeImageIndex, MediaTypeDockerManifestList:
-		d, err := pickPlatform(doc.Manifests)
+		d, err := pickPlatform(doc.Manifests, platform)
 		if err != nil {
 			return err
 		}
@@ -233,6 +249,10 @@ func (s *Service) pullManifest(ctx context.Context, repo *Repository, ref refere
 	if cfg.OS != "" && cfg.OS != "linux" {
 		return errdefs.InvalidArgumentf("image operating system %q cannot be used on this platform", cfg.OS)
 	}
+	if explicit && cfg.Architecture != "" && cfg.Architecture != platform.Architecture {
+		return errdefs.NotFoundf("image with reference %s was found but does not match the specified platform: wanted %s/%s, actual: %s/%s",
+			reference.FamiliarString(ref), platform.OS, platform.Architecture, cfg.OS, cfg.Architecture)
+	}
 
 	canonical, err := reference.WithDigest(reference.TrimNamed(ref), manifestDigest)
 	if err != nil {
@@ -270,17 +290,23 @@ func (s *Service) pullManifest(ctx context.Context, repo *Repository, ref refere
 	return nil
 }
 
-// pickPlatform picks this host's platform (linux/<GOARCH>) from an index.
-func pickPlatform(ms []ocispec.Descriptor) (digest.Digest, error) {
+// pickPlatform picks want (os/architecture[/variant]) from an index.
+func pickPlatform(ms []ocispec.Descriptor, want ocispec.Platform) (digest.Digest, error) {
 	for _, d := range ms {
-		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == runtime.GOARCH {
-			if runtime.GOARCH == "arm64" && d.Platform.Variant != "" && d.Platform.Variant != "v8" {
-				continue
-			}
-			return d.Digest, nil
+		if d.Platform == nil || d.Platform.OS != want.OS || d.Platform.Architecture != want.Architecture {
+			continue
 		}
+		v := d.Platform.Variant
+		if want.Variant != "" && v != want.Variant || want.Variant == "" && want.Architecture == "arm64" && v != "" && v != "v8" {
+			continue
+		}
+		return d.Digest, nil
 	}
-	return "", errdefs.NotFoundf("no matching manifest for linux/%s in the manifest list entries", runtime.GOARCH)
+	name := want.OS + "/" + want.Architecture
+	if want.Variant != "" {
+		name += "/" + want.Variant
+	}
+	return "", errdefs.NotFoundf("no matching manifest for %s in the manifest list entries", name)
 }
 
 func fetchSmallBlob(ctx context.Context, repo *Repository, d digest.Digest, limit int64) ([]byte, error) {

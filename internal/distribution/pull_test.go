@@ -472,3 +472,36 @@ func TestPullRefusesUnknownMediaTypes(t *testing.T) {
 		t.Fatalf("refused pulls stored %d snapshots, blobs %v", n, e.blobs(t))
 	}
 }
+
+// --platform picks that entry of an index; a single-platform image of
+// another architecture is refused when a platform is asked for.
+func TestPullPlatform(t *testing.T) {
+	e := newEnv(t)
+	f := newFake()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	l := registrytest.RandomLayer("amd", 1024)
+	md, cd := f.addImage("amd", [][]byte{l.Blob}, []digest.Digest{l.DiffID}, ocispec.MediaTypeImageLayerGzip)
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: md, Size: int64(len(f.manifests["amd"])), Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+	}}
+	idx.SchemaVersion = 2
+	ib, _ := json.Marshal(idx)
+	f.manifests["multi"], f.types["multi"] = ib, ocispec.MediaTypeImageIndex
+	named, _ := reference.ParseNormalizedNamed(strings.TrimPrefix(srv.URL, "http://") + "/test/img:multi")
+	err := e.svc.PullPlatform(context.Background(), named, ocispec.Platform{OS: "linux", Architecture: "s390x"}, distribution.Credentials{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "no matching manifest for linux/s390x in the manifest list entries") {
+		t.Fatalf("pull of a missing platform: %v", err)
+	}
+	named, _ = reference.ParseNormalizedNamed(strings.TrimPrefix(srv.URL, "http://") + "/test/img:amd")
+	err = e.svc.PullPlatform(context.Background(), named, ocispec.Platform{OS: "linux", Architecture: "arm64"}, distribution.Credentials{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "does not match the specified platform: wanted linux/arm64, actual: linux/amd64") {
+		t.Fatalf("pull of another platform's image: %v", err)
+	}
+	if err := e.svc.PullPlatform(context.Background(), named, ocispec.Platform{OS: "linux", Architecture: "amd64"}, distribution.Credentials{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := e.images.Get(context.Background(), named.String()); err != nil || string(img.ID) != string(cd) {
+		t.Fatalf("%+v %v", img, err)
+	}
+}

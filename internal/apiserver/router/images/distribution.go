@@ -18,8 +18,9 @@ import (
 // Distributor pulls, pushes and logs in (internal/distribution).
 type Distributor interface {
 	// Pull fetches fromImage (tag: a tag or "sha256:..." digest, may be
-	// empty) writing Docker JSON-message progress lines to progress.
-	Pull(ctx context.Context, fromImage, tag string, auth registry.AuthConfig, progress io.Writer) error
+	// empty; platform: "os/arch[/variant]" or "" for the host's) writing
+	// Docker JSON-message progress lines to progress.
+	Pull(ctx context.Context, fromImage, tag, platform string, auth registry.AuthConfig, progress io.Writer) error
 	// Push uploads name:tag (every tag of name if tag is empty).
 	Push(ctx context.Context, name, tag string, auth registry.AuthConfig, progress io.Writer) error
 	// Login checks auth against its registry; Unauthorized if refused.
@@ -77,11 +78,20 @@ func (i *imageRouter) pull(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if p := q.Get("platform"); p != "" && !strings.HasPrefix(p, "linux") && !strings.HasPrefix(p, `{"os":"linux"`) {
-		return errdefs.InvalidArgumentf("image operating system %q cannot be used on this platform", p)
+	platform := q.Get("platform")
+	if strings.HasPrefix(platform, "{") { // API 1.48+ may send an OCI platform as JSON
+		var p struct {
+			OS           string `json:"os"`
+			Architecture string `json:"architecture"`
+			Variant      string `json:"variant"`
+		}
+		if err := json.Unmarshal([]byte(platform), &p); err != nil {
+			return errdefs.InvalidArgumentf("invalid platform %q: %v", platform, err)
+		}
+		platform = strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/")
 	}
 	return streamJSON(w, func(out io.Writer) error {
-		return i.d.Pull(r.Context(), q.Get("fromImage"), q.Get("tag"), auth, out)
+		return i.d.Pull(r.Context(), q.Get("fromImage"), q.Get("tag"), platform, auth, out)
 	})
 }
 
