@@ -400,3 +400,12 @@ func newContextInspectCommand(c *CLI) *cobra.Command {
 	cmd.Flags().StringVarP(&fmtFlag, "format", "f", "", "Format output using a custom template")
 	return cmd
 }
+
+// contextForDisplay is the current context's name for info and version
+// ("default" when it cannot be resolved).
+func (c *CLI) contextForDisplay() string {
+	if name, err := c.CurrentContext(); err == nil {
+		return name
+	}
+	return defaultContext
+}

@@ -47,7 +47,7 @@ func newInfoCommand(c *CLI) *cobra.Command {
 }
 
 func runInfo(ctx context.Context, c *CLI, o *infoOptions) error {
-	view := infoView{ClientInfo: clientInfo{Version: Version, Context: "default"}}
+	view := infoView{ClientInfo: clientInfo{Version: Version, Context: c.contextForDisplay()}}
 	cl, err := c.Client()
 	if err == nil {
 		var res client.SystemInfoResult
@@ -78,7 +78,7 @@ func runInfo(ctx context.Context, c *CLI, o *infoOptions) error {
 
 	fmt.Fprintln(c.Out, "Client:")
 	fmt.Fprintf(c.Out, " Version:    %s\n", Version)
-	fmt.Fprintf(c.Out, " Context:    default\n")
+	fmt.Fprintf(c.Out, " Context:    %s\n", view.ClientInfo.Context)
 	fmt.Fprintf(c.Out, " Debug Mode: false\n")
 	fmt.Fprintln(c.Out)
 	fmt.Fprintln(c.Out, "Server:")

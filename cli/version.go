@@ -140,7 +140,7 @@ func writeVersion(c *CLI, v versionInfo) {
 		fmt.Fprintf(tw, " Built:\t%s\n", v.Client.BuildTime)
 	}
 	fmt.Fprintf(tw, " OS/Arch:\t%s/%s\n", v.Client.Os, v.Client.Arch)
-	fmt.Fprintf(tw, " Context:\tdefault\n")
+	fmt.Fprintf(tw, " Context:\t%s\n", c.contextForDisplay())
 	if s := v.Server; s != nil {
 		fmt.Fprintln(tw)
 		fmt.Fprintf(tw, "Server: %s\n", s.Platform.Name)

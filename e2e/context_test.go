@@ -72,6 +72,9 @@ func TestContexts(t *testing.T) {
 			t.Errorf("%s context show: %q", bin, out)
 		}
 		must(bin, "ps")
+		if out := must(bin, "version"); !strings.Contains(out, " Context:") || !strings.Contains(out, "remote\n") {
+			t.Errorf("%s version does not name the context:\n%s", bin, out)
+		}
 	}
 	// -H and --context together are refused, as docker does.
 	if _, e, err := run(berth, "-H", d.Host, "--context", "remote", "ps"); err == nil || !strings.Contains(e, "conflicting options") {
