@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	"github.com/moby/term"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -167,7 +168,19 @@ func runPull(ctx context.Context, c *CLI, name string, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
-	resp, err := cl.ImagePull(ctx, ref.String(), client.ImagePullOptions{RegistryAuth: c.registryAuth(ref)})
+	options := client.ImagePullOptions{RegistryAuth: c.registryAuth(ref)}
+	if o.platform != "" {
+		parts := strings.Split(o.platform, "/")
+		if len(parts) < 2 || len(parts) > 3 {
+			return fmt.Errorf("invalid platform %q: expected os/arch[/variant]", o.platform)
+		}
+		pl := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) == 3 {
+			pl.Variant = parts[2]
+		}
+		options.Platforms = []ocispec.Platform{pl}
+	}
+	resp, err := cl.ImagePull(ctx, ref.String(), options)
 	if err != nil {
 		return err
 	}
