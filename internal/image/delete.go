@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	eventtypes "github.com/moby/moby/api/types/events"
 	apiimage "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 
@@ -50,6 +51,14 @@ func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]ap
 	s.mu.Lock()
 	out, top, err := s.deleteLocked(ref, force, u)
 	s.mu.Unlock()
+	for _, r := range out {
+		if r.Untagged != "" {
+			s.logEvent(rec.id, string(rec.id), eventtypes.ActionUnTag)
+		}
+	}
+	if top != "" {
+		s.logEvent(rec.id, string(rec.id), eventtypes.ActionDelete)
+	}
 	if err != nil || top == "" {
 		return out, err
 	}

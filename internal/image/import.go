@@ -11,6 +11,7 @@ import (
 
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -51,6 +52,7 @@ func (s *Store) Import(ctx context.Context, src io.Reader, repo, tag string, cha
 	if err != nil {
 		return "", err
 	}
+	s.logEvent(id, string(id), eventtypes.ActionImport)
 	if named != nil {
 		s.mu.Lock()
 		err = s.tagLocked(named, id)
@@ -58,6 +60,7 @@ func (s *Store) Import(ctx context.Context, src io.Reader, repo, tag string, cha
 		if err != nil {
 			return "", err
 		}
+		s.logEvent(id, reference.FamiliarString(named), eventtypes.ActionTag)
 	}
 	if progress != nil {
 		b, _ := json.Marshal(map[string]string{"status": string(id)})

@@ -14,9 +14,11 @@ import (
 
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
 )
 
 // InUseFunc reports a container using image id, a running one if there
@@ -36,8 +38,9 @@ type record struct {
 
 // Store is the image store. It is safe for concurrent use.
 type Store struct {
-	root   string // <data-root>/image/<driver>
-	tmp    string // <data-root>/tmp
+	root   string           // <data-root>/image/<driver>
+	tmp    string           // <data-root>/tmp
+	pub    events.Publisher // nil: no events (events.go)
 	layers Layers
 
 	mu     sync.RWMutex
@@ -413,12 +416,16 @@ func (s *Store) Tag(ctx context.Context, ref, repo, tag string) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	rec, err := s.resolveLocked(ref)
+	if err == nil {
+		err = s.tagLocked(named, rec.id)
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return s.tagLocked(named, rec.id)
+	s.logEvent(rec.id, reference.FamiliarString(named), eventtypes.ActionTag)
+	return nil
 }
 
 // Count is the number of stored images (docker info's Images).

@@ -178,6 +178,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	}
 	undo = append(undo, func() { eng.Close() })
 	images.SetInUse(eng.ImageUser)
+	images.SetPublisher(bus)
 	if err := eng.Restore(ctx); err != nil {
 		return fmt.Errorf("restore containers: %w", err)
 	}
