@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -182,6 +183,34 @@ func leftovers(t *testing.T, d *Daemon) []string {
 	return out
 }
 
+// ociArchive is an OCI image layout (index.json and blobs only) of a
+// one-layer image named oci/only:1, its layer of the given media type.
+func ociArchive(t *testing.T, layerType string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	blob := func(data []byte) (string, int) {
+		sum := sha256.Sum256(data)
+		d := hex.EncodeToString(sum[:])
+		tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + d, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+		return "sha256:" + d, len(data)
+	}
+	ld, ls := blob(tarBytes(t, [2]string{"hello", "oci"}))
+	cd, cs := blob([]byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["` + ld + `"]}}`))
+	m, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+		"layers": []any{map[string]any{"mediaType": layerType, "digest": ld, "size": ls}}})
+	md, ms := blob(m)
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{map[string]any{
+		"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+		"annotations": map[string]string{"io.containerd.image.name": "docker.io/oci/only:1", "org.opencontainers.image.ref.name": "1"}}}})
+	tw.WriteHeader(&tar.Header{Name: "index.json", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(idx))})
+	tw.Write(idx)
+	tw.Close()
+	return b.Bytes()
+}
+
 func tarNames(t *testing.T, p string) map[string]bool {
 	t.Helper()
 	f, err := os.Open(p)
@@ -267,9 +296,41 @@ func TestSaveLoadPrune(t *testing.T) {
 			t.Errorf("%s: left in tmp: %v", name, left)
 		}
 	}
+	// A 3 MiB PAX header: written as a plain entry, then retyped 'x'
+	// (Go's writer will not write one that large itself).
+	rec := strings.Repeat("A", 3<<20)
+	rec = fmt.Sprintf("%d comment=%s\n", len(rec)+len(" comment=\n")+7, rec)
+	huge := tarBytes(t, [2]string{"paxhdr", rec}, [2]string{"x", "x"})
+	huge[156] = 'x'
+	copy(huge[148:156], "        ")
+	chk := 0
+	for _, c := range huge[:512] {
+		chk += int(c)
+	}
+	copy(huge[148:156], fmt.Sprintf("%06o\x00 ", chk))
+	for name, c := range map[string]struct {
+		body []byte
+		msg  string
+	}{
+		"huge header":        {huge, "header field too long"},
+		"unknown media type": {ociArchive(t, "application/x-weird"), `unsupported layer media type "application/x-weird"`},
+	} {
+		if r := d.Docker(string(c.body), "load"); r.Code == 0 || !strings.Contains(r.Stderr, c.msg) {
+			t.Errorf("%s: %s", name, r)
+		}
+	}
+	if r := d.Docker("", "save", "UPPER"); r.Code == 0 || !strings.Contains(r.Stderr, "invalid reference format: repository name (library/UPPER) must be lowercase") {
+		t.Errorf("save of a bad reference: %s", r)
+	}
 	if after := d.MustDocker("images", "-aq", "--no-trunc"); after != before {
 		t.Fatalf("a bad load stored something:\n%s\nwas\n%s", after, before)
 	}
+
+	// An OCI layout without manifest.json loads, its name from the index.
+	if r := d.Docker(string(ociArchive(t, "application/vnd.oci.image.layer.v1.tar")), "load"); r.Code != 0 || !strings.Contains(r.Stdout, "Loaded image: oci/only:1") {
+		t.Fatalf("OCI layout load: %s", r)
+	}
+	d.MustDocker("rmi", "oci/only:1")
 
 	// prune: dangling first, then -a with a label filter, then -a.
 	d.MustDocker("tag", "app:1", "app:2")

@@ -256,6 +256,11 @@ func (s *Store) saveItems(refs []string) ([]*saveItem, error) {
 		}
 	}
 	for _, ref := range refs {
+		if !isHexPrefix(ref) {
+			if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+				return nil, errdefs.With(errdefs.InvalidArgument, err)
+			}
+		}
 		rec, err := s.resolveLocked(ref)
 		if err != nil {
 			// "busybox" with only busybox:1.36 stored saves every tag of
