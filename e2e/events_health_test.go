@@ -108,6 +108,7 @@ func eventAttrs(m map[string]any) map[string]any {
 func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	d := StartDaemon(t)
 	d.ImportBusybox()
+	imageID := d.MustDocker("image", "inspect", "-f", "{{.Id}}", "busybox")
 	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 	stream := d.events(t, "--filter", "type=container")
 	// The stream is connected once the CLI has its response header; give
@@ -147,6 +148,8 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	d.MustDocker("run", "-d", "--name", "ev2", "busybox", "sleep", "300")
 	d.MustDocker("stop", "-t", "0", "ev2")
 	d.MustDocker("rename", "ev2", "ev3")
+	d.MustDocker("tag", "busybox", "bb:x")
+	d.MustDocker("rmi", "bb:x")
 
 	d.Stop()
 	d.Start()
@@ -188,10 +191,10 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	if strings.TrimSpace(out) != "ev1 3" {
 		t.Fatalf("die+label filter: %q", out)
 	}
-	// --until in the past ends at once; so does an image-only filter.
-	out = d.MustDocker("events", "--since", since, "--until", "0s", "--filter", "type=image", "--format", "{{.Action}}")
-	if strings.Contains(out, "create") {
-		t.Fatalf("type=image returned container events: %q", out)
+	// Image events, by type.
+	out = d.replay(t, since, outputHas("untag"), "--filter", "type=image", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+	if !strings.HasSuffix(out, "image tag bb:x\nimage untag "+imageID) || strings.Contains(out, "container") {
+		t.Fatalf("image events:\n%s", out)
 	}
 	r = d.Docker("", "events", "--until", "0s", "--filter", "bogus=1")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "invalid filter 'bogus'") {
