@@ -2,8 +2,9 @@
 # Volume benchmark: berthd vs Debian's dockerd, each on private temp roots.
 # Reports (never asserts) the median latency of `docker volume create` and
 # of `docker run --rm -v NAME:/d busybox true`, and dd write throughput
-# (256 MiB, conv=fsync) into a named volume vs the host filesystem the
-# data roots live on. Never run in CI.
+# (256 MiB, conv=fsync) into a named volume, a bind mount and the
+# container layer vs the host filesystem the data roots live on. Never
+# run in CI.
 #
 #   bench/volumes.sh [-n RUNS] [-s MIB] [BERTHD]      (BERTHD defaults to bin/berthd)
 set -euo pipefail
@@ -74,23 +75,28 @@ median_ms() {
 	printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
 }
 
-printf '%-8s %18s %18s %22s\n' engine "volume create ms" "run -v ms" "dd ${MIB}MiB to volume"
+printf '%-8s %14s %10s %14s %14s %14s\n' engine "vol create ms" "run -v ms" "dd -> volume" "dd -> bind" "dd -> layer"
 for s in berth docker; do
 	D="docker -H unix://$W/$s.sock"
 	c=$(median_ms "$D volume create v\$i")
 	r=$(median_ms "$D run --rm -v v\$i:/d busybox true")
+	mkdir -p "$W/bind-$s"
+	cid=$($D run -d -v ddv:/vol -v "$W/bind-$s:/bind" busybox sleep 600)
 	# busybox dd prints no rate: time an exec of it, less an exec of true.
-	cid=$($D run -d -v ddv:/d busybox sleep 600)
 	base=$(median_ms "$D exec $cid true")
-	a=$(date +%s%N)
-	$D exec "$cid" dd if=/dev/zero of=/d/f bs=1M count="$MIB" conv=fsync 2>/dev/null
-	b=$(date +%s%N)
-	rate=$(awk -v ms="$(((b - a) / 1000000))" -v base="$base" -v mib="$MIB" 'BEGIN {printf "%.0f MiB/s", mib * 1000 / (ms - base)}')
+	rates=()
+	for dir in /vol /bind /layer; do
+		a=$(date +%s%N)
+		$D exec "$cid" sh -c "mkdir -p $dir && dd if=/dev/zero of=$dir/f bs=1M count=$MIB conv=fsync 2>/dev/null"
+		b=$(date +%s%N)
+		rates+=("$(awk -v ms="$(((b - a) / 1000000))" -v base="$base" -v mib="$MIB" 'BEGIN {printf "%.0f MiB/s", mib * 1000 / (ms - base)}')")
+		$D exec "$cid" rm -f "$dir/f"
+	done
 	$D rm -f "$cid" >/dev/null
-	printf '%-8s %18s %18s %22s\n' "$s" "$c" "$r" "$rate"
+	printf '%-8s %14s %10s %14s %14s %14s\n' "$s" "$c" "$r" "${rates[@]}"
 done
 a=$(date +%s%N)
 dd if=/dev/zero of="$W/hostfile" bs=1M count="$MIB" conv=fsync 2>/dev/null
 b=$(date +%s%N)
 rate=$(awk -v ms="$(((b - a) / 1000000))" -v mib="$MIB" 'BEGIN {printf "%.0f MiB/s", mib * 1000 / ms}')
-printf '%-8s %18s %18s %22s\n' host - - "$rate"
+printf '%-8s %14s %10s %14s\n' host - - "$rate"
