@@ -38,6 +38,16 @@
 // whiteouts turned into OCI ones, or any rootfs) as a deterministic layer
 // tar, for commit and export.
 //
+// A Split, given to Apply, records the tar minus regular files' contents;
+// WriteSplit writes the identical tar again from the applied files, so a
+// layer saved or pushed keeps its diff ID whatever tar writer made it.
+//
+// docker cp uses WhiteoutNone (".wh." names are plain files), Owner and
+// NoOverwriteDirNonDir on the way in, and WriteTarRebased on the way out,
+// which opens file contents in the rootfs's scope (openat2
+// RESOLVE_IN_ROOT). Changes (two full trees) and OverlayChanges (an upper
+// dir's whiteouts read directly) list docker diff's A/C/D.
+//
 // Errors in the input (a truncated or non-tar stream, an escaping name, an
 // unsupported entry type) are errdefs.InvalidArgument and name the
 // operation: "apply layer: archive/tar: invalid tar header".

@@ -4,6 +4,8 @@
 //	  imagedb/content/sha256/<id-hex>   an image's config JSON (docker-image-spec
 //	                                    DockerOCIImage); its sha256 is the image ID
 //	  imagedb/metadata/sha256/<id-hex>/lastUpdated   last tag time (RFC 3339)
+//	  imagedb/metadata/sha256/<id-hex>/parent        the image it was committed
+//	                                    from (docker history names its entries)
 //	  layerdb/                          the layer store (internal/layer)
 //	  repositories.json                 {"Repositories":{"busybox":{"busybox:latest":"sha256:..."}}}
 //	<data-root>/tmp/image-*             files being written
@@ -18,5 +20,16 @@
 //
 // Images reference their top layer once each; that layer holds its
 // parents (see internal/layer).
+//
+// Commit, load and import follow the same order (layers, then config, then
+// tags), so a SIGKILL at any point leaves whole images only (e2e
+// TestImageStoreSurvivesSIGKILL). Load unpacks the archive into
+// <data-root>/tmp/image-load-* with the layer path rules (nothing outside
+// it), checks every config against its digest and every layer against its
+// diff ID, and removes the unpacked archive after. Save writes dockerd
+// 25's docker-archive: an OCI image layout (oci-layout, index.json,
+// blobs/sha256/) plus manifest.json and repositories; layers are the tars
+// they were registered from (layer tar splits), so image IDs survive a
+// save/load round trip with dockerd either way.
 
 package image

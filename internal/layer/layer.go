@@ -11,6 +11,8 @@
 //	    size        bytes of the layer's own files (decimal)
 //	    parent      the parent's chain ID (absent for a base layer)
 //	    cache-id    the driver's snapshot key
+//	    tar-split.gz  the registered tar minus file contents (archive.Split):
+//	                TarLayer writes the same bytes again (save, push)
 //	  mounts/<container-id>/
 //	    mount-id    the driver's key of the writable snapshot
 //	    parent      chain ID it sits on (absent for scratch)
