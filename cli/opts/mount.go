@@ -120,6 +120,9 @@ func (m *MountOpt) Set(value string) error {
 			return fmt.Errorf("unexpected key '%s' in '%s'", key, field)
 		}
 	}
+	if mnt.Type == "" {
+		return errors.New("type is required") // docker's check, found by FuzzMountOpt
+	}
 	if mnt.Target == "" {
 		return errors.New("target is required")
 	}
