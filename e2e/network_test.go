@@ -123,6 +123,16 @@ func (d *Daemon) vethCount(t *testing.T) int {
 	return n
 }
 
+// waitVeths polls until want veths remain (the kernel removes them with
+// their namespaces, in the background) and returns the last count.
+func (d *Daemon) waitVeths(t *testing.T, want int) int {
+	n := d.vethCount(t)
+	for deadline := time.Now().Add(5 * time.Second); n != want && time.Now().Before(deadline); n = d.vethCount(t) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
 const httpdCmd = `mkdir -p /w && echo hello-$(hostname) > /w/index.html && exec httpd -f -p 80 -h /w`
 
 func (d *Daemon) ip(t *testing.T, ctr, net string) string {
@@ -318,7 +328,7 @@ func TestNetworkBadInput(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "18090") {
 		t.Errorf("second bind of 18090: %s", r)
 	}
-	if n := d.vethCount(t); n != before {
+	if n := d.waitVeths(t, before); n != before {
 		t.Errorf("veths after failed start: %d, want %d", n, before)
 	}
 
@@ -347,7 +357,7 @@ func TestNetworkKill9Recovery(t *testing.T) {
 	}
 	d.MustDocker("rm", "-f", "kw", "kb")
 	d.MustDocker("network", "rm", "k")
-	if n := d.vethCount(t); n != 0 {
+	if n := d.waitVeths(t, 0); n != 0 {
 		t.Errorf("veths left: %v", d.links(t))
 	}
 	for _, l := range d.links(t) {

@@ -21,11 +21,17 @@ const ResolverAddr = "127.0.0.11"
 // 127.0.0.11:53 inside its namespace, served by berthd.
 type dnsServer struct {
 	udp, tcp *dns.Server
+	pc       net.PacketConn
+	l        net.Listener
 }
 
+// Close stops serving and closes the sockets, which otherwise keep the
+// container's namespace (and its veth) alive.
 func (d *dnsServer) Close() error {
 	d.udp.Shutdown()
 	d.tcp.Shutdown()
+	d.pc.Close()
+	d.l.Close()
 	return nil
 }
 
@@ -84,6 +90,7 @@ func (s *Service) startDNS(sb *Sandbox) (closer, error) {
 	d := &dnsServer{
 		udp: &dns.Server{PacketConn: pc, Handler: h},
 		tcp: &dns.Server{Listener: l, Handler: h},
+		pc:  pc, l: l,
 	}
 	started := make(chan struct{}, 2)
 	d.udp.NotifyStartedFunc = func() { started <- struct{}{} }

@@ -29,15 +29,26 @@ func newNetNS(path string) (err error) {
 	}()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread changes namespace and is never unlocked: the Go
-		// runtime ends it with the goroutine instead of reusing it.
+		// The thread goes back to its namespace before it is unlocked;
+		// if it cannot, it stays locked and the runtime ends it with the
+		// goroutine (a wedged main thread would hold the namespace).
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("open own netns: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("unshare net namespace: %w", err)
 			return
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		err = unix.Mount(src, path, "", unix.MS_BIND, "")
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		if err != nil {
 			errc <- fmt.Errorf("bind mount netns on %s: %w", path, err)
 			return
 		}
@@ -169,7 +180,14 @@ func createVeth(nsPath string, p vethPlan) (err error) {
 	if p.MTU > 0 {
 		veth.PeerMTU = uint32(p.MTU)
 	}
-	if err := netlink.LinkAdd(veth); err != nil {
+	err = netlink.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) {
+		// Left by a namespace the kernel has not finished destroying.
+		if derr := deleteLink(p.HostName); derr == nil {
+			err = netlink.LinkAdd(veth)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("create veth %s: %w", p.HostName, err)
 	}
 	defer func() {
@@ -249,4 +267,25 @@ func setIPForward() error {
 		return fmt.Errorf("enable ip forwarding: %w", err)
 	}
 	return nil
+}
+
+// orphanVeths lists host-side veths named like berth's ("vb...") whose
+// master is one of bridges and which no record names.
+func orphanVeths(bridges map[string]bool, known map[string]bool) []string {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil
+	}
+	idx := map[int]string{}
+	for _, l := range links {
+		idx[l.Attrs().Index] = l.Attrs().Name
+	}
+	var out []string
+	for _, l := range links {
+		a := l.Attrs()
+		if l.Type() == "veth" && len(a.Name) > 2 && a.Name[:2] == "vb" && bridges[idx[a.MasterIndex]] && !known[a.Name] {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }

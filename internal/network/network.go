@@ -73,8 +73,15 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// writeJSON writes v to path atomically.
-func writeJSON(path string, v any) error {
+// writeJSON writes v to path atomically and durably.
+func writeJSON(path string, v any) error { return writeJSONSync(path, v, true) }
+
+// writeState writes v to path atomically, without fsync: for sandbox
+// records, which describe kernel objects that a host crash takes away
+// with them (a stale record is removed by Restore).
+func writeState(path string, v any) error { return writeJSONSync(path, v, false) }
+
+func writeJSONSync(path string, v any, durable bool) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
@@ -88,7 +95,7 @@ func writeJSON(path string, v any) error {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := syncIf(tmp, durable); err != nil {
 		tmp.Close()
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
@@ -124,4 +131,11 @@ func readDir[T any](dir string) (map[string]*T, error) {
 		out[name[:len(name)-len(".json")]] = v
 	}
 	return out, nil
+}
+
+func syncIf(f *os.File, durable bool) error {
+	if !durable {
+		return nil
+	}
+	return f.Sync()
 }

@@ -113,7 +113,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 		nets = append(nets, n)
 	}
 	sb := &Sandbox{ContainerID: req.ContainerID, ContainerName: req.ContainerName, NetNS: filepath.Join(s.nsDir(), req.ContainerID), DNS: req.DNS}
-	if err := writeJSON(s.sbPath(sb.ContainerID), sb); err != nil {
+	if err := writeState(s.sbPath(sb.ContainerID), sb); err != nil {
 		return att, err
 	}
 	s.sandboxes[sb.ContainerID] = sb
@@ -140,7 +140,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 		}
 		s.proxies[sb.ContainerID] = append(s.proxies[sb.ContainerID], d)
 	}
-	if err := writeJSON(s.sbPath(sb.ContainerID), sb); err != nil {
+	if err := writeState(s.sbPath(sb.ContainerID), sb); err != nil {
 		return att, err
 	}
 	if len(sb.Ports) > 0 {
@@ -224,7 +224,7 @@ func (s *Service) addEndpointLocked(sb *Sandbox, n *Network, es *network.Endpoin
 	}
 	// Recorded before the veth exists, so a crash cannot orphan it.
 	sb.Endpoints = append(sb.Endpoints, ep)
-	if err := writeJSON(s.sbPath(sb.ContainerID), sb); err != nil {
+	if err := writeState(s.sbPath(sb.ContainerID), sb); err != nil {
 		sb.Endpoints = sb.Endpoints[:len(sb.Endpoints)-1]
 		return err
 	}
@@ -267,11 +267,18 @@ func (s *Service) teardownLocked(id string) error {
 			firstErr = err
 		}
 	}
-	for _, ep := range sb.Endpoints {
-		keep(deleteLink(ep.HostIf))
-	}
+	// Unmounting the namespace (no process is left in it) makes the
+	// kernel destroy it, and with it both ends of every veth, in the
+	// background: deleting the veths here would cost ~25ms each (RCU
+	// grace periods) on the way to a container's removal. A veth whose
+	// namespace is still held elsewhere is deleted at its name's next
+	// use (createVeth) or by Restore.
 	if sb.NetNS != "" {
 		keep(removeNetNS(sb.NetNS))
+	} else {
+		for _, ep := range sb.Endpoints {
+			keep(deleteLink(ep.HostIf))
+		}
 	}
 	if firstErr != nil {
 		return firstErr
@@ -328,7 +335,7 @@ func (s *Service) Connect(ctx context.Context, containerID, ref, hostname string
 		}
 		s.proxies[containerID] = append(s.proxies[containerID], d)
 	}
-	if err := writeJSON(s.sbPath(containerID), sb); err != nil {
+	if err := writeState(s.sbPath(containerID), sb); err != nil {
 		return "", nil, err
 	}
 	return n.Name, sb.endpoint(n.ID).settings(), nil
@@ -360,7 +367,7 @@ func (s *Service) Disconnect(ctx context.Context, containerID, ref string) (stri
 		p.Release(ep.Addr)
 	}
 	sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *Endpoint) bool { return e == ep })
-	return n.Name, writeJSON(s.sbPath(containerID), sb)
+	return n.Name, writeState(s.sbPath(containerID), sb)
 }
 
 // Restore brings the kernel in line with the records after a (re)start:
@@ -397,6 +404,22 @@ func (s *Service) Restore(ctx context.Context, running func(containerID string) 
 		}
 		if err := s.teardownLocked(id); err != nil {
 			s.log.WithError(err).WithField("container", id).Warn("remove stale sandbox")
+		}
+	}
+	bridges, known := map[string]bool{}, map[string]bool{}
+	for _, n := range s.nets {
+		if n.Driver == DriverBridge {
+			bridges[n.Bridge] = true
+		}
+	}
+	for _, sb := range s.sandboxes {
+		for _, ep := range sb.Endpoints {
+			known[ep.HostIf] = true
+		}
+	}
+	for _, name := range orphanVeths(bridges, known) {
+		if err := deleteLink(name); err != nil {
+			s.log.WithError(err).WithField("veth", name).Warn("remove orphan veth")
 		}
 	}
 	if err := s.syncRulesLocked(); err != nil {
