@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/health"
 	"github.com/berth-dev/berth/internal/ocispec"
 )
 
@@ -49,6 +50,9 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 		return resp, errdefs.InvalidArgumentf("No image specified")
 	}
 	if err := ocispec.Validate(&cfg, hc); err != nil {
+		return resp, err
+	}
+	if _, err := health.ParseOnFailure(cfg.Labels[health.OnFailureLabel]); err != nil {
 		return resp, err
 	}
 	img, err := e.cfg.Images.Get(ctx, cfg.Image)

@@ -15,7 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/filters"
 )
 
-var listFilters = []string{"id", "name", "status", "label", "ancestor", "exited", "before", "since", "is-task"}
+var listFilters = []string{"id", "name", "status", "label", "ancestor", "exited", "before", "since", "is-task", "health"}
 
 // List returns containers newest first, from snapshots (it never waits
 // on a container's lifecycle operations).
@@ -110,6 +110,13 @@ func (e *Engine) newListMatcher(ctx context.Context, f filters.Args) (*listMatch
 			*p.dst = ent.Snapshot()
 		}
 	}
+	for _, v := range f.Get("health") {
+		switch ctypes.HealthStatus(v) {
+		case ctypes.Starting, ctypes.Healthy, ctypes.Unhealthy, ctypes.NoHealthcheck:
+		default:
+			return nil, errdefs.InvalidArgumentf("Unrecognised filter value for health: %s", v)
+		}
+	}
 	for _, v := range f.Get("is-task") {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -136,6 +143,13 @@ func (m *listMatcher) match(c *container.Container) bool {
 		}
 	}
 	if !m.f.Match("status", string(c.State.Status)) {
+		return false
+	}
+	health := ctypes.NoHealthcheck
+	if h := c.State.Health; h != nil {
+		health = h.Status
+	}
+	if !m.f.Match("health", string(health)) {
 		return false
 	}
 	if !m.f.MatchKVList("label", c.Config.Labels) {
