@@ -294,7 +294,8 @@ func testExecDetach(t *testing.T, d *Daemon, cli string) {
 		t.Fatalf("client did not detach; output:\n%q", out.String())
 	}
 	// As docker exec: "read escape sequence", exit 1.
-	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(out.String(), "read escape sequence") {
+	out.waitFor(t, "read escape sequence")
+	if cmd.ProcessState.ExitCode() != 1 {
 		t.Errorf("detach: exit %d; output:\n%q", cmd.ProcessState.ExitCode(), out.String())
 	}
 	// The exec runs on.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"sync"
@@ -77,6 +78,27 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 		return nil, errdefs.Conflictf("container %s is not running", t.id)
 	}
 
+	// The cgroup: the process moves its own thread into the v1
+	// hierarchies (tasks files) and is forked into the unified one
+	// (CLONE_INTO_CGROUP); neither waits for the RCU grace period that a
+	// cgroup.procs write of another process does. Without the directories
+	// the parent moves it after the fork (Apply).
+	var tasks []string
+	cgFD, selfPlaced := -1, false
+	if cd, ok := t.cg.(interface{ Dirs() ([]string, string) }); ok {
+		v1, unified := cd.Dirs()
+		for _, dir := range v1 {
+			tasks = append(tasks, filepath.Join(dir, "tasks"))
+		}
+		selfPlaced = true
+		if unified != "" {
+			if cgFD, err = unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+				return nil, fmt.Errorf("exec %s: open cgroup: %w", execID, err)
+			}
+			defer unix.Close(cgFD)
+		}
+	}
+
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("exec %s: sync socketpair: %w", execID, err)
@@ -87,12 +109,14 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 	cmd := &exec.Cmd{
 		Path:       t.rt.initPath,
 		Args:       []string{"berth-init", "init"},
-		Env:        []string{},
+		Env:        execSeccompEnviron(t.stateDir), // seccomp.go
 		Dir:        "/",
 		ExtraFiles: append([]*os.File{childSock}, nsFiles...),
 		SysProcAttr: &syscall.SysProcAttr{
-			Setsid: true,
-			PidFD:  &childPidfd,
+			Setsid:      true,
+			PidFD:       &childPidfd,
+			UseCgroupFD: cgFD >= 0,
+			CgroupFD:    cgFD,
 		},
 	}
 	if !opts.Process.Terminal {
@@ -125,7 +149,7 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 	stop := context.AfterFunc(ctx, func() { unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0) })
 	defer stop()
 
-	if t.cg != nil {
+	if t.cg != nil && !selfPlaced {
 		if err := t.cg.Apply(p.pid); err != nil {
 			return nil, fmt.Errorf("exec %s: join cgroup: %w", execID, err)
 		}
@@ -135,7 +159,7 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 			return nil, fmt.Errorf("exec %s: set oom_score_adj: %w", execID, err)
 		}
 	}
-	if err := send(p.sock, &message{Type: msgExec, Spec: spec, NS: names}); err != nil {
+	if err := send(p.sock, &message{Type: msgExec, Spec: spec, NS: names, Tasks: tasks}); err != nil {
 		return nil, fmt.Errorf("exec %s: %w", execID, err)
 	}
 	_, fds, err := expect(p.sock, msgReady)
@@ -262,6 +286,30 @@ func runExec(m *message) (string, error) {
 		return "decode process", err
 	}
 	p := &initProc{spec: &specs.Spec{Process: &proc}, console: -1}
+	// The container's seccomp profile, read before joining its mount
+	// namespace; loaded as init loads it (see runInit).
+	filter, err := loadExecSeccomp()
+	if err != nil {
+		return "compile seccomp profile", err
+	}
+	loadSeccompEarly := filter != nil && !proc.NoNewPrivileges
+	// Writing 0 to a v1 tasks file moves the calling thread only, without
+	// the global lock a whole-process move takes; the execve from this
+	// thread leaves the program in those cgroups.
+	joinCgroup := func() error {
+		for _, path := range m.Tasks {
+			fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			_, err = unix.Write(fd, []byte("0"))
+			unix.Close(fd)
+			if err != nil {
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+		}
+		return nil
+	}
 	join := func() error {
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			return fmt.Errorf("unshare fs: %w", err)
@@ -299,9 +347,16 @@ func runExec(m *message) (string, error) {
 		name string
 		do   func() error
 	}{
+		{"join cgroup", joinCgroup}, // host paths: before the mount namespace
 		{"join namespaces", join},
 		{"set rlimits", p.setRlimits},
 		{"set up console", console},
+		{"load seccomp profile", func() error {
+			if loadSeccompEarly {
+				return filter.Load()
+			}
+			return nil
+		}},
 		{"set user and capabilities", p.setUser},
 		{"set cwd", p.setCwd},
 		{"look up program", p.lookPath},
@@ -333,6 +388,11 @@ func runExec(m *message) (string, error) {
 	if proc.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return "set no_new_privs", err
+		}
+	}
+	if filter != nil && !loadSeccompEarly {
+		if err := filter.Load(); err != nil {
+			return "load seccomp profile", err
 		}
 	}
 	err = unix.Exec(p.path, proc.Args, p.env)

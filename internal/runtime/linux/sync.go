@@ -38,6 +38,8 @@ type message struct {
 	Spec   json.RawMessage `json:"spec,omitempty"`
 	// exec: the namespaces whose fds follow the sync socket (fd 4, ...)
 	NS []string `json:"ns,omitempty"`
+	// exec: the v1 cgroup tasks files the process moves its thread into
+	Tasks []string `json:"tasks,omitempty"`
 	// error
 	Step  string `json:"step,omitempty"`
 	Error string `json:"error,omitempty"`
