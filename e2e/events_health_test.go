@@ -269,6 +269,36 @@ func TestHealthchecks(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "Interval in Healthcheck cannot be less than 1ms") {
 		t.Fatalf("short interval: %s", r)
 	}
+	r = d.Docker("", "run", "--label", "berth.health-on-failure=reboot", "busybox", "true")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "berth.health-on-failure") {
+		t.Fatalf("bad on-failure label: %s", r)
+	}
+	if r := d.Docker("", "ps", "--filter", "health=sick"); r.Code == 0 || !strings.Contains(r.Stderr, "Unrecognised filter value for health: sick") {
+		t.Fatalf("bad health filter: %s", r)
+	}
+	if got := d.MustDocker("ps", "--filter", "health=unhealthy", "--format", "{{.Names}}"); got != "slow\nbad" && got != "bad\nslow" {
+		t.Fatalf("ps health=unhealthy: %q", got)
+	}
+	if got := d.MustDocker("ps", "--filter", "health=none", "--format", "{{.Names}}"); got != "nohc" {
+		t.Fatalf("ps health=none: %q", got)
+	}
+
+	// A HEALTHCHECK kept in an image (commit keeps the container's) runs
+	// for its containers; --no-healthcheck turns it off.
+	d.MustDocker("create", "--name", "hcsrc", "--health-cmd", "echo from-image", "--health-interval", "100ms", "busybox")
+	d.MustDocker("commit", "hcsrc", "hcimg")
+	if hc := d.MustDocker("image", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", "hcimg"); hc != `["CMD-SHELL","echo from-image"]` {
+		t.Fatalf("image healthcheck %s", hc)
+	}
+	d.MustDocker("run", "-d", "--name", "fromimg", "hcimg", "sleep", "300")
+	eventually(t, 20*time.Second, "fromimg to become healthy", func() bool { s, _, _ := inspectHealth(d, "fromimg"); return s == "healthy" })
+	if _, _, log := inspectHealth(d, "fromimg"); log[0]["Output"] != "from-image\n" {
+		t.Fatalf("fromimg log %v", log)
+	}
+	d.MustDocker("run", "-d", "--name", "offimg", "--no-healthcheck", "hcimg", "sleep", "300")
+	if out := d.MustDocker("inspect", "-f", "{{.State.Health}}", "offimg"); out != "<nil>" {
+		t.Fatalf("--no-healthcheck over the image's: %q", out)
+	}
 }
 
 func TestHealthOnFailureRestart(t *testing.T) {
