@@ -29,6 +29,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 	t.Run("DeepChain", func(t *testing.T) { testDeepChain(t, newDriver) })
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, newDriver) })
 	t.Run("Diff", func(t *testing.T) { testDiff(t, newDriver) })
+	t.Run("Changes", func(t *testing.T) { testChanges(t, newDriver) })
 }
 
 func mount(t *testing.T, ms []storage.Mount) string {
