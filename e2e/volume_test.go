@@ -519,17 +519,17 @@ func TestVolumes(t *testing.T) {
 	t.Run("Events", func(t *testing.T) {
 		since := time.Now().Add(-time.Second).Unix()
 		d.MustDocker("volume", "create", "ev")
-		d.MustDocker("run", "--rm", "-v", "ev:/e", "busybox", "true")
+		d.MustDocker("run", "--rm", "-v", "ev:/e:ro", "busybox", "true")
 		d.MustDocker("volume", "rm", "ev")
 		out := d.MustDocker("events", "--since", strconv.FormatInt(since, 10), "--until", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
-			"--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}")
+			"--filter", "type=volume", "--format", `{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "driver"}} {{index .Actor.Attributes "destination"}} {{index .Actor.Attributes "read/write"}}`)
 		var got []string
 		for _, l := range strings.Split(out, "\n") {
-			if strings.HasSuffix(l, " ev") {
-				got = append(got, strings.Fields(l)[0])
+			if f := strings.Fields(l); len(f) > 1 && f[1] == "ev" {
+				got = append(got, strings.Join(append(f[:1:1], f[2:]...), " "))
 			}
 		}
-		if strings.Join(got, ",") != "create,mount,unmount,destroy" {
+		if strings.Join(got, ",") != "create local,mount local /e false,unmount local,destroy local" {
 			t.Errorf("volume events: %v\n%s", got, out)
 		}
 	})

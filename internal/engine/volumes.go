@@ -29,12 +29,11 @@ type Volumes interface {
 	Ref(name, container string)
 	Release(name, container string)
 	RemoveIfUnused(ctx context.Context, name string) error
-	Mount(ctx context.Context, name, container string) (string, error)
+	Mount(ctx context.Context, name string, u volume.User) (string, error)
 	Unmount(ctx context.Context, name, container string) error
+	// WithMounted runs f with the volume mounted for berthd itself.
+	WithMounted(ctx context.Context, name string, f func(path string) error) error
 }
-
-// copyUpUser is the volume user that holds a volume during copy-up.
-func copyUpUser(id string) string { return "copyup-" + id }
 
 // resolveMounts turns the host config's binds, --mount, --tmpfs and
 // --volumes-from entries and the image's VOLUMEs into the container's
@@ -208,24 +207,17 @@ func (e *Engine) copyUp(ctx context.Context, id string, mps []container.MountPoi
 		if err != nil {
 			return err
 		}
-		if err := e.copyUpOne(ctx, id, mp.Name, src); err != nil {
+		if err := e.cfg.Volumes.WithMounted(ctx, mp.Name, func(p string) error {
+			empty, err := volume.IsEmpty(p)
+			if err != nil || !empty {
+				return err
+			}
+			return volume.CopyUp(src, p)
+		}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (e *Engine) copyUpOne(ctx context.Context, id, name, src string) error {
-	p, err := e.cfg.Volumes.Mount(ctx, name, copyUpUser(id))
-	if err != nil {
-		return err
-	}
-	defer e.cfg.Volumes.Unmount(cleanupCtx(ctx), name, copyUpUser(id))
-	empty, err := volume.IsEmpty(p)
-	if err != nil || !empty {
-		return err
-	}
-	return volume.CopyUp(src, p)
 }
 
 // mountVolumes mounts the container's volumes for a run: the host paths
@@ -261,7 +253,7 @@ func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) (sour
 			if e.cfg.Volumes == nil {
 				return nil, nil, errdefs.NotImplementedf("volumes are not available in this daemon")
 			}
-			if p, err = e.cfg.Volumes.Mount(ctx, mp.Name, c.ID); err != nil {
+			if p, err = e.cfg.Volumes.Mount(ctx, mp.Name, mountUser(c.ID, mp)); err != nil {
 				return nil, nil, err
 			}
 			mounted = append(mounted, mp.Name)
@@ -338,9 +330,13 @@ func (e *Engine) restoreVolumes(ctx context.Context, c *container.Container) {
 		}
 		e.cfg.Volumes.Ref(mp.Name, c.ID)
 		if c.State.Running() {
-			if _, err := e.cfg.Volumes.Mount(ctx, mp.Name, c.ID); err != nil {
+			if _, err := e.cfg.Volumes.Mount(ctx, mp.Name, mountUser(c.ID, mp)); err != nil {
 				e.log.WithError(err).WithFields(map[string]any{"container": c.ID, "volume": mp.Name}).Warn("restore volume mount")
 			}
 		}
 	}
+}
+
+func mountUser(id string, mp container.MountPoint) volume.User {
+	return volume.User{Container: id, Destination: mp.Destination, ReadWrite: mp.RW, Propagation: string(mp.Propagation)}
 }

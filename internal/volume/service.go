@@ -8,6 +8,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type Event struct {
 	Name      string
 	Driver    string
 	Container string // mount/unmount: the container
+	Mount     *User  // mount: where and how
 }
 
 // Service keeps the volumes of every driver and who refers to them.
@@ -72,6 +74,11 @@ func (s *Service) emit(ev Event) {
 	attrs := map[string]string{"driver": ev.Driver}
 	if ev.Container != "" {
 		attrs["container"] = ev.Container
+	}
+	if m := ev.Mount; m != nil {
+		attrs["destination"] = m.Destination
+		attrs["read/write"] = strconv.FormatBool(m.ReadWrite)
+		attrs["propagation"] = m.Propagation
 	}
 	s.events.Publish(events.Message{
 		Type:   eventtypes.VolumeEventType,
@@ -396,19 +403,47 @@ func (s *Service) RemoveIfUnused(ctx context.Context, name string) error {
 	return s.removeLocked(ctx, name, true)
 }
 
-// Mount makes volume name's data reachable for container and returns its
-// host path.
-func (s *Service) Mount(ctx context.Context, name, container string) (string, error) {
+// User is a container mounting a volume, as its mount event tells.
+type User struct {
+	Container   string
+	Destination string
+	ReadWrite   bool
+	Propagation string
+}
+
+// Mount makes volume name's data reachable for u.Container and returns
+// its host path.
+func (s *Service) Mount(ctx context.Context, name string, u User) (string, error) {
 	d, info, err := s.find(ctx, name)
 	if err != nil {
 		return "", err
 	}
-	p, err := d.Mount(ctx, name, container)
+	p, err := d.Mount(ctx, name, u.Container)
 	if err != nil {
 		return "", fmt.Errorf("error while mounting volume '%s': %w", info.Mountpoint, err)
 	}
-	s.emit(Event{Action: "mount", Name: name, Driver: info.Driver, Container: container})
+	s.emit(Event{Action: "mount", Name: name, Driver: info.Driver, Container: u.Container, Mount: &u})
 	return p, nil
+}
+
+// WithMounted runs f with volume name mounted for the daemon itself (the
+// copy of image content into a new volume); it publishes no event.
+func (s *Service) WithMounted(ctx context.Context, name string, f func(path string) error) (err error) {
+	d, info, err := s.find(ctx, name)
+	if err != nil {
+		return err
+	}
+	user := "berthd-" + newName()[:16]
+	p, err := d.Mount(ctx, name, user)
+	if err != nil {
+		return fmt.Errorf("error while mounting volume '%s': %w", info.Mountpoint, err)
+	}
+	defer func() {
+		if uerr := d.Unmount(context.WithoutCancel(ctx), name, user); uerr != nil && err == nil {
+			err = fmt.Errorf("unmount volume %s: %w", name, uerr)
+		}
+	}()
+	return f(p)
 }
 
 // Unmount lets go of container's mount of volume name.
