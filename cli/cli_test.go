@@ -94,6 +94,8 @@ func TestCommandTree(t *testing.T) {
 		"inspect":           {"format", "type", "size"},
 		"logs":              {"follow", "tail", "timestamps", "since", "until", "details"},
 		"attach":            {"no-stdin", "sig-proxy", "detach-keys"},
+		"exec":              {"detach", "detach-keys", "env", "env-file", "interactive", "privileged", "tty", "user", "workdir"},
+		"container exec":    {"detach", "interactive", "tty"},
 		"rename":            nil,
 		"container prune":   {"force", "filter"},
 		"container ls":      {"all", "quiet", "format"},
@@ -125,6 +127,7 @@ func TestCommandTree(t *testing.T) {
 		"images":  {"a": "all", "q": "quiet", "f": "filter"},
 		"import":  {"c": "change", "m": "message"},
 		"start":   {"a": "attach", "i": "interactive"},
+		"exec":    {"d": "detach", "e": "env", "i": "interactive", "t": "tty", "u": "user", "w": "workdir"},
 	}
 	var names []string
 	for n := range want {
