@@ -48,6 +48,21 @@ func TestSeccomp(t *testing.T) {
 		if r := run("--privileged", "busybox", "grep", "^Seccomp:", "/proc/self/status"); r.Code != 0 || !strings.Contains(r.Stdout, "0") {
 			t.Errorf("%s: privileged: %v", rt, r)
 		}
+		// docker exec gets the container's profile too (as runc exec does).
+		name := "sc-exec" + rt
+		d.MustDocker(append(append([]string{"run", "-d", "--name", name}, rtArgs...), "busybox", "sleep", "60")...)
+		if r := d.Docker("", "exec", name, "unshare", "-U", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "Operation not permitted") {
+			t.Errorf("%s: exec unshare -U under the default profile: %v", rt, r)
+		}
+		if r := d.Docker("", "exec", name, "grep", "^Seccomp:", "/proc/self/status"); r.Code != 0 || !strings.Contains(r.Stdout, "2") {
+			t.Errorf("%s: exec seccomp mode: %v", rt, r)
+		}
+		d.MustDocker("rm", "-f", name)
+		d.MustDocker(append(append([]string{"run", "-d", "--name", name, "--security-opt", "seccomp=unconfined"}, rtArgs...), "busybox", "sleep", "60")...)
+		if r := d.Docker("", "exec", name, "unshare", "-U", "true"); r.Code != 0 {
+			t.Errorf("%s: exec unshare -U unconfined: %v", rt, r)
+		}
+		d.MustDocker("rm", "-f", name)
 	}
 
 	// A custom profile: everything allowed but mkdir/mkdirat (EACCES).

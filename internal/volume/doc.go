@@ -46,4 +46,12 @@
 //
 // Anonymous volumes carry the label com.docker.volume.anonymous, as in
 // dockerd since API 1.42: prune removes only those unless all=true.
+//
+// # Events
+//
+// create and destroy (attribute driver), mount (driver, container,
+// destination, read/write, propagation) and unmount (driver, container)
+// go to the events bus as dockerd publishes them. The copy of image
+// content into a new volume mounts it through WithMounted, which
+// publishes nothing, as dockerd's copy at create does not.
 package volume
