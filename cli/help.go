@@ -47,6 +47,7 @@ var aliasGroups = [][]string{
 	{"container ls", "container list", "container ps", "ps"},
 	{"container logs", "logs"},
 	{"container attach", "attach"},
+	{"container exec", "exec"},
 	{"container rename", "rename"},
 	{"image ls", "image list", "images"},
 	{"image rm", "image remove", "rmi"},
