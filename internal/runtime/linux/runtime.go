@@ -75,6 +75,9 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if err != nil {
 		return nil, err
 	}
+	if err := saveExecSeccomp(opts.StateDir, b.spec.Linux.Seccomp); err != nil { // seccomp.go
+		return nil, err
+	}
 	t, err := r.startInit(id, b, opts)
 	if err != nil {
 		return nil, err
