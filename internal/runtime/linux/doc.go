@@ -123,6 +123,7 @@
 // no_new_privs the filter is loaded before the capabilities are dropped
 // (loading needs CAP_SYS_ADMIN then); with it, as the last step before
 // execve. Either way on init's locked thread, which the execve keeps.
+// Exec'd processes get the same profile (seccomp.go), as with runc.
 //
 // # Deliberate differences from runc
 //
