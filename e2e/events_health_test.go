@@ -258,6 +258,11 @@ func TestHealthchecks(t *testing.T) {
 			t.Fatalf("events lack %q:\n%s", want, out)
 		}
 	}
+	// Each check is an exec, published as dockerd does.
+	out = d.replay(t, since, outputHas("exec_die"), "--filter", "container=good", "--filter", "event=exec_create", "--filter", "event=exec_die", "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}")
+	if !strings.Contains(out, "exec_create: /bin/sh -c echo fine") || !strings.Contains(out, "exec_die 0") {
+		t.Fatalf("check exec events:\n%s", out)
+	}
 	// Stopped: unhealthy, as dockerd.
 	d.MustDocker("stop", "-t", "0", "good")
 	if s, _, _ := inspectHealth(d, "good"); s != "unhealthy" {

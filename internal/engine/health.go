@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -183,6 +185,10 @@ func (e *Engine) healthProbe(ctx context.Context, id string, cmd []string) (int,
 	if err != nil {
 		return 0, nil, err
 	}
+	// dockerd publishes a check's exec like any other.
+	execAttrs := map[string]string{"execID": x.id}
+	e.logEvent(c, eventtypes.Action(string(eventtypes.ActionExecCreate)+": "+strings.Join(cmd, " ")), execAttrs)
+	e.logEvent(c, eventtypes.Action(string(eventtypes.ActionExecStart)+": "+strings.Join(cmd, " ")), execAttrs)
 	var out limitedBuffer
 	outDone := make(chan struct{})
 	go func() {
@@ -204,6 +210,7 @@ func (e *Engine) healthProbe(ctx context.Context, id string, cmd []string) (int,
 	if err != nil {
 		return 0, nil, err
 	}
+	e.logEvent(c, eventtypes.ActionExecDie, map[string]string{"execID": x.id, "exitCode": strconv.Itoa(ex.Code)})
 	if ctx.Err() != nil {
 		return 0, nil, ctx.Err()
 	}
