@@ -30,6 +30,7 @@ command -v dockerd >/dev/null || die "no dockerd (apt-get install -y docker.io)"
 [ ! -S /run/containerd/containerd.sock ] || die "a system containerd runs; dockerd would share it"
 
 W=$(mktemp -d /var/tmp/berth-volbench.XXXXXX)
+CGP=berth-volbench-${W##*.}
 PIDS=()
 cleanup() {
 	for h in "$W/berth.sock" "$W/docker.sock"; do
@@ -44,6 +45,10 @@ cleanup() {
 	fi
 	for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.2; done; done
 	grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l || true
+	# berthd's cgroup parent, children first, in every hierarchy.
+	find /sys/fs/cgroup -maxdepth 6 -type d -name "$CGP" 2>/dev/null | while read -r d; do
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	done
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -52,7 +57,7 @@ sh "$REPO/hack/busybox-rootfs.sh" "$W/busybox.tar" >/dev/null
 echo '{}' >"$W/daemon.json"
 mkdir -p "$W/berth" "$W/docker"
 "$BERTHD" --data-root "$W/berth/data" --exec-root "$W/berth/exec" -H "unix://$W/berth.sock" --pidfile "$W/berth/pid" \
-	--config-file "$W/daemon.json" --bridge=none --cgroup-parent "berth-volbench-${W##*.}" >"$W/berth/log" 2>&1 &
+	--config-file "$W/daemon.json" --bridge=none --cgroup-parent "$CGP" >"$W/berth/log" 2>&1 &
 PIDS+=($!)
 dockerd --data-root "$W/docker/data" --exec-root "$W/docker/exec" -H "unix://$W/docker.sock" --pidfile "$W/docker/pid" \
 	--config-file "$W/daemon.json" --bridge=none --iptables=false --ip6tables=false >"$W/docker/log" 2>&1 &
