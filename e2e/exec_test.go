@@ -76,6 +76,18 @@ func TestExec(t *testing.T) {
 		})
 	}
 
+	t.Run("events", func(t *testing.T) {
+		since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+		d.Docker("", "exec", "xc", "sh", "-c", "exit 2")
+		until := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+		got := d.MustDocker("events", "--since", since, "--until", until, "--filter", "container=xc", "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}")
+		for _, want := range []string{"exec_create: sh -c exit 2", "exec_start: sh -c exit 2", "exec_die 2"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("events lack %q:\n%s", want, got)
+			}
+		}
+	})
+
 	t.Run("detached and inspect", func(t *testing.T) {
 		if r := d.Docker("", "exec", "-d", "xc", "sh", "-c", "echo bg > /tmp/bg; exit 3"); r.Code != 0 || r.Stdout != "" {
 			t.Fatalf("exec -d: %s", r)
