@@ -141,6 +141,27 @@ func TestCommitDiffExportCp(t *testing.T) {
 			t.Fatalf("cp of a missing file: %s", r)
 		}
 	}
+	// A running container: cp freezes it for the copy, commit pauses it;
+	// it runs on afterwards.
+	d.MustDocker("run", "-d", "--name", "live", "busybox", "sh", "-c", "echo up > /up; sleep 300")
+	for i := 0; i < 50 && d.Docker("", "cp", "live:/up", "-").Code != 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	src := filepath.Join(t.TempDir(), "live.txt")
+	os.WriteFile(src, []byte("live\n"), 0o600)
+	d.MustDocker("cp", src, "live:/tmp/")
+	if r := d.Docker("", "cp", "live:/tmp/live.txt", "-"); r.Code != 0 || !strings.Contains(r.Stdout, "live\n") {
+		t.Fatalf("cp from a running container: %s", r)
+	}
+	d.MustDocker("commit", "live", "img:live")
+	if got := d.MustDocker("inspect", "-f", "{{.State.Status}}", "live"); got != "running" {
+		t.Fatalf("after cp and commit the container is %s", got)
+	}
+	if got := d.MustDocker("run", "--rm", "img:live", "cat", "/up", "/tmp/live.txt"); got != "up\nlive" {
+		t.Fatalf("committed running container: %q", got)
+	}
+	d.MustDocker("rm", "-f", "live")
+
 	// A HEAD stat carries the path stat header.
 	req, _ := http.NewRequest(http.MethodHead, "http://berth/containers/c1/archive?path=/newfile", nil)
 	resp, err := d.apiClient().Do(req)

@@ -99,7 +99,7 @@ func (e *Engine) StatPath(ctx context.Context, ref, p string) (st ctypes.PathSta
 
 // ArchivePath writes a path of the container as a tar (docker cp out).
 func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctypes.PathStat), w io.Writer) error {
-	return e.withRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
+	return e.withFrozenRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
 		cp, err := resolveContainerPath(rootfs, p)
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctype
 // names nor symlinks (in the tar or in the container) can write outside
 // the container's root.
 func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts containers.ExtractOptions, r io.Reader) error {
-	return e.withRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
+	return e.withFrozenRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
 		if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
 			return errdefs.Forbiddenf("container rootfs is marked read-only")
 		}
