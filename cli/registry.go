@@ -135,6 +135,7 @@ func (c *CLI) registryAuth(ref reference.Named) string {
 
 type pullOptions struct {
 	quiet    bool
+	allTags  bool
 	platform string
 }
 
@@ -148,6 +149,7 @@ func newPullCommand(c *CLI) *cobra.Command {
 			return runPull(cmd.Context(), c, args[0], &o)
 		},
 	}
+	cmd.Flags().BoolVarP(&o.allTags, "all-tags", "a", false, "Download all tagged images in the repository")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "Suppress verbose output")
 	cmd.Flags().StringVar(&o.platform, "platform", "", "Set platform if server is multi-platform capable")
 	return cmd
@@ -158,17 +160,20 @@ func runPull(ctx context.Context, c *CLI, name string, o *pullOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := ref.(reference.Digested); !ok {
+	_, tagged := ref.(reference.Tagged)
+	_, digested := ref.(reference.Digested)
+	switch {
+	case o.allTags && (tagged || digested):
+		return errors.New("tag can't be used with --all-tags/-a")
+	case !o.allTags && !tagged && !digested:
 		ref = reference.TagNameOnly(ref)
-		if _, isTagged := ref.(reference.Tagged); isTagged && !strings.Contains(name, ":") {
-			fmt.Fprintf(c.Out, "Using default tag: latest\n")
-		}
+		fmt.Fprintf(c.Out, "Using default tag: latest\n")
 	}
 	cl, err := c.Client()
 	if err != nil {
 		return err
 	}
-	options := client.ImagePullOptions{RegistryAuth: c.registryAuth(ref)}
+	options := client.ImagePullOptions{All: o.allTags, RegistryAuth: c.registryAuth(ref)}
 	if o.platform != "" {
 		parts := strings.Split(o.platform, "/")
 		if len(parts) < 2 || len(parts) > 3 {

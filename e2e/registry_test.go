@@ -233,3 +233,26 @@ func TestRegistryPullCrash(t *testing.T) {
 		t.Errorf("blobs left after a complete pull: %d", len(ents))
 	}
 }
+
+// docker pull -a pulls every tag of a repository; berth pull -a too.
+func TestRegistryPullAllTags(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	for _, tag := range []string{"one", "two"} {
+		if _, err := registrytest.PushImage(context.Background(), reg.URL, "all/img", tag, []registrytest.Layer{registrytest.RandomLayer(tag, 4096)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := StartDaemon(t)
+	name := reg.Host + "/all/img"
+	d.MustDocker("pull", "-a", name)
+	if got := d.MustDocker("images", "--format", "{{.Tag}}", name); got != "one\ntwo" && got != "two\none" {
+		t.Fatalf("tags after pull -a: %q", got)
+	}
+	d.MustDocker("rmi", name+":one", name+":two")
+	if r := d.Berth("", "pull", "-a", name); r.Code != 0 {
+		t.Fatalf("berth pull -a: %s", r)
+	}
+	if got := d.MustDocker("images", "-q", name); len(strings.Fields(got)) != 2 {
+		t.Fatalf("images after berth pull -a: %q", got)
+	}
+}

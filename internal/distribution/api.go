@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -40,6 +41,15 @@ func (s *Service) Pull(ctx context.Context, fromImage, tag, platform string, aut
 	if err != nil {
 		return err
 	}
+	// No tag at all (docker pull --all-tags): every tag of the repository.
+	allTags := false
+	if tag == "" {
+		if n, err := reference.ParseNormalizedNamed(fromImage); err == nil {
+			_, tagged := n.(reference.Tagged)
+			_, digested := n.(reference.Digested)
+			allTags = !tagged && !digested
+		}
+	}
 	var pl ocispec.Platform
 	if platform != "" {
 		parts := strings.Split(strings.ToLower(platform), "/")
@@ -51,7 +61,37 @@ func (s *Service) Pull(ctx context.Context, fromImage, tag, platform string, aut
 			pl.Variant = parts[2]
 		}
 	}
+	if allTags {
+		return s.pullAllTags(ctx, reference.TrimNamed(ref), pl, credentialsOf(auth), progress)
+	}
 	return s.PullPlatform(ctx, ref, pl, credentialsOf(auth), progress)
+}
+
+// pullAllTags pulls every tag the repository's registry lists.
+func (s *Service) pullAllTags(ctx context.Context, name reference.Named, pl ocispec.Platform, creds Credentials, progress io.Writer) error {
+	var tags []string
+	var errs []error
+	for _, ep := range s.resolver.Endpoints(reference.Domain(name), true) {
+		t, err := ep.Repository(reference.Path(name), creds, false).Tags(ctx)
+		if err == nil {
+			tags = t
+			break
+		}
+		errs = append(errs, err)
+	}
+	if tags == nil {
+		return pullError(reference.TagNameOnly(name), errs)
+	}
+	for _, t := range tags {
+		ref, err := reference.WithTag(name, t)
+		if err != nil {
+			continue
+		}
+		if err := s.PullPlatform(ctx, ref, pl, creds, progress); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Push is POST /images/{name}/push.

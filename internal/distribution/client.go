@@ -305,3 +305,39 @@ func (r *Repository) location(resp *http.Response) (*url.URL, error) {
 	}
 	return r.ep.URL.ResolveReference(u), nil
 }
+
+// Tags lists the repository's tags (GET /v2/<name>/tags/list, following
+// the Link header's next pages).
+func (r *Repository) Tags(ctx context.Context) ([]string, error) {
+	var tags []string
+	u := r.url("/tags/list")
+	for page := 0; u != "" && page < 100; page++ {
+		resp, err := r.do(ctx, http.MethodGet, u, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			err := registryError(resp, "tags")
+			resp.Body.Close()
+			return nil, err
+		}
+		var body struct {
+			Tags []string `json:"tags"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxManifestSize)).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("tags: %w", err)
+		}
+		tags = append(tags, body.Tags...)
+		u = ""
+		if l := resp.Header.Get("Link"); l != "" {
+			if s, e := strings.IndexByte(l, '<'), strings.IndexByte(l, '>'); s >= 0 && e > s {
+				if next, err := url.Parse(l[s+1 : e]); err == nil {
+					u = r.ep.URL.ResolveReference(next).String()
+				}
+			}
+		}
+	}
+	return tags, nil
+}
