@@ -4,7 +4,7 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in busybox-static runc crun iproute2 ca-certificates make git python3-docker docker-registry apache2-utils btrfs-progs; do
+for p in busybox-static runc crun iproute2 ca-certificates make git python3-docker docker-registry apache2-utils btrfs-progs openssh-server openssh-client; do
 	dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
