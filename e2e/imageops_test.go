@@ -162,6 +162,14 @@ func TestCommitDiffExportCp(t *testing.T) {
 	}
 	d.MustDocker("rm", "-f", "live")
 
+	// Docker's container events for these operations.
+	evs := d.MustDocker("events", "--since", "0", "--until", fmt.Sprint(time.Now().Unix()+1), "--filter", "type=container", "--format", "{{.Action}}")
+	for _, a := range []string{"commit", "export", "archive-path", "extract-to-dir"} {
+		if !strings.Contains(evs, a) {
+			t.Errorf("no %s event in:\n%s", a, evs)
+		}
+	}
+
 	// A HEAD stat carries the path stat header.
 	req, _ := http.NewRequest(http.MethodHead, "http://berth/containers/c1/archive?path=/newfile", nil)
 	resp, err := d.apiClient().Do(req)

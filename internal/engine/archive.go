@@ -11,6 +11,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	"github.com/berth-dev/berth/internal/archive"
@@ -124,7 +125,11 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctype
 		if cp.abs == "/" {
 			name = "."
 		}
-		return archive.WriteTarRebased(ctx, w, rootfs, src, name)
+		if err := archive.WriteTarRebased(ctx, w, rootfs, src, name); err != nil {
+			return err
+		}
+		e.logEvent(c, eventtypes.ActionArchivePath, map[string]string{"path": p})
+		return nil
 	})
 }
 
@@ -158,6 +163,7 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts container
 		if _, err := archive.Apply(ctx, dir, r, ao); err != nil {
 			return err
 		}
+		e.logEvent(c, eventtypes.ActionExtractToDir, map[string]string{"path": p})
 		return nil
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	"github.com/berth-dev/berth/internal/archive"
@@ -103,6 +104,11 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts containers.CommitO
 	if err != nil {
 		return "", fmt.Errorf("commit %s: %w", c.Name[1:], err)
 	}
+	imageRef := opts.Repo
+	if imageRef != "" && opts.Tag != "" {
+		imageRef += ":" + opts.Tag
+	}
+	e.logEvent(c, eventtypes.ActionCommit, map[string]string{"comment": opts.Comment, "imageID": string(id), "imageRef": imageRef})
 	return string(id), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/cgroups"
@@ -77,6 +78,7 @@ func (e *Engine) Export(ctx context.Context, ref string, w io.Writer) error {
 		if err := archive.WriteTar(ctx, w, rootfs, archive.TarOptions{}); err != nil {
 			return fmt.Errorf("export %s: %w", c.Name[1:], err)
 		}
+		e.logEvent(c, eventtypes.ActionExport, nil)
 		return nil
 	})
 }
