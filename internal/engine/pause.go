@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/container"
@@ -50,6 +51,7 @@ func (e *Engine) Pause(ctx context.Context, ref string) error {
 		_ = cg.Thaw()
 		return err
 	}
+	e.logEvent(c, eventtypes.ActionPause, nil)
 	return nil
 }
 
@@ -84,6 +86,9 @@ func (e *Engine) thawLocked(ent *container.Entry, c *container.Container) error 
 		}
 		return nil
 	})
+	if err == nil {
+		e.logEvent(c, eventtypes.ActionUnPause, nil)
+	}
 	return err
 }
 

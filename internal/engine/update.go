@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/internal/cgroups"
 	"github.com/berth-dev/berth/internal/container"
@@ -52,6 +53,7 @@ func (e *Engine) Update(ctx context.Context, ref string, upd ctypes.UpdateConfig
 	}); err != nil {
 		return ctypes.UpdateResponse{Warnings: warnings}, err
 	}
+	e.logEvent(c, eventtypes.ActionUpdate, nil)
 	return ctypes.UpdateResponse{Warnings: warnings}, nil
 }
 
