@@ -20,9 +20,11 @@ const (
 	DefaultPlainTCPPort = "2375"
 )
 
-// TLS is the daemon's TLS settings (daemon.json keys tls, tlsverify,
-// tlscacert, tlscert, tlskey; dockerd's flags of the same names). It is
-// embedded in Config, so the keys sit at the top level of daemon.json.
+// TLS is the daemon's remote-access and security settings: TLS
+// (daemon.json keys tls, tlsverify, tlscacert, tlscert, tlskey; dockerd's
+// flags of the same names), insecure-tcp, the read-only listeners and the
+// default seccomp profile. It is embedded in Config, so the keys sit at the
+// top level of daemon.json.
 //
 // As dockerd: --tlsverify implies --tls and requires every client to
 // present a certificate signed by --tlscacert; --tls alone encrypts but
