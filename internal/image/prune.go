@@ -74,10 +74,18 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (apiimage.PruneReport
 				continue
 			}
 		}
-		size := int64(0)
+		// Reclaimed is what the deleted layers held, each counted once
+		// (layers another image keeps are not deleted).
+		sizes := map[string]int64{}
 		s.mu.RLock()
 		if rec, ok := s.images[id]; ok {
-			size = rec.size
+			var c ChainID
+			for _, d := range rec.config.RootFS.DiffIDs {
+				c = chainID(c, d)
+				if l, err := s.layers.Lookup(c); err == nil {
+					sizes[string(c)] = l.Size
+				}
+			}
 		}
 		s.mu.RUnlock()
 		out, err := s.Delete(ctx, string(id), true, true)
@@ -89,9 +97,7 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (apiimage.PruneReport
 		}
 		rep.ImagesDeleted = append(rep.ImagesDeleted, out...)
 		for _, d := range out {
-			if d.Deleted == string(id) {
-				rep.SpaceReclaimed += uint64(size)
-			}
+			rep.SpaceReclaimed += uint64(sizes[d.Deleted])
 		}
 	}
 	return rep, nil
