@@ -363,3 +363,54 @@ func TestRunningBerthCLI(t *testing.T) {
 		t.Errorf("update without flags: %s", r)
 	}
 }
+
+// TestStatsFiftyContainers times one `docker stats --no-stream` over 50
+// running containers: each answer waits the one-second priming sample, in
+// parallel, and the daemon reads cgroup files only (no process spawned).
+func TestStatsFiftyContainers(t *testing.T) {
+	d := StartDaemon(t)
+	d.ImportBusybox()
+	const n = 50
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if r := d.Docker("", "run", "-d", "--name", fmt.Sprintf("fifty%d", i), "busybox", "sleep", "300"); r.Code != 0 {
+				errs <- fmt.Errorf("run %d: %s", i, r)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpu := func() int {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		u, _ := strconv.Atoi(f[11])
+		k, _ := strconv.Atoi(f[12])
+		return (u + k) * 10 // ms at USER_HZ 100
+	}
+	c0, start := cpu(), time.Now()
+	out := d.MustDocker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}")
+	el, used := time.Since(start), cpu()-c0
+	t.Logf("docker stats --no-stream over %d containers: %v wall, berthd CPU %d ms", n, el.Round(time.Millisecond), used)
+	lines := strings.Split(out, "\n")
+	if len(lines) != n {
+		t.Fatalf("%d rows:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) < 2 || f[1] != "1" || strings.HasPrefix(f[2], "0B") {
+			t.Errorf("row %q", l)
+		}
+	}
+	if el > 5*time.Second {
+		t.Errorf("stats over %d containers took %v", n, el)
+	}
+}
