@@ -103,16 +103,21 @@ func orDefault(d, def time.Duration) time.Duration {
 // ctx's error. An error means the probe could not run.
 type Prober func(ctx context.Context, id string, cmd []string) (exitCode int, output []byte, err error)
 
-// Clock is the time source (a fake in tests).
+// Clock is the time source (a fake in tests). Timer returns a channel
+// that fires once after d and a func that stops it.
 type Clock interface {
 	Now() time.Time
-	After(d time.Duration) <-chan time.Time
+	Timer(d time.Duration) (<-chan time.Time, func())
 }
 
 type realClock struct{}
 
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Timer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
+}
 
 // Record applies one probe result to h (Status, FailingStreak, Log) and
 // returns the status before it. startedAt is when the container started.
@@ -164,10 +169,12 @@ func (m *Monitor) Run(ctx context.Context) {
 		if m.Status() == ctypes.Starting && clock.Now().Sub(m.StartedAt) < m.Config.StartPeriod {
 			wait = m.Config.StartInterval
 		}
+		tc, stop := clock.Timer(wait)
 		select {
 		case <-ctx.Done():
+			stop()
 			return
-		case <-clock.After(wait):
+		case <-tc:
 		}
 		r, ok := m.probe(ctx, clock)
 		if !ok {
@@ -200,6 +207,8 @@ func (m *Monitor) probe(ctx context.Context, clock Clock) (ctypes.HealthcheckRes
 		done <- result{code, out, err}
 	}()
 	r := ctypes.HealthcheckResult{Start: start}
+	timeout, stop := clock.Timer(m.Config.Timeout)
+	defer stop()
 	select {
 	case res := <-done:
 		r.End = clock.Now()
@@ -210,7 +219,7 @@ func (m *Monitor) probe(ctx context.Context, clock Clock) (ctypes.HealthcheckRes
 		if res.err != nil {
 			r.ExitCode, r.Output = -1, res.err.Error()
 		}
-	case <-clock.After(m.Config.Timeout):
+	case <-timeout:
 		cancel()
 		<-done // the Prober has killed it
 		r.End = clock.Now()

@@ -10,12 +10,11 @@ import (
 	ctypes "github.com/moby/moby/api/types/container"
 )
 
-// fakeClock fires After channels only when the test advances it.
+// fakeClock fires timers only when the test moves it.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
-	waiters []waiter
-	added   chan struct{}
+	waiters map[*waiter]bool
 }
 
 type waiter struct {
@@ -24,7 +23,7 @@ type waiter struct {
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Unix(1_800_000_000, 0), added: make(chan struct{}, 100)}
+	return &fakeClock{now: time.Unix(1_800_000_000, 0), waiters: map[*waiter]bool{}}
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -33,36 +32,51 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+func (c *fakeClock) Timer(d time.Duration) (<-chan time.Time, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
-	c.added <- struct{}{}
-	return ch
+	w := &waiter{c.now.Add(d), make(chan time.Time, 1)}
+	c.waiters[w] = true
+	return w.ch, func() { c.mu.Lock(); delete(c.waiters, w); c.mu.Unlock() }
 }
 
-// advance waits until the monitor waits on n timers in all, then moves
-// time by d, firing what is due.
-func (c *fakeClock) advance(t *testing.T, d time.Duration) {
+// waitTimers waits until n timers are pending.
+func (c *fakeClock) waitTimers(t *testing.T, n int) {
 	t.Helper()
-	select {
-	case <-c.added:
-	case <-time.After(20 * time.Second):
-		t.Fatal("monitor never waited")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c.mu.Lock()
+		got := len(c.waiters)
+		c.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d timers pending, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// move advances time by d, firing the timers due.
+func (c *fakeClock) move(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
+	for w := range c.waiters {
 		if !w.at.After(c.now) {
 			w.ch <- c.now
-		} else {
-			keep = append(keep, w)
+			delete(c.waiters, w)
 		}
 	}
-	c.waiters = keep
+}
+
+// advance waits for the monitor to wait on its one timer, then moves
+// time by d.
+func (c *fakeClock) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	c.waitTimers(t, 1)
+	c.move(d)
 }
 
 // harness runs a Monitor over a fake container state.
@@ -210,14 +224,7 @@ func TestStartPeriodUsesStartIntervalAndForgivesFailures(t *testing.T) {
 		t.Fatal("probed at the start interval while healthy")
 	case <-time.After(50 * time.Millisecond):
 	}
-	hs.clock.mu.Lock()
-	hs.clock.now = hs.clock.now.Add(c.Interval - c.StartInterval)
-	for _, w := range hs.clock.waiters {
-		if !w.at.After(hs.clock.now) {
-			w.ch <- hs.clock.now
-		}
-	}
-	hs.clock.mu.Unlock()
+	hs.clock.move(c.Interval - c.StartInterval)
 	<-hs.results
 	if h := hs.health(); h.FailingStreak != 1 {
 		t.Fatalf("streak %d", h.FailingStreak)
@@ -233,7 +240,7 @@ func TestTimeoutKillsProbe(t *testing.T) {
 	}
 	hs := start(t, cfg, probe)
 	hs.clock.advance(t, cfg.Interval) // probe starts
-	hs.clock.advance(t, cfg.Timeout)  // and times out
+	hs.clock.advance(t, cfg.Timeout)  // and times out (its timer is the one pending)
 	select {
 	case <-hs.results:
 	case <-time.After(20 * time.Second):
