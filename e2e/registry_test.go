@@ -256,3 +256,36 @@ func TestRegistryPullAllTags(t *testing.T) {
 		t.Fatalf("images after berth pull -a: %q", got)
 	}
 }
+
+// Pushing a layer the registry already holds in another repository
+// mounts it from there instead of uploading it; so does pushing a pulled
+// image elsewhere on its registry.
+func TestRegistryCrossRepoMount(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	d := StartDaemon(t)
+	d.ImportBusybox()
+	a, b, c := reg.Host+"/mount/a:v1", reg.Host+"/mount/b:v1", reg.Host+"/mount/c:v1"
+	d.MustDocker("tag", "busybox", a)
+	d.MustDocker("tag", "busybox", b)
+	if out := d.MustDocker("push", a); !strings.Contains(out, "Pushed") {
+		t.Fatalf("first push: %s", out)
+	}
+	if out := d.MustDocker("push", b); !strings.Contains(out, "Mounted from mount/a") {
+		t.Fatalf("second push did not mount: %s", out)
+	}
+	// After a restart the knowledge persists, and a pulled image's layers
+	// are known too.
+	d.MustDocker("rmi", a, b, "busybox")
+	d.Stop()
+	d.Start()
+	d.MustDocker("pull", a)
+	d.MustDocker("tag", a, c)
+	if out := d.MustDocker("push", c); !strings.Contains(out, "Mounted from mount/") {
+		t.Fatalf("push of a pulled image did not mount: %s", out)
+	}
+	d.MustDocker("rmi", a, c)
+	out := d.MustDocker("pull", c)
+	if !strings.Contains(out, "Downloaded newer image") {
+		t.Fatalf("pull of the mounted image: %s", out)
+	}
+}

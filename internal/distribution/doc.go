@@ -44,10 +44,14 @@
 // pull skip the download. A pull interrupted by its client keeps its
 // registered layers for ten minutes, so that a retry starts from them.
 //
-// Push: each layer is written as a gzip tar to tmp/pull/push-*, hashed
-// and uploaded unless the registry has it (HEAD), monolithically (POST
-// then PUT ?digest=); then the config and a Docker v2 schema 2 manifest
-// under the tag. A layer whose tar does not reproduce its diff ID (one
+// Push: a layer whose blob is known to be on the registry (pulled from or
+// pushed to one of its repositories, remembered by diff ID in
+// <data-root>/distribution/blobs.json) is found there (HEAD) or mounted
+// from that repository (POST ?mount=&from=) without an upload. Any other
+// layer is written as a gzip tar to tmp/pull/push-*, hashed and uploaded
+// unless the registry has it (HEAD), monolithically (POST then PUT
+// ?digest=); then the config and a Docker v2 schema 2 manifest under the
+// tag. A layer whose tar does not reproduce its diff ID (one
 // imported from another tool's tar) gets the pushed tar's diff ID in the
 // pushed config, which then has its own digest.
 package distribution

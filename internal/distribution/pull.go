@@ -51,6 +51,7 @@ type Service struct {
 	resolver *Resolver
 	images   Images
 	blobs    string // <data-root>/tmp/pull: downloaded blobs until their image is stored
+	meta     *blobMeta
 
 	mu       sync.Mutex
 	inflight map[digest.Digest]*sync.Mutex
@@ -68,7 +69,7 @@ func NewService(cfg Config, images Images, dataRoot string) (*Service, error) {
 		return nil, err
 	}
 	sweepBlobs(dir, time.Now().Add(-blobCacheMaxAge))
-	return &Service{resolver: r, images: images, blobs: dir, inflight: map[digest.Digest]*sync.Mutex{}}, nil
+	return &Service{resolver: r, images: images, blobs: dir, meta: openBlobMeta(dataRoot), inflight: map[digest.Digest]*sync.Mutex{}}, nil
 }
 
 // blobCacheMaxAge is how long blobs of a pull that never completed are
@@ -440,6 +441,7 @@ func (s *Service) fetchLayers(ctx context.Context, repo *Repository, descs []oci
 			_, _ = layers.Release(context.WithoutCancel(ctx), held) // the new layer holds it
 		}
 		held = l.ChainID
+		s.meta.add(want, blobSource{Host: repo.ep.URL.Host, Repo: repo.path, Digest: dl.desc.Digest, Size: dl.desc.Size, MediaType: dl.desc.MediaType})
 		// Unpacked and registered: the compressed copy goes now, so a
 		// pull's peak disk is its layers plus the blobs not yet unpacked.
 		_ = os.Remove(s.blobPath(dl.desc.Digest))

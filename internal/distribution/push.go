@@ -207,6 +207,9 @@ func (s *Service) pushImage(ctx context.Context, repo *Repository, ref reference
 // uploads it unless the registry has it.
 func (s *Service) pushLayer(ctx context.Context, repo *Repository, t Tarrer, c image.ChainID, diffID digest.Digest, p *progressOut) (pushedLayer, error) {
 	id := shortDigest(diffID)
+	if desc, ok := s.reuseBlob(ctx, repo, diffID, p); ok {
+		return pushedLayer{diffID: diffID, desc: desc}, nil
+	}
 	f, err := os.CreateTemp(s.blobs, "push-")
 	if err != nil {
 		return pushedLayer{}, err
@@ -232,6 +235,7 @@ func (s *Service) pushLayer(ctx context.Context, repo *Repository, t Tarrer, c i
 		return l, err
 	} else if ok {
 		p.status(id, "Layer already exists")
+		s.remember(repo, diffID, l)
 		return l, nil
 	}
 	err = repo.UploadBlob(ctx, l.desc.Digest, size, func() (io.ReadCloser, error) {
@@ -249,6 +253,7 @@ func (s *Service) pushLayer(ctx context.Context, repo *Repository, t Tarrer, c i
 		return l, err
 	}
 	p.status(id, "Pushed")
+	s.remember(repo, diffID, l)
 	return l, nil
 }
 
@@ -285,4 +290,12 @@ func (p *progressOut) writeAux(aux map[string]any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, _ = p.w.Write(append(b, '\r', '\n'))
+}
+
+// remember records that repo holds l's blob, when its tar is the layer's
+// own (same diff ID).
+func (s *Service) remember(repo *Repository, diffID digest.Digest, l pushedLayer) {
+	if l.diffID == diffID {
+		s.meta.add(diffID, blobSource{Host: repo.ep.URL.Host, Repo: repo.path, Digest: l.desc.Digest, Size: l.desc.Size, MediaType: l.desc.MediaType})
+	}
 }
