@@ -61,6 +61,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newContainerCommand(c),
 		newImageCommand(c),
 		newVolumeCommand(c),
+		newNetworkCommand(c),
 
 		newRunCommand(c),
 		newCreateCommand(c),

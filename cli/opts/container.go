@@ -50,6 +50,8 @@ type ContainerOptions struct {
 	runtime      string
 	logDriver    string
 	netMode      string
+	ipv4         string   // --ip
+	netAliases   []string // --network-alias
 	restart      string
 	stopSignal   string
 	stopTimeout  int
@@ -114,6 +116,8 @@ func AddFlags(flags *pflag.FlagSet) *ContainerOptions {
 	flags.StringVar(&c.netMode, "network", "", "Connect a container to a network")
 	flags.StringVar(&c.netMode, "net", "", "Connect a container to a network")
 	_ = flags.MarkHidden("net")
+	flags.StringVar(&c.ipv4, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	flags.StringSliceVar(&c.netAliases, "network-alias", nil, "Add network-scoped alias for the container")
 	flags.VarP(c.volumes, "volume", "v", "Bind mount a volume")
 	flags.Var(c.tmpfs, "tmpfs", "Mount a tmpfs directory")
 	flags.Var(c.securityOpt, "security-opt", "Security Options")
@@ -188,6 +192,21 @@ func Parse(flags *pflag.FlagSet, c *ContainerOptions) (*ContainerConfig, error) 
 	if c.netMode == "" {
 		// Without --network docker names the default network's endpoint.
 		endpoints["default"] = &network.EndpointSettings{}
+	}
+	if c.ipv4 != "" || len(c.netAliases) > 0 {
+		ep := &network.EndpointSettings{Aliases: c.netAliases}
+		if c.ipv4 != "" {
+			a, err := netip.ParseAddr(c.ipv4)
+			if err != nil || !a.Is4() {
+				return nil, fmt.Errorf("invalid IPv4 address: %s", c.ipv4)
+			}
+			ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a}
+		}
+		name := c.netMode
+		if name == "" {
+			name = "default"
+		}
+		endpoints[name] = ep
 	}
 	return &ContainerConfig{
 		Config:           config,
