@@ -414,3 +414,36 @@ func TestStatsFiftyContainers(t *testing.T) {
 		t.Errorf("stats over %d containers took %v", n, el)
 	}
 }
+
+// TestPauseRunc pauses, updates and tops a runc container: berth freezes
+// the same cgroup runc placed it in (found from its init's
+// /proc/<pid>/cgroup), not through `runc pause`.
+func TestPauseRunc(t *testing.T) {
+	d := StartDaemon(t)
+	if !strings.Contains(d.MustDocker("info", "--format", "{{json .Runtimes}}"), `"runc"`) {
+		t.Skip("no runc runtime")
+	}
+	d.ImportBusybox()
+	d.MustDocker("run", "-d", "--runtime", "runc", "--name", "rcp", "busybox", "sleep", "300")
+	d.MustDocker("pause", "rcp")
+	pid := d.initPid(t, "rcp")
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if !strings.Contains(string(st), "State:\tD") && !strings.Contains(string(st), "State:\tS") {
+		t.Errorf("paused init state:\n%s", st)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		if s := ctrCgroupFile(t, pid, "freezer", "freezer.state"); s != "FROZEN" {
+			t.Errorf("freezer.state %q", s)
+		}
+	}
+	if out := d.MustDocker("top", "rcp"); !strings.Contains(out, "sleep 300") {
+		t.Errorf("top:\n%s", out)
+	}
+	d.MustDocker("update", "--pids-limit", "30", "rcp")
+	if p := ctrCgroupFile(t, pid, "pids", "pids.max"); p != "30" {
+		t.Errorf("pids.max %q", p)
+	}
+	d.MustDocker("unpause", "rcp")
+	d.MustDocker("pause", "rcp")
+	d.MustDocker("rm", "-f", "rcp")
+}

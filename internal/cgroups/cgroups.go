@@ -38,6 +38,13 @@
 // restarts keep one layout. Other busy ancestors (an absolute cgroup parent
 // with processes) are an error naming the cgroup.
 //
+// # Finding a container's cgroup
+//
+// New resolves a cgroupsPath against the caller's cgroup; Load(pid) reads
+// /proc/<pid>/cgroup instead, line by hierarchy, so the daemon finds a
+// container's cgroup even when the runtime resolved a relative path
+// against another process's cgroup (the monitor's, runc's).
+//
 // # Devices
 //
 // With a v1 devices controller, device rules are written to devices.allow

@@ -22,6 +22,21 @@
 //	         bundle and containers/<id>; release volumes (-v: remove the
 //	         anonymous ones); unregister
 //
+// A running container's cgroup is found from its init's /proc/<pid>/cgroup
+// (cgroups.Load), whichever runtime placed it (berth's or runc, which both
+// follow the spec's cgroupsPath) and whichever process's cgroup a relative
+// path was resolved against:
+//
+//	pause    freezer (v1 freezer.state, v2 cgroup.freeze); record paused.
+//	         stop, kill and rm -f signal first, then thaw a paused container
+//	         so the signal is delivered (dockerd's order); it is running again
+//	top      host ps with the client's args (-q <pids> when it mixes), lines
+//	         kept by the cgroup's cgroup.procs
+//	stats    cgroup files and /proc/stat read directly, no process spawned;
+//	         stream=false samples twice a second apart for precpu_stats
+//	update   dockerd's merge into HostConfig, written to the live cgroup
+//	         (running or paused) before the record
+//
 // Restart policies (always, unless-stopped, on-failure[:N]) follow
 // dockerd's restart manager: after an exit the container is "restarting"
 // for a backoff of 100 ms doubling to 1 min (reset after a 10 s run), then
