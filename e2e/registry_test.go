@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -220,6 +221,27 @@ func TestRegistryPullCrash(t *testing.T) {
 			if e.Name() != "l" {
 				t.Fatalf("round %d: orphan snapshot %s left in overlay2/", round, e.Name())
 			}
+		}
+	}
+	// Then at random moments: each time the store holds the whole image
+	// (the pull won the race) or nothing of it.
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for round := 0; round < 4; round++ {
+		pull := exec.Command("docker", "-H", d.Host, "pull", "-q", name)
+		if err := pull.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Intn(400)) * time.Millisecond)
+		d.Kill()
+		_ = pull.Wait()
+		d.Start()
+		out := d.MustDocker("images", "-q")
+		switch n := entries(); {
+		case out == "" && n == 0:
+		case out != "" && n == 4:
+			d.MustDocker("rmi", name)
+		default:
+			t.Fatalf("random round %d: images %q with %d layers", round, out, n)
 		}
 	}
 	d.MustDocker("pull", name)
