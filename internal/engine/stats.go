@@ -114,17 +114,19 @@ func (e *Engine) sampleStats(c *container.Container) *ctypes.StatsResponse {
 	}
 	s.MemoryStats = ctypes.MemoryStats{Usage: st.Memory.Usage, MaxUsage: st.Memory.MaxUsage, Stats: st.Memory.Stat, Limit: limit}
 	s.PidsStats = ctypes.PidsStats{Current: st.Pids.Current, Limit: st.Pids.Limit}
+	// dockerd lists every blkio field, empty rather than null, for a
+	// running container.
+	none := []ctypes.BlkioStatEntry{}
 	s.BlkioStats = ctypes.BlkioStats{
 		IoServiceBytesRecursive: blkioEntries(st.Blkio.ServiceBytes),
 		IoServicedRecursive:     blkioEntries(st.Blkio.Serviced),
+		IoQueuedRecursive:       none, IoServiceTimeRecursive: none, IoWaitTimeRecursive: none,
+		IoMergedRecursive: none, IoTimeRecursive: none, SectorsRecursive: none,
 	}
 	return s
 }
 
 func blkioEntries(in []cgroups.BlkioEntry) []ctypes.BlkioStatEntry {
-	if in == nil {
-		return nil
-	}
 	out := make([]ctypes.BlkioStatEntry, len(in))
 	for i, b := range in {
 		out[i] = ctypes.BlkioStatEntry{Major: b.Major, Minor: b.Minor, Op: b.Op, Value: b.Value}
