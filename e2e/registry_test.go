@@ -176,8 +176,10 @@ func TestRegistryBerthCLI(t *testing.T) {
 func TestRegistryPullCrash(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{})
 	var layers []registrytest.Layer
-	for i := 0; i < 4; i++ {
-		layers = append(layers, registrytest.RandomLayer("data"+string(rune('a'+i)), 6<<20))
+	// The last layer is the largest, so that a kill after the third is
+	// registered lands well before the pull ends.
+	for i, size := range []int{6 << 20, 6 << 20, 6 << 20, 24 << 20} {
+		layers = append(layers, registrytest.RandomLayer("data"+string(rune('a'+i)), size))
 	}
 	if _, err := registrytest.PushImage(context.Background(), reg.URL, "crash/img", "v1", layers); err != nil {
 		t.Fatal(err)
