@@ -312,6 +312,7 @@ func TestSaveLoadPrune(t *testing.T) {
 	}
 	for name, body := range map[string][]byte{
 		"diff id mismatch": tarBytes(t, [2]string{cfgHex + ".json", string(cfg)}, [2]string{"l.tar", string(layer)}, [2]string{"manifest.json", manifest(cfgHex+".json", "l.tar")}),
+		"streamed diff id": tarBytes(t, [2]string{"manifest.json", manifest(cfgHex+".json", "l.tar")}, [2]string{cfgHex + ".json", string(cfg)}, [2]string{"l.tar", string(layer)}),
 		"config digest":    tarBytes(t, [2]string{strings.Repeat("a", 64) + ".json", string(cfg)}, [2]string{"l.tar", string(layer)}, [2]string{"manifest.json", manifest(strings.Repeat("a", 64)+".json", "l.tar")}),
 		"no manifest":      tarBytes(t, [2]string{"x", "y"}),
 		"escaping entry":   tarBytes(t, [2]string{"../../evil", "y"}),

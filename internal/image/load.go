@@ -17,7 +17,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -26,9 +25,9 @@ import (
 // stores its images, writing Docker JSON-message lines ("Loaded image:
 // busybox:latest") to progress.
 //
-// The archive is unpacked into <data-root>/tmp first, with the same path
-// rules as a layer (no entry or link leads outside that directory), and
-// removed after. Each config must hash to the digest it is named by, and
+// The archive is unpacked into <data-root>/tmp first (no entry or link
+// leads outside that directory), and removed after; layers that follow
+// manifest.json are registered as they stream in (see unpacker). Each config must hash to the digest it is named by, and
 // each layer to its config's diff ID; an image is stored only when all its
 // layers are, and tagged only once stored.
 func (s *Store) Load(ctx context.Context, r io.Reader, progress io.Writer) error {
@@ -37,15 +36,17 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress io.Writer) error
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if _, err := archive.Apply(ctx, dir, r, archive.Options{Whiteouts: archive.WhiteoutNone, Owner: &archive.Owner{UID: os.Getuid(), GID: os.Getgid()}}); err != nil {
-		return errdefs.InvalidArgumentf("load: %w", err)
+	u := &unpacker{s: s, dir: dir}
+	defer u.release(ctx) // the images took their own references
+	if err := u.unpack(ctx, r); err != nil {
+		return err
 	}
 	manifests, err := readArchiveManifests(dir)
 	if err != nil {
 		return err
 	}
 	for _, m := range manifests {
-		id, err := s.loadOne(ctx, dir, m)
+		id, err := s.loadOne(ctx, dir, m, u.earlyDiff)
 		if err != nil {
 			return err
 		}
@@ -188,7 +189,7 @@ func readBlob(dir string, d digest.Digest, limit int64) ([]byte, error) {
 }
 
 // loadOne stores one image of the archive.
-func (s *Store) loadOne(ctx context.Context, dir string, m archiveManifest) (_ ID, retErr error) {
+func (s *Store) loadOne(ctx context.Context, dir string, m archiveManifest, streamed map[string]digest.Digest) (_ ID, retErr error) {
 	cfgBytes, err := readIn(dir, m.Config, 8<<20)
 	if err != nil {
 		return "", err
@@ -214,6 +215,9 @@ func (s *Store) loadOne(ctx context.Context, dir string, m archiveManifest) (_ I
 	}()
 	for i, lp := range m.Layers {
 		want := cf.RootFS.DiffIDs[i]
+		if got, ok := streamed[path.Clean(lp)]; ok && got != want {
+			return "", errdefs.InvalidArgumentf("invalid diffID for layer %d: expected %q, got %q", i, want, got)
+		}
 		c := chainID(parent, want)
 		if _, err := s.layers.Get(c); err == nil {
 			// Already stored: no need to read it.

@@ -94,6 +94,26 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 	if err := dir("blobs/sha256/"); err != nil {
 		return err
 	}
+	// When every layer's size is known up front (tar splits), the
+	// metadata (configs, manifests, index.json, manifest.json) goes first
+	// and the layers after, so that a loader can unpack each layer as it
+	// streams in; else each layer goes through a temp file, in place.
+	sizer, front := lt.(layerSizer)
+	for _, it := range items {
+		var chain ChainID
+		for _, diffID := range it.rec.config.RootFS.DiffIDs {
+			chain = chainID(chain, diffID)
+			if front {
+				_, front = sizer.TarLayerSize(ctx, chain)
+			}
+		}
+	}
+	type layerJob struct {
+		chain  ChainID
+		diffID digest.Digest
+	}
+	var jobs []layerJob
+	queued := map[digest.Digest]bool{}
 	var manifests []archiveManifest
 	var index ocispec.Index
 	index.SchemaVersion = 2
@@ -115,8 +135,15 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 		var chain ChainID
 		for _, diffID := range it.rec.config.RootFS.DiffIDs {
 			chain = chainID(chain, diffID)
-			desc, err := s.saveLayer(ctx, lt, tw, tmp, chain, diffID, written, now)
-			if err != nil {
+			var desc ocispec.Descriptor
+			if front {
+				size, _ := sizer.TarLayerSize(ctx, chain)
+				desc = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: diffID, Size: size}
+				if !queued[diffID] && !written[diffID] {
+					queued[diffID] = true
+					jobs = append(jobs, layerJob{chain, diffID})
+				}
+			} else if desc, err = s.saveLayer(ctx, lt, tw, tmp, chain, diffID, written, now); err != nil {
 				return err
 			}
 			m.Layers = append(m.Layers, desc)
@@ -165,6 +192,11 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 	if len(repos) > 0 {
 		rb, _ := json.Marshal(repos)
 		if err := file("repositories", append(rb, '\n')); err != nil {
+			return err
+		}
+	}
+	for _, j := range jobs {
+		if _, err := s.saveLayer(ctx, lt, tw, tmp, j.chain, j.diffID, written, now); err != nil {
 			return err
 		}
 	}
