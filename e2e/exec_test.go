@@ -34,6 +34,7 @@ func TestExec(t *testing.T) {
 				code   int
 			}{
 				{"", []string{"exec", "xc", "echo", "hi"}, "hi\n", 0},
+				{"", []string{"exec", "-t", "xc", "echo", "tty"}, "tty\r\n", 0},
 				{"piped\nlines\n", []string{"exec", "-i", "xc", "cat"}, "piped\nlines\n", 0},
 				{"", []string{"exec", "xc", "sh", "-c", "exit 7"}, "", 7},
 				{"", []string{"exec", "-u", "nobody", "xc", "id", "-u"}, "65534\n", 0},
@@ -175,6 +176,7 @@ func TestExec(t *testing.T) {
 			code   int
 		}{
 			{[]string{"exec", "xr", "echo", "hi"}, "hi\n", 0},
+			{[]string{"exec", "-t", "xr", "echo", "tty"}, "tty\r\n", 0},
 			{[]string{"exec", "-u", "nobody", "-w", "/tmp", "xr", "sh", "-c", "id -u; pwd; exit 7"}, "65534\n/tmp\n", 7},
 			{[]string{"exec", "xr", "sh", "-c", "for f in /proc/self/ns/mnt /proc/1/ns/mnt; do readlink $f; done | uniq | wc -l"}, "1\n", 0},
 		} {

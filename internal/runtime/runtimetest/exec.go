@@ -128,13 +128,15 @@ func testExec(t *testing.T, s *suite) {
 		if err := p.Start(context.Background()); err != nil {
 			t.Error(err)
 		}
-		code := s.reap(t, p)
+		// The console is read to its end before Delete closes it (a
+		// runtime that starts the process at Exec may be done already).
 		var text string
 		select {
 		case text = <-out:
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Error("console not closed after the exit")
 		}
+		code := s.reap(t, p)
 		if code != 0 || !strings.Contains(text, "/dev/pts/") || !strings.Contains(text, "stdin-tty") || !strings.Contains(text, "30 90") {
 			t.Errorf("exit %d, console output %q", code, text)
 		}
