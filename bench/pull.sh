@@ -97,7 +97,8 @@ measure() { # name sock dataroot
 if want berth; then
 	mkdir -p "$W/berth"; echo '{}' >"$W/berth/daemon.json"
 	"$BERTHD" --data-root "$W/berth/data" --exec-root "$W/berth/exec" -H "unix://$W/berth.sock" \
-		--pidfile "$W/berth/berthd.pid" --config-file "$W/berth/daemon.json" --log-level warn >"$W/berth/log" 2>&1 &
+		--pidfile "$W/berth/berthd.pid" --config-file "$W/berth/daemon.json" --log-level warn \
+		--bridge=none --iptables=false >"$W/berth/log" 2>&1 &
 	echo $! >"$W/berthd.pid"
 	for i in $(seq 150); do "$DOCKER_CLI" -H "unix://$W/berth.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
 	measure berth "$W/berth.sock" "$W/berth/data"

@@ -177,6 +177,7 @@ run_berth() {
 	log "berth: starting $BERTHD"
 	"$BERTHD" --data-root "$W/berth/data" --exec-root "$W/berth/exec" -H "unix://$W/berth.sock" \
 		--pidfile "$W/berth/berthd.pid" --config-file "$W/berth/daemon.json" --cgroup-parent "/bench-$TAG-berth" \
+		--bridge=none --iptables=false \
 		>"$W/berth/log" 2>&1 &
 	wait_ping "$W/berth.sock" 20 $! || { tail -20 "$W/berth/log" >&2; echo "berthd did not come up on $W/berth.sock (its log tail is above)"; return 1; }
 	"$DOCKER_CLI" -H "unix://$W/berth.sock" import "$W/busybox.tar" busybox:latest >/dev/null ||

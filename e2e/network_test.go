@@ -212,6 +212,17 @@ func TestNetworkBridges(t *testing.T) {
 		t.Fatalf("network inspect: %q", out)
 	}
 
+	// --network container:web shares web's namespace; host-gateway is
+	// the default bridge's gateway.
+	out = d.MustDocker("run", "--rm", "--network", "container:web", "busybox", "wget", "-qO-", "http://127.0.0.1/")
+	if !strings.HasPrefix(out, "hello-") {
+		t.Fatalf("container:web: %q", out)
+	}
+	out = d.MustDocker("run", "--rm", "--add-host", "gw:host-gateway", "--hostname", "hn", "busybox", "cat", "/etc/hosts")
+	if !strings.Contains(out, "172.31.0.1\tgw\n") || !strings.Contains(out, "\n172.31.0.") || !strings.HasSuffix(out, "\thn") {
+		t.Fatalf("hosts file: %q", out)
+	}
+
 	// connect/disconnect a running container.
 	d.MustDocker("run", "-d", "--name", "probe", "--network", "n2", "busybox", "sleep", "300")
 	d.MustDocker("network", "connect", "n2", "web")
