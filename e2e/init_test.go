@@ -70,3 +70,18 @@ func TestInit(t *testing.T) {
 		t.Errorf("docker-init in the container: %s", r)
 	}
 }
+
+// TestDaemonInit: berthd --init runs every container under docker-init
+// unless it says --init=false, as dockerd --init.
+func TestDaemonInit(t *testing.T) {
+	d := StartDaemon(t, "--init")
+	d.ImportBusybox()
+	d.MustDocker("run", "-d", "--name", "dflt", "busybox", "sleep", "300")
+	d.MustDocker("run", "-d", "--name", "noinit", "--init=false", "busybox", "sleep", "300")
+	for name, want := range map[string]string{"dflt": "/sbin/docker-init -- sleep 300", "noinit": "sleep 300"} {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(d.initPid(t, name)) + "/cmdline")
+		if got := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")); got != want {
+			t.Errorf("%s: pid 1 runs %q, want %q", name, got, want)
+		}
+	}
+}

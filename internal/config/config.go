@@ -55,6 +55,9 @@ type Config struct {
 	// default is true (containers never depend on berthd's process).
 	LiveRestore *bool `json:"live-restore,omitempty"`
 	Debug       bool  `json:"debug,omitempty"`
+	// Init runs containers that do not say --init=false under berth's
+	// docker-init (dockerd's --init).
+	Init bool `json:"init,omitempty"`
 	// TLS for tcp:// listeners (keys tls, tlsverify, ...; see tls.go).
 	TLS
 	// Registry mirrors and insecure registries (see registry.go).
@@ -90,6 +93,7 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 	fs.StringVar(&f.cfg.LogDriver, "log-driver", "json-file", "Default driver for container logs")
 	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "Default log driver options for containers")
 	fs.BoolVar(&f.liveRest, "live-restore", true, "Keep containers running while the daemon is down")
+	fs.BoolVar(&f.cfg.Init, "init", false, "Run an init in the container to forward signals and reap processes")
 	registerTLSFlags(fs, &f.cfg.TLS)
 	registerRegistryFlags(fs, &f.cfg.Registry)
 	registerNetworkFlags(fs, &f.cfg.Network)
@@ -195,7 +199,7 @@ func mergeFile(cfg *Config, data []byte, flagSet map[string]bool) error {
 
 func jsonKeys() []string {
 	return append([]string{"data-root", "exec-root", "hosts", "pidfile", "storage-driver", "log-level",
-		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug"}, append(append(tlsJSONKeys(), registryJSONKeys()...), networkJSONKeys()...)...)
+		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug", "init"}, append(append(tlsJSONKeys(), registryJSONKeys()...), networkJSONKeys()...)...)
 }
 
 func (c *Config) fillDefaults() {

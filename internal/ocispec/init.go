@@ -8,13 +8,18 @@ import (
 // docker-init.
 const InitPath = "/sbin/docker-init"
 
-// WithInit runs a container created with --init under the init binary
-// at hostPath (berth's own, see internal/dockerinit): hostPath is
+// WithInit runs a container created with --init (or, when it says
+// nothing, under a daemon started with --init: byDefault) under the init
+// binary at hostPath (berth's own, see internal/dockerinit): hostPath is
 // bind-mounted read-only at InitPath and the process becomes
 // `/sbin/docker-init -- ARGS...`, as dockerd does.
-func WithInit(hostPath string) SpecOpt {
+func WithInit(hostPath string, byDefault bool) SpecOpt {
 	return func(s *specs.Spec, in *Input) error {
-		if in.HostConfig == nil || in.HostConfig.Init == nil || !*in.HostConfig.Init || s.Process == nil {
+		init := byDefault
+		if in.HostConfig != nil && in.HostConfig.Init != nil {
+			init = *in.HostConfig.Init
+		}
+		if !init || s.Process == nil {
 			return nil
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{

@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		StorageDriver:  driver.Name(),
 		// Docker's default seccomp profile, --security-opt seccomp=...
 		// and --init (berthd itself as /sbin/docker-init).
-		SpecOpts:        []ocispec.SpecOpt{seccompDefault.SpecOpt(), ocispec.WithInit(initBinary())},
+		SpecOpts:        []ocispec.SpecOpt{seccompDefault.SpecOpt(), ocispec.WithInit(initBinary(), cfg.Init)},
 		SecurityOptions: []string{seccompDefault.SecurityOption()},
 		Registry:        registry.Resolver().ServiceConfig(),
 		Images:          images,
