@@ -457,3 +457,24 @@ func TestPauseRunc(t *testing.T) {
 	d.MustDocker("pause", "rcp")
 	d.MustDocker("rm", "-f", "rcp")
 }
+
+// TestPauseAcrossRestart: a paused container stays paused while berthd
+// restarts (live restore) and unpauses afterwards; stats and top resume.
+func TestPauseAcrossRestart(t *testing.T) {
+	d := StartDaemon(t)
+	d.ImportBusybox()
+	d.MustDocker("run", "-d", "--name", "pr", "busybox", "sleep", "300")
+	d.MustDocker("pause", "pr")
+	d.Stop()
+	d.Start()
+	if s := d.MustDocker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pr"); s != "paused true" {
+		t.Fatalf("after restart: %s", s)
+	}
+	d.MustDocker("unpause", "pr")
+	if out := d.MustDocker("top", "pr"); !strings.Contains(out, "sleep 300") {
+		t.Errorf("top after restart:\n%s", out)
+	}
+	if out := d.MustDocker("stats", "--no-stream", "--format", "{{.PIDs}}", "pr"); out != "1" {
+		t.Errorf("stats after restart: %q", out)
+	}
+}
