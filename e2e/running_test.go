@@ -281,6 +281,11 @@ func TestUpdate(t *testing.T) {
 			t.Errorf("update %v: %s", c.args, r)
 		}
 	}
+	// The restart policy set by update governs the next exit.
+	d.MustDocker("run", "-d", "--name", "upol", "busybox", "sh", "-c", "sleep 1; exit 3")
+	d.MustDocker("update", "--restart", "on-failure:1", "upol")
+	waitFor(t, func() bool { return d.MustDocker("inspect", "-f", "{{.RestartCount}}", "upol") == "1" })
+
 	// A stopped container's update is kept and applied at the next start.
 	d.MustDocker("kill", "uc")
 	d.MustDocker("update", "--memory", "96m", "--memory-swap", "200m", "uc")
