@@ -254,6 +254,9 @@ func TestNetworkPublish(t *testing.T) {
 	if body := waitHTTP(t, d, "172.31.0.1:18081"); !strings.HasPrefix(body, "hello-") {
 		t.Fatalf("published port on the bridge address: %q", body)
 	}
+	if out := d.MustDocker("inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}}", "pub"); !strings.HasPrefix(out, "172.31.") || !strings.HasSuffix(out, " 172.31.0.1") {
+		t.Fatalf("inspect IPAddress Gateway: %q", out)
+	}
 	if out := d.MustDocker("port", "pub"); !strings.Contains(out, "80/tcp -> 127.0.0.1:18080") || !strings.Contains(out, "80/tcp -> 0.0.0.0:18081") {
 		t.Fatalf("docker port: %q", out)
 	}

@@ -60,6 +60,13 @@ func (c *containerRouter) inspect(w http.ResponseWriter, r *http.Request) error 
 		}
 		resp.Storage = nil
 	}
+	if !router.VersionAtLeast(r.Context(), "1.52") && resp.NetworkSettings != nil {
+		ns, err := legacyNetworkSettings(resp.NetworkSettings)
+		if err != nil {
+			return err
+		}
+		return router.WriteJSONWithFields(w, http.StatusOK, resp, map[string]any{"NetworkSettings": ns})
+	}
 	return router.WriteJSON(w, http.StatusOK, resp)
 }
 
