@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +157,7 @@ func waitHTTP(t *testing.T, d *Daemon, addr string) string {
 func TestNetworkBridges(t *testing.T) {
 	d := StartDaemonNetNS(t)
 	d.ImportBusybox()
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 
 	// The default bridge: an address from 172.31.0.0/16, the hosts file
 	// maps the container's name to it.
@@ -240,6 +242,14 @@ func TestNetworkBridges(t *testing.T) {
 	}
 	if out := d.MustDocker("inspect", "-f", "{{len .NetworkSettings.Networks}}", "web"); out != "1" {
 		t.Fatalf("networks after disconnect: %s", out)
+	}
+	// Network events, as dockerd sends them.
+	webID := d.MustDocker("inspect", "-f", "{{.Id}}", "web")
+	out = d.replay(t, since, outputHas("disconnect n2 "+webID), "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}")
+	for _, want := range []string{"create n1 ", "connect n1 " + webID, "connect n2 " + webID, "disconnect n2 " + webID} {
+		if !strings.Contains(out+"\n", want) {
+			t.Errorf("network events: no %q in\n%s", want, out)
+		}
 	}
 }
 

@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	ctypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 	nettypes "github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/networks"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/network"
 )
@@ -154,6 +156,11 @@ func (e *Engine) attachNetworks(ctx context.Context, c *container.Container) (st
 	if err != nil {
 		return "", att, err
 	}
+	for _, name := range order {
+		if es := att.Networks[name]; es != nil {
+			e.netEvent(eventtypes.ActionConnect, es.NetworkID, name, c.ID)
+		}
+	}
 	return att.NetNSPath, att, nil
 }
 
@@ -195,6 +202,14 @@ func (e *Engine) detachNetworks(ctx context.Context, id string) {
 	}
 	if err := e.cfg.Networks.Detach(ctx, id); err != nil {
 		e.log.WithError(err).WithField("container", id).Warn("remove network sandbox")
+	}
+	if ent, err := e.store.Get(id); err == nil {
+		c := ent.Snapshot()
+		if ownNetNS(c.HostConfig.NetworkMode) {
+			for name, es := range c.Networks {
+				e.netEvent(eventtypes.ActionDisconnect, es.NetworkID, name, id)
+			}
+		}
 	}
 }
 
@@ -277,6 +292,7 @@ func (e *Engine) NetworkCreate(ctx context.Context, req networks.CreateRequest) 
 	if err != nil {
 		return nettypes.CreateResponse{}, err
 	}
+	e.netEvent(eventtypes.ActionCreate, id, req.Name, "")
 	return nettypes.CreateResponse{ID: id}, nil
 }
 
@@ -286,7 +302,15 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	return nw.Remove(ctx, ref)
+	n, err := nw.Inspect(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := nw.Remove(ctx, ref); err != nil {
+		return err
+	}
+	e.netEvent(eventtypes.ActionDestroy, n.ID, n.Name, "")
+	return nil
 }
 
 // NetworkPrune is POST /networks/prune.
@@ -341,7 +365,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, ref, ctr string, es *nettyp
 		live.IPAMConfig, live.Aliases = settings.IPAMConfig, settings.Aliases
 		settings = live
 	}
-	_, err = ent.Update(func(c *container.Container) error {
+	if _, err = ent.Update(func(c *container.Container) error {
 		nets := map[string]*nettypes.EndpointSettings{}
 		for k, v := range c.Networks {
 			nets[k] = v
@@ -349,8 +373,13 @@ func (e *Engine) NetworkConnect(ctx context.Context, ref, ctr string, es *nettyp
 		nets[name] = settings
 		c.Networks = nets
 		return nil
-	})
-	return err
+	}); err != nil {
+		return err
+	}
+	if c.State.Running() {
+		e.netEvent(eventtypes.ActionConnect, id, name, c.ID)
+	}
+	return nil
 }
 
 // NetworkDisconnect disconnects a container from a network.
@@ -366,7 +395,7 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 	ent.Lock()
 	defer ent.Unlock()
 	c := ent.Snapshot()
-	_, name, err := nw.Resolve(ref)
+	netID, name, err := nw.Resolve(ref)
 	if err != nil {
 		return err
 	}
@@ -381,7 +410,7 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 			return err
 		}
 	}
-	_, err = ent.Update(func(c *container.Container) error {
+	if _, err = ent.Update(func(c *container.Container) error {
 		nets := map[string]*nettypes.EndpointSettings{}
 		for k, v := range c.Networks {
 			if k != name {
@@ -390,8 +419,13 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 		}
 		c.Networks = nets
 		return nil
-	})
-	return err
+	}); err != nil {
+		return err
+	}
+	if c.State.Running() {
+		e.netEvent(eventtypes.ActionDisconnect, netID, name, c.ID)
+	}
+	return nil
 }
 
 func dnsServers(hc *ctypes.HostConfig) []string {
@@ -400,4 +434,14 @@ func dnsServers(hc *ctypes.HostConfig) []string {
 		out = append(out, a.String())
 	}
 	return out
+}
+
+// netEvent publishes a network event as dockerd words it (type is the
+// driver; container is set for connect and disconnect).
+func (e *Engine) netEvent(action eventtypes.Action, id, name, ctr string) {
+	a := map[string]string{"name": name, "type": "bridge"}
+	if ctr != "" {
+		a["container"] = ctr
+	}
+	e.cfg.Events.Publish(events.Message{Type: eventtypes.NetworkEventType, Action: action, Actor: eventtypes.Actor{ID: id, Attributes: a}})
 }
