@@ -6,15 +6,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	ctypes "github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	"github.com/berth-dev/berth/internal/container"
@@ -195,12 +196,22 @@ func (e *Engine) healthProbe(ctx context.Context, id string, cmd []string) (int,
 		defer close(outDone)
 		stdcopy.StdCopy(&out, &out, conn)
 	}()
+	// The timeout kills the check. Through a pidfd taken now, and only if
+	// the pid is in the container's cgroup, so that no other process that
+	// reuses the pid can be hit.
+	kill := checkKiller(pid, id)
+	defer kill(false)
+	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWait()
 	stop := context.AfterFunc(ctx, func() {
-		syscall.Kill(pid, syscall.SIGKILL) // the timeout kills the check
+		kill(true)
 		conn.Close()
+		// The monitor reports the killed exec at once; a wait that hangs
+		// anyway must not hold the probe loop.
+		time.AfterFunc(5*time.Second, cancelWait)
 	})
 	defer stop()
-	ex, err := mon.ExecWait(context.WithoutCancel(ctx), id, x.id)
+	ex, err := mon.ExecWait(waitCtx, id, x.id)
 	select {
 	case <-outDone:
 	case <-time.After(time.Second): // a child of the check holds its output open
@@ -215,6 +226,30 @@ func (e *Engine) healthProbe(ctx context.Context, id string, cmd []string) (int,
 		return 0, nil, ctx.Err()
 	}
 	return ex.Code, out.Bytes(), nil
+}
+
+// checkKiller returns kill(now): with now, SIGKILL the check process pid
+// of container id; without, release what it holds. It does nothing when
+// pid is not (or no longer) a process in the container's cgroup.
+func checkKiller(pid int, id string) func(now bool) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return func(bool) {}
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil || !strings.Contains(string(b), id) {
+		unix.Close(fd)
+		return func(bool) {}
+	}
+	var once sync.Once
+	return func(now bool) {
+		once.Do(func() {
+			if now {
+				unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			}
+			unix.Close(fd)
+		})
+	}
 }
 
 // limitedBuffer keeps the first maxProbeOutput bytes written to it.

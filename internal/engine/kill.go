@@ -36,13 +36,15 @@ func (e *Engine) Kill(ctx context.Context, ref string, sigName string) error {
 		return nil
 	}
 	e.markManuallyStopped(ent)
+	// Published before the signal, so that it precedes the die event the
+	// signal may cause.
+	e.logKill(ent, sig)
 	if err := e.signal(ctx, ent, sig); err != nil {
 		if gone(err) {
 			return errNotRunning(c.ID)
 		}
 		return err
 	}
-	e.logKill(ent, sig)
 	if sig == syscall.SIGKILL {
 		waitStopped(ctx, ent, killWait)
 	}

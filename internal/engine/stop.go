@@ -98,10 +98,10 @@ func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Sig
 	}
 	e.markManuallyStopped(ent)
 	if sig != syscall.SIGKILL {
+		e.logKill(ent, sig) // before the signal: it precedes the die
 		if err := e.signal(ctx, ent, sig); err != nil && !gone(err) {
 			return err
 		}
-		e.logKill(ent, sig)
 		if waitStopped(ctx, ent, timeout) {
 			return nil
 		}
@@ -109,10 +109,10 @@ func (e *Engine) stop(ctx context.Context, ent *container.Entry, sig syscall.Sig
 			return ctx.Err()
 		}
 	}
+	e.logKill(ent, syscall.SIGKILL)
 	if err := e.signal(ctx, ent, syscall.SIGKILL); err != nil && !gone(err) {
 		return err
 	}
-	e.logKill(ent, syscall.SIGKILL)
 	if !waitStopped(ctx, ent, -1) {
 		return ctx.Err()
 	}
