@@ -318,7 +318,8 @@ func TestHealthOnFailureRestart(t *testing.T) {
 	eventually(t, 20*time.Second, "a restart by the health action", func() bool {
 		return d.MustDocker("inspect", "-f", "{{.State.StartedAt}}", "hr") != first
 	})
-	out := d.replay(t, since, outputHas("restart"), "--filter", "container=hr", "--format", "{{.Action}}")
+	out := d.replay(t, since, outputHas("restart"), "--filter", "container=hr", "--filter", "event=health_status",
+		"--filter", "event=kill", "--filter", "event=die", "--filter", "event=stop", "--filter", "event=start", "--filter", "event=restart", "--format", "{{.Action}}")
 	if !strings.Contains(out, "health_status: unhealthy\nkill\nkill\ndie\nstop\nstart\nrestart") {
 		t.Fatalf("events:\n%s", out)
 	}

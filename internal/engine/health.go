@@ -229,25 +229,25 @@ func (e *Engine) healthProbe(ctx context.Context, id string, cmd []string) (int,
 }
 
 // checkKiller returns kill(now): with now, SIGKILL the check process pid
-// of container id; without, release what it holds. It does nothing when
-// pid is not (or no longer) a process in the container's cgroup.
+// of container id; without, release what it holds. The pidfd, taken at
+// once, pins the process (a reused pid is never hit); the signal goes only
+// if the process is in the container's cgroup when it is sent.
 func checkKiller(pid int, id string) func(now bool) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return func(bool) {}
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil || !strings.Contains(string(b), id) {
-		unix.Close(fd)
-		return func(bool) {}
-	}
 	var once sync.Once
 	return func(now bool) {
 		once.Do(func() {
-			if now {
+			defer unix.Close(fd)
+			if !now {
+				return
+			}
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+			if err == nil && strings.Contains(string(b), id) {
 				unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 			}
-			unix.Close(fd)
 		})
 	}
 }
