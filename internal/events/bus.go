@@ -15,7 +15,7 @@ import (
 
 // Defaults of BusConfig.
 const (
-	DefaultRingSize    = 1024
+	DefaultRingSize    = 4096
 	DefaultMaxFileSize = 4 << 20
 	subscriberBuffer   = 256
 )

@@ -228,3 +228,31 @@ func TestFilter(t *testing.T) {
 		t.Fatalf("unknown filter: %v", err)
 	}
 }
+
+func BenchmarkPublish(b *testing.B) {
+	bus, err := NewBus(BusConfig{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Close()
+	m := ctr("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "web", "start")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bus.Publish(m)
+	}
+}
+
+func BenchmarkReplayFromJournal(b *testing.B) {
+	dir := b.TempDir()
+	bus, _ := NewBus(BusConfig{Dir: dir, RingSize: 16})
+	for i := 0; i < 10000; i++ {
+		bus.Publish(ctr(fmt.Sprint(i), "web", "start"))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		past, _, _ := bus.Subscribe(time.Unix(1, 0), time.Time{}, nil, false)
+		if len(past) < 1000 {
+			b.Fatal(len(past))
+		}
+	}
+}
