@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/berth-dev/berth/internal/filters"
 )
 
 // Defaults of BusConfig.
@@ -287,4 +289,22 @@ func (b *Bus) Unsubscribe(s *Subscription) {
 		delete(b.subs, s)
 		s.end()
 	}
+}
+
+// Events is Subscribe for the GET /events router: args are the request's
+// filters (an unknown key is an invalid argument); cancel ends the live
+// feed (nil channel when live is false).
+func (b *Bus) Events(since, until time.Time, args filters.Args, live bool) (past []Message, feed <-chan Message, cancel func(), err error) {
+	match, err := NewFilter(args)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	past, sub, err := b.Subscribe(since, until, match, live)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if sub == nil {
+		return past, nil, func() {}, nil
+	}
+	return past, sub.C(), func() { b.Unsubscribe(sub) }, nil
 }

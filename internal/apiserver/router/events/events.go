@@ -13,14 +13,17 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/router"
 	"github.com/berth-dev/berth/internal/apiserver/stream"
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/filters"
 )
 
-// Backend is the event bus (*events.Bus).
+// Backend is the event bus (*events.Bus): the stored events with since <=
+// time <= until (zero since: none; zero until: unbounded) that match args,
+// and when live is set a feed of the later ones, with no gap or duplicate,
+// that closes when cancel is called, the daemon stops or the client falls
+// too far behind. An unknown filter is errdefs.InvalidArgument
+// ("invalid filter 'x'").
 type Backend interface {
-	Subscribe(since, until time.Time, match func(events.Message) bool, live bool) ([]events.Message, *events.Subscription, error)
-	Unsubscribe(s *events.Subscription)
+	Events(since, until time.Time, args filters.Args, live bool) (past []eventtypes.Message, feed <-chan eventtypes.Message, cancel func(), err error)
 }
 
 type eventsRouter struct{ b Backend }
@@ -39,10 +42,10 @@ type wireMessage struct {
 	Status string `json:"status,omitempty"`
 	ID     string `json:"id,omitempty"`
 	From   string `json:"from,omitempty"`
-	events.Message
+	eventtypes.Message
 }
 
-func toWire(m events.Message) wireMessage {
+func toWire(m eventtypes.Message) wireMessage {
 	w := wireMessage{Message: m}
 	switch m.Type {
 	case eventtypes.ContainerEventType:
@@ -75,18 +78,12 @@ func (e *eventsRouter) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	match, err := events.NewFilter(args)
-	if err != nil {
-		return err
-	}
 	live := until.IsZero() || until.After(time.Now())
-	past, sub, err := e.b.Subscribe(since, until, match, live)
+	past, feed, cancelFeed, err := e.b.Events(since, until, args, live)
 	if err != nil {
 		return err
 	}
-	if sub != nil {
-		defer e.b.Unsubscribe(sub)
-	}
+	defer cancelFeed()
 
 	w.Header().Set("Content-Type", "application/json")
 	fw := stream.NewFlushWriter(w)
@@ -98,7 +95,7 @@ func (e *eventsRouter) events(w http.ResponseWriter, r *http.Request) error {
 			return nil // the client went away
 		}
 	}
-	if sub == nil {
+	if feed == nil {
 		return nil
 	}
 	ctx, cancel := router.StreamContext(r)
@@ -111,7 +108,7 @@ func (e *eventsRouter) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	for {
 		select {
-		case m, ok := <-sub.C():
+		case m, ok := <-feed:
 			if !ok {
 				return nil
 			}
