@@ -102,6 +102,9 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 		ServerVersion:      version.Version,
 		Runtimes:           runtimes,
 		DefaultRuntime:     e.cfg.DefaultRuntime,
+		// --init runs berthd itself as docker-init (internal/dockerinit).
+		InitBinary:         "docker-init",
+		InitCommit:         system.Commit{ID: version.GitCommit},
 		LiveRestoreEnabled: true,
 		Isolation:          "",
 		SecurityOptions:    append([]string{}, e.cfg.SecurityOptions...),
