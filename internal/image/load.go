@@ -14,6 +14,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/distribution/reference"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -50,6 +51,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress io.Writer) error
 		if err != nil {
 			return err
 		}
+		s.logEvent(id, string(id), eventtypes.ActionLoad)
 		if len(m.RepoTags) == 0 {
 			writeStream(progress, fmt.Sprintf("Loaded image ID: %s\n", id))
 			continue
