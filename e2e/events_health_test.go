@@ -148,6 +148,9 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	d.MustDocker("run", "-d", "--name", "ev2", "busybox", "sleep", "300")
 	d.MustDocker("stop", "-t", "0", "ev2")
 	d.MustDocker("rename", "ev2", "ev3")
+	tarball := filepath.Join(d.Root, "bb.tar")
+	d.MustDocker("save", "-o", tarball, "busybox")
+	d.MustDocker("load", "-i", tarball)
 	d.MustDocker("tag", "busybox", "bb:x")
 	d.MustDocker("rmi", "bb:x")
 
@@ -193,7 +196,7 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	}
 	// Image events, by type.
 	out = d.replay(t, since, outputHas("untag"), "--filter", "type=image", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
-	if !strings.HasSuffix(out, "image tag bb:x\nimage untag "+imageID) || strings.Contains(out, "container") {
+	if !strings.HasSuffix(out, "image load "+imageID+"\nimage tag bb:x\nimage untag "+imageID) || strings.Contains(out, "container") {
 		t.Fatalf("image events:\n%s", out)
 	}
 	r = d.Docker("", "events", "--until", "0s", "--filter", "bogus=1")
