@@ -52,7 +52,6 @@ func (s *Store) Import(ctx context.Context, src io.Reader, repo, tag string, cha
 	if err != nil {
 		return "", err
 	}
-	s.logEvent(id, string(id), eventtypes.ActionImport)
 	if named != nil {
 		s.mu.Lock()
 		err = s.tagLocked(named, id)
@@ -62,6 +61,8 @@ func (s *Store) Import(ctx context.Context, src io.Reader, repo, tag string, cha
 		}
 		s.logEvent(id, reference.FamiliarString(named), eventtypes.ActionTag)
 	}
+	// After the tag, in dockerd's order.
+	s.logEvent(id, string(id), eventtypes.ActionImport)
 	if progress != nil {
 		b, _ := json.Marshal(map[string]string{"status": string(id)})
 		_, _ = progress.Write(append(b, '\r', '\n'))
