@@ -196,7 +196,7 @@ func TestEventsStreamAndReplayAcrossRestart(t *testing.T) {
 	}
 	// Image events, by type.
 	out = d.replay(t, since, outputHas("untag"), "--filter", "type=image", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
-	if !strings.HasSuffix(out, "image load "+imageID+"\nimage tag bb:x\nimage untag "+imageID) || strings.Contains(out, "container") {
+	if !strings.HasSuffix(out, "image save "+imageID+"\nimage load "+imageID+"\nimage tag bb:x\nimage untag "+imageID) || strings.Contains(out, "container") {
 		t.Fatalf("image events:\n%s", out)
 	}
 	r = d.Docker("", "events", "--until", "0s", "--filter", "bogus=1")

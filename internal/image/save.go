@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -200,7 +201,17 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 			return err
 		}
 	}
-	return tw.Close()
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	saved := map[ID]bool{}
+	for _, it := range items {
+		if !saved[it.rec.id] {
+			saved[it.rec.id] = true
+			s.logEvent(it.rec.id, string(it.rec.id), eventtypes.ActionSave)
+		}
+	}
+	return nil
 }
 
 // saveLayer writes one layer blob (once per diff ID). The tar goes
