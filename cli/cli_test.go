@@ -97,6 +97,8 @@ func TestCommandTree(t *testing.T) {
 		"exec":              {"detach", "detach-keys", "env", "env-file", "interactive", "privileged", "tty", "user", "workdir"},
 		"container exec":    {"detach", "interactive", "tty"},
 		"rename":            nil,
+		"events":            {"since", "until", "filter", "format"},
+		"system events":     {"since", "until", "filter", "format"},
 		"container prune":   {"force", "filter"},
 		"container ls":      {"all", "quiet", "format"},
 		"container ps":      {"all", "quiet", "format"},
