@@ -341,6 +341,9 @@ func (f *fakeEngine) Attach(ctx context.Context, ref string, opts containers.Att
 	if attachErr != nil {
 		return attachErr
 	}
+	if opts.Ready != nil {
+		opts.Ready()
+	}
 	if f.attachBlock != nil {
 		// A container that prints nothing: only the end of ctx ends it.
 		<-ctx.Done()

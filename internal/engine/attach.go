@@ -51,6 +51,11 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachO
 	c := ent.Snapshot()
 	e.logEvent(c, eventtypes.ActionAttach, nil)
 	tty := c.Config.Tty
+	ready := func() {
+		if opts.Ready != nil {
+			opts.Ready()
+		}
+	}
 	stdout, stderr := opts.Stdout, opts.Stderr
 	if tty && stdout == nil {
 		stdout, stderr = stderr, nil
@@ -59,6 +64,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachO
 		stderr = nil
 	}
 	if opts.Logs && c.LogPath != "" {
+		ready()
 		err := e.readLog(ctx, ent, containerlog.ReadOptions{Tail: -1}, func(m containerlog.Message) error {
 			w := stdout
 			if m.Stream == "stderr" && !tty {
@@ -82,10 +88,11 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts containers.AttachO
 		stdin = term.NewEscapeProxy(stdin, detachKeys)
 	}
 	mopts := monitor.AttachOptions{Stdin: stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil}
-	conn, err := e.attachConn(ctx, ent, mopts)
+	conn, err := e.attachConn(ctx, ent, mopts, ready)
 	if err != nil {
 		return err
 	}
+	ready()
 	return pump(ctx, conn, stdin, stdout, stderr, tty)
 }
 
@@ -94,7 +101,10 @@ const DefaultDetachKeys = "ctrl-p,ctrl-q"
 
 // attachConn attaches to a running container at once; otherwise it waits
 // for the next start to hand it the stream.
-func (e *Engine) attachConn(ctx context.Context, ent *container.Entry, mopts monitor.AttachOptions) (net.Conn, error) {
+//
+// ready is called once the pending attach is registered, so the client may
+// start the container without losing its first output.
+func (e *Engine) attachConn(ctx context.Context, ent *container.Entry, mopts monitor.AttachOptions, ready func()) (net.Conn, error) {
 	id := ent.ID()
 	ent.Lock()
 	c := ent.Snapshot()
@@ -119,6 +129,7 @@ func (e *Engine) attachConn(ctx context.Context, ent *container.Entry, mopts mon
 	e.pending[id] = append(e.pending[id], p)
 	e.attachMu.Unlock()
 	ent.Unlock()
+	ready()
 	select {
 	case r := <-p.ch:
 		return r.conn, r.err

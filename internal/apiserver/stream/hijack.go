@@ -68,9 +68,26 @@ func IsUpgrade(r *http.Request) bool {
 // asked for an upgrade, else "200 OK". Headers already set on w (Api-Version,
 // Server, ...) are sent too.
 func Hijack(w http.ResponseWriter, r *http.Request, contentType string) (*Conn, error) {
+	c, writeHeader, err := HijackDeferred(w, r, contentType)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeHeader(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// HijackDeferred takes over the connection of w like Hijack but leaves the
+// response header to the returned function (idempotent). Attach uses it to
+// answer only once the backend is ready to stream: the docker CLI starts the
+// container as soon as it sees the 101, and output written before the attach
+// is registered would be lost.
+func HijackDeferred(w http.ResponseWriter, r *http.Request, contentType string) (*Conn, func() error, error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return nil, fmt.Errorf("hijack connection: %w", err)
+		return nil, nil, fmt.Errorf("hijack connection: %w", err)
 	}
 	// Bytes the server already buffered come first, then the raw conn.
 	// Reading on through brw.Reader would go through net/http's conn
@@ -90,21 +107,27 @@ func Hijack(w http.ResponseWriter, r *http.Request, contentType string) (*Conn, 
 		h.Set("Connection", "Upgrade")
 		h.Set("Upgrade", "tcp")
 	}
-	if _, err := fmt.Fprintf(brw.Writer, "HTTP/1.1 %s\r\n", status); err != nil {
-		c.Close()
-		return nil, err
+	var (
+		once    sync.Once
+		written error
+	)
+	writeHeader := func() error {
+		once.Do(func() {
+			if _, err := fmt.Fprintf(brw.Writer, "HTTP/1.1 %s\r\n", status); err != nil {
+				written = err
+				return
+			}
+			if err := h.Write(brw.Writer); err != nil {
+				written = err
+				return
+			}
+			if _, err := io.WriteString(brw.Writer, "\r\n"); err != nil {
+				written = err
+				return
+			}
+			written = brw.Writer.Flush()
+		})
+		return written
 	}
-	if err := h.Write(brw.Writer); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if _, err := io.WriteString(brw.Writer, "\r\n"); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if err := brw.Writer.Flush(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return c, writeHeader, nil
 }

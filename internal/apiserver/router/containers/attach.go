@@ -31,13 +31,15 @@ func (c *containerRouter) attach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conn, err := stream.Hijack(w, r, stream.HijackContentType(tty, router.VersionAtLeast(r.Context(), "1.42")))
+	conn, writeHeader, err := stream.HijackDeferred(w, r, stream.HijackContentType(tty, router.VersionAtLeast(r.Context(), "1.42")))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 
-	opts := AttachOptions{Logs: logs, Stream: streamOut, DetachKeys: q.Get("detachKeys")}
+	// The header goes out when the backend is ready (see AttachOptions.Ready)
+	// and at the latest before anything else is written.
+	opts := AttachOptions{Logs: logs, Stream: streamOut, DetachKeys: q.Get("detachKeys"), Ready: func() { _ = writeHeader() }}
 	if useStdin {
 		opts.Stdin = conn
 	}
@@ -63,7 +65,11 @@ func (c *containerRouter) attach(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := router.StreamContext(r)
 	defer cancel()
 	go conn.WatchHangup(cancel)
-	if err := c.b.Attach(ctx, id, opts); err != nil {
+	err = c.b.Attach(ctx, id, opts)
+	if herr := writeHeader(); herr != nil {
+		return herr
+	}
+	if err != nil {
 		if tty {
 			_, _ = io.WriteString(out, err.Error()+"\r\n")
 		} else {

@@ -107,4 +107,9 @@ type AttachOptions struct {
 	Logs           bool      // replay the log before streaming
 	Stream         bool
 	DetachKeys     string
+	// Ready, when set, must be called once the attach is in place (bound to
+	// a running container, or registered for the next start) and before
+	// anything is written: the router answers the hijack then, and the
+	// docker CLI starts the container as soon as it has that answer.
+	Ready func()
 }
