@@ -1,10 +1,12 @@
 #!/bin/sh
 # Install what berth builds, runs and tests with, from Debian's packages.
+# docker.io gives the tests a dockerd to exchange save/load archives with;
+# its service is never started here (the tests start private instances).
 # Go itself comes with this kind of machine (/usr/local/go); berth needs 1.26.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in busybox-static runc crun iproute2 ca-certificates make git python3-docker docker-registry apache2-utils btrfs-progs openssh-server openssh-client; do
+for p in busybox-static runc crun iproute2 ca-certificates make git python3-docker docker-registry apache2-utils btrfs-progs xfsprogs openssh-server openssh-client docker.io; do
 	dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
