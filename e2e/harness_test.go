@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/runtime/runtimetest"
 )
 
 var (
@@ -220,7 +222,7 @@ func (d *Daemon) Destroy() {
 		}
 	}
 	unmountUnder(d.Root)
-	removeCgroups(d.CgroupParent)
+	runtimetest.RemoveCgroupTree(d.CgroupParent)
 	if d.t.Failed() {
 		d.t.Logf("berthd log:\n%s", tail(d.Log(), 80))
 	}
@@ -249,32 +251,6 @@ func unmountUnder(root string) {
 	f.Close()
 	for i := len(mps) - 1; i >= 0; i-- {
 		syscall.Unmount(mps[i], syscall.MNT_DETACH)
-	}
-}
-
-// removeCgroups removes every cgroup directory named parent (unique to one
-// daemon) in every hierarchy, children first.
-func removeCgroups(parent string) {
-	if parent == "" {
-		return
-	}
-	var dirs []string
-	for depth := 0; depth < 4; depth++ {
-		pat := "/sys/fs/cgroup/*/" + strings.Repeat("*/", depth) + parent
-		m, _ := filepath.Glob(pat)
-		dirs = append(dirs, m...)
-	}
-	for _, d := range dirs {
-		var all []string
-		filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				all = append(all, p)
-			}
-			return nil
-		})
-		for i := len(all) - 1; i >= 0; i-- {
-			syscall.Rmdir(all[i])
-		}
 	}
 }
 

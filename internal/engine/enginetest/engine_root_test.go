@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/linux"
+	"github.com/berth-dev/berth/internal/runtime/runtimetest"
 	"github.com/berth-dev/berth/internal/storage/vfs"
 )
 
@@ -86,6 +87,9 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(execRoot) })
+	// A cgroup parent of this test's own, removed at the end.
+	cgroupParent := filepath.Base(execRoot)
+	t.Cleanup(func() { runtimetest.RemoveCgroupTree(cgroupParent) })
 
 	drv, err := vfs.New(dataRoot)
 	if err != nil {
@@ -133,6 +137,7 @@ func setup(t *testing.T) *env {
 	logger.SetOutput(io.Discard)
 	cfg := engine.Config{
 		DataRoot: dataRoot, ExecRoot: execRoot,
+		CgroupParent:  cgroupParent,
 		LogDefaults:   engine.DefaultLogDefaults,
 		StorageDriver: ls.DriverName(),
 		Images:        is, Layers: ls, Monitor: mon,

@@ -445,3 +445,28 @@ func RemoveCgroups(t *testing.T, rel string) {
 		os.Remove(d)
 	}
 }
+
+// RemoveCgroupTree removes every cgroup directory named name (a parent
+// unique to one test, such as a daemon's --cgroup-parent) found up to three
+// levels below each hierarchy's root, children first. Directories that still
+// hold processes stay.
+func RemoveCgroupTree(name string) {
+	if name == "" || strings.Contains(name, "/") {
+		return
+	}
+	for depth := 0; depth < 4; depth++ {
+		matches, _ := filepath.Glob("/sys/fs/cgroup/*/" + strings.Repeat("*/", depth) + name)
+		for _, top := range matches {
+			var dirs []string
+			filepath.WalkDir(top, func(p string, e os.DirEntry, err error) error {
+				if err == nil && e.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+			for i := len(dirs) - 1; i >= 0; i-- {
+				os.Remove(dirs[i])
+			}
+		}
+	}
+}
