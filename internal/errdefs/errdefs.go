@@ -60,6 +60,18 @@ func (c Class) String() string {
 	return "unknown"
 }
 
+// ParseClass is the inverse of Class.String, for classes carried by name
+// across a process boundary (the monitor's socket). Unknown names give
+// Unknown.
+func ParseClass(name string) Class {
+	for c := InvalidArgument; c <= Unavailable; c++ {
+		if c.String() == name {
+			return c
+		}
+	}
+	return Unknown
+}
+
 type classified struct {
 	class Class
 	err   error

@@ -173,7 +173,7 @@ func decodeError(resp *http.Response) error {
 	case "permission":
 		err = &wrapped{msg: body.Message, err: runtime.ErrExecPermission}
 	}
-	if class := classFor(resp.StatusCode); class != errdefs.Unknown {
+	if class := errdefs.ParseClass(body.Class); class != errdefs.Unknown {
 		return errdefs.With(class, err)
 	}
 	return err

@@ -244,6 +244,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 // errorBody is the body of every error response.
 type errorBody struct {
 	Message string `json:"message"`
+	// Class is the errdefs class's name ("not found", "conflict", ...): the
+	// taxonomy crosses the socket unchanged, and HTTP statuses stay the API
+	// server's business (internal/apiserver maps them, once).
+	Class string `json:"class,omitempty"`
 	// Exec is "not-found" or "permission" when Start failed with
 	// runtime.ErrExecNotFound or runtime.ErrExecPermission.
 	Exec string `json:"exec,omitempty"`
@@ -251,6 +255,9 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, err error) {
 	body := errorBody{Message: err.Error()}
+	if c := errdefs.ClassOf(err); c != errdefs.Unknown {
+		body.Class = c.String()
+	}
 	switch {
 	case errors.Is(err, runtime.ErrExecNotFound):
 		body.Exec = "not-found"
@@ -258,7 +265,7 @@ func writeError(w http.ResponseWriter, err error) {
 		body.Exec = "permission"
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(statusFor(errdefs.ClassOf(err)))
+	w.WriteHeader(http.StatusInternalServerError)
 	json.NewEncoder(w).Encode(body)
 }
 
@@ -372,34 +379,4 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, err)
 	}
-}
-
-// statusFor and classFor map errdefs classes to HTTP statuses and back:
-// the taxonomy crosses the socket unchanged.
-func statusFor(c errdefs.Class) int {
-	switch c {
-	case errdefs.InvalidArgument:
-		return http.StatusBadRequest
-	case errdefs.NotFound:
-		return http.StatusNotFound
-	case errdefs.Conflict:
-		return http.StatusConflict
-	case errdefs.NotImplemented:
-		return http.StatusNotImplemented
-	case errdefs.Unavailable:
-		return http.StatusServiceUnavailable
-	case errdefs.Forbidden:
-		return http.StatusForbidden
-	}
-	return http.StatusInternalServerError
-}
-
-func classFor(status int) errdefs.Class {
-	for _, c := range []errdefs.Class{errdefs.InvalidArgument, errdefs.NotFound, errdefs.Conflict,
-		errdefs.NotImplemented, errdefs.Unavailable, errdefs.Forbidden} {
-		if statusFor(c) == status {
-			return c
-		}
-	}
-	return errdefs.Unknown
 }
