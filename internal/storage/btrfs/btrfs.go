@@ -21,11 +21,8 @@ package btrfs
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,30 +151,12 @@ func isSubvolume(path string) bool {
 	return unix.Lstat(path, &st) == nil && st.Ino == 256 && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
-type meta struct {
-	Parent  string    `json:"parent,omitempty"`
-	Kind    string    `json:"kind"`
-	Created time.Time `json:"created"`
-}
-
-func (m meta) kind() storage.Kind {
-	switch m.Kind {
-	case "active":
-		return storage.KindActive
-	case "view":
-		return storage.KindView
-	case "committed":
-		return storage.KindCommitted
-	}
-	return storage.KindUnknown
-}
-
 // Driver is the btrfs driver.
 type Driver struct {
 	home, tmp string
 
 	mu    sync.Mutex
-	snaps map[string]meta
+	snaps storage.Snapshots
 }
 
 var (
@@ -191,7 +170,7 @@ var (
 // New opens (creating if needed) the driver under dataRoot, which must
 // be on btrfs (errdefs.Unavailable otherwise, as dockerd refuses).
 func New(dataRoot string) (*Driver, error) {
-	d := &Driver{home: filepath.Join(dataRoot, Name), tmp: filepath.Join(dataRoot, "tmp"), snaps: map[string]meta{}}
+	d := &Driver{home: filepath.Join(dataRoot, Name), tmp: filepath.Join(dataRoot, "tmp")}
 	for _, dir := range []string{d.subvols(), d.metas(), d.tmp} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
 			return nil, err
@@ -221,42 +200,7 @@ func (d *Driver) load() error {
 			return err
 		}
 	}
-	ments, err := os.ReadDir(d.metas())
-	if err != nil {
-		return err
-	}
-	for _, e := range ments {
-		key, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || storage.ValidateKey(key) != nil {
-			_ = os.Remove(filepath.Join(d.metas(), e.Name())) // a temp file
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(d.metas(), e.Name()))
-		if err != nil {
-			return err
-		}
-		var m meta
-		if json.Unmarshal(b, &m) != nil || m.kind() == storage.KindUnknown {
-			continue // damaged: keep for a human, do not list
-		}
-		if !isSubvolume(d.dir(key)) {
-			_ = os.Remove(d.metaOf(key))
-			continue
-		}
-		d.snaps[key] = m
-	}
-	dents, err := os.ReadDir(d.subvols())
-	if err != nil {
-		return err
-	}
-	for _, e := range dents {
-		if _, ok := d.snaps[e.Name()]; !ok {
-			if err := d.destroy(d.dir(e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return d.snaps.LoadMetaDir(d.metas(), d.subvols(), isSubvolume, d.destroy)
 }
 
 // destroy removes a subvolume (or a stray directory).
@@ -304,17 +248,8 @@ func (d *Driver) create(key, parent string, kind storage.Kind) error {
 	// must not be removed meanwhile.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.snaps[key]; ok {
-		return errdefs.Conflictf("snapshot %s already exists", key)
-	}
-	if parent != "" {
-		pm, ok := d.snaps[parent]
-		if !ok {
-			return errdefs.NotFoundf("parent snapshot %s not found", parent)
-		}
-		if pm.kind() != storage.KindCommitted {
-			return errdefs.Conflictf("parent snapshot %s is not committed", parent)
-		}
+	if err := d.snaps.CheckCreate(key, parent); err != nil {
+		return err
 	}
 	p := d.dir(key)
 	if _, err := os.Lstat(p); err == nil { // a leftover no meta names
@@ -334,21 +269,13 @@ func (d *Driver) create(key, parent string, kind storage.Kind) error {
 	if err != nil {
 		return err
 	}
-	m := meta{Parent: parent, Kind: kind.String(), Created: time.Now().UTC()}
-	if err := d.writeMeta(key, m); err != nil {
+	m := storage.Meta{Parent: parent, Kind: kind, Created: time.Now().UTC()}
+	if err := storage.WriteMetaFile(d.metaOf(key), m); err != nil {
 		_ = subvolDestroy(p)
 		return err
 	}
-	d.snaps[key] = m
+	d.snaps.Put(key, m)
 	return nil
-}
-
-func (d *Driver) writeMeta(key string, m meta) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return storage.WriteFileAtomic(d.metaOf(key), b, 0o600)
 }
 
 // Mounts implements storage.Driver.
@@ -373,23 +300,16 @@ func (d *Driver) Commit(ctx context.Context, name, key string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	m, ok := d.snaps[key]
-	if !ok {
-		return errdefs.NotFoundf("snapshot %s not found", key)
+	m, err := d.snaps.CheckCommit(name, key)
+	if err != nil {
+		return err
 	}
-	if m.kind() != storage.KindActive {
-		return errdefs.Conflictf("commit %s: snapshot is %s, not active", key, m.kind())
-	}
-	m.Kind = storage.KindCommitted.String()
 	if name == key {
-		if err := d.writeMeta(name, m); err != nil {
+		if err := storage.WriteMetaFile(d.metaOf(name), m); err != nil {
 			return err
 		}
-		d.snaps[name] = m
+		d.snaps.Put(name, m)
 		return nil
-	}
-	if _, ok := d.snaps[name]; ok {
-		return errdefs.Conflictf("commit %s: snapshot %s already exists", key, name)
 	}
 	if _, mounted, _ := storage.MountedFrom(d.dir(key)); mounted {
 		return errdefs.Conflictf("commit %s: snapshot is mounted", key)
@@ -397,12 +317,12 @@ func (d *Driver) Commit(ctx context.Context, name, key string) error {
 	if err := os.Rename(d.dir(key), d.dir(name)); err != nil {
 		return err
 	}
-	if err := d.writeMeta(name, m); err != nil {
+	if err := storage.WriteMetaFile(d.metaOf(name), m); err != nil {
 		return err
 	}
-	delete(d.snaps, key)
+	d.snaps.Delete(key)
 	_ = os.Remove(d.metaOf(key))
-	d.snaps[name] = m
+	d.snaps.Put(name, m)
 	return nil
 }
 
@@ -410,25 +330,15 @@ func (d *Driver) Commit(ctx context.Context, name, key string) error {
 func (d *Driver) Remove(ctx context.Context, key string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.snaps[key]; !ok {
-		return errdefs.NotFoundf("snapshot %s not found", key)
-	}
-	for k, m := range d.snaps {
-		if m.Parent == key {
-			return errdefs.Conflictf("remove snapshot %s: snapshot %s is on top of it", key, k)
-		}
-	}
-	if at, mounted, err := storage.MountedFrom(d.dir(key)); err != nil {
+	if err := d.snaps.CheckRemove(key, d.dir(key)); err != nil {
 		return err
-	} else if mounted {
-		return errdefs.Conflictf("remove snapshot %s: it is mounted on %s", key, at)
 	}
 	// Meta first: a crash between the two leaves a subvolume that load
 	// destroys.
-	if err := os.Remove(d.metaOf(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := storage.RemoveMetaFile(d.metaOf(key)); err != nil {
 		return err
 	}
-	delete(d.snaps, key)
+	d.snaps.Delete(key)
 	if err := subvolDestroy(d.dir(key)); err != nil {
 		return fmt.Errorf("remove snapshot %s: %w", key, err)
 	}
@@ -439,27 +349,12 @@ func (d *Driver) Remove(ctx context.Context, key string) error {
 func (d *Driver) Stat(ctx context.Context, key string) (storage.Info, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	m, ok := d.snaps[key]
-	if !ok {
-		return storage.Info{}, errdefs.NotFoundf("snapshot %s not found", key)
-	}
-	return storage.Info{Key: key, Parent: m.Parent, Kind: m.kind(), Created: m.Created}, nil
+	return d.snaps.Stat(key)
 }
 
 // Walk implements storage.Driver.
 func (d *Driver) Walk(ctx context.Context, fn func(context.Context, storage.Info) error) error {
-	d.mu.Lock()
-	infos := make([]storage.Info, 0, len(d.snaps))
-	for k, m := range d.snaps {
-		infos = append(infos, storage.Info{Key: k, Parent: m.Parent, Kind: m.kind(), Created: m.Created})
-	}
-	d.mu.Unlock()
-	for _, i := range infos {
-		if err := fn(ctx, i); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.snaps.Walk(ctx, &d.mu, fn)
 }
 
 // Usage implements storage.Driver: the files the subvolume shows, shared

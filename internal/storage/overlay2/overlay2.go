@@ -67,21 +67,13 @@ const Name = "overlay2"
 // MaxDepth is the deepest chain of layers a snapshot may sit on.
 const MaxDepth = 128
 
-type meta struct {
-	Parent   string    `json:"parent,omitempty"`
-	Kind     string    `json:"kind"`
-	Created  time.Time `json:"created"`
-	Volatile bool      `json:"volatile,omitempty"`
-	kind     storage.Kind
-}
-
 // Driver is the overlay2 driver.
 type Driver struct {
 	home string // <data-root>/overlay2
 	tmp  string // <data-root>/tmp
 
 	mu    sync.Mutex
-	snaps map[string]*meta
+	snaps storage.Snapshots
 }
 
 var (
@@ -97,9 +89,8 @@ var (
 // errdefs.Unavailable when overlayfs cannot be mounted here.
 func New(dataRoot string) (*Driver, error) {
 	d := &Driver{
-		home:  filepath.Join(dataRoot, Name),
-		tmp:   filepath.Join(dataRoot, "tmp"),
-		snaps: map[string]*meta{},
+		home: filepath.Join(dataRoot, Name),
+		tmp:  filepath.Join(dataRoot, "tmp"),
 	}
 	for _, dir := range []string{filepath.Join(d.home, "l"), d.tmp} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
@@ -172,7 +163,7 @@ func (d *Driver) load() error {
 			}
 			continue
 		}
-		d.snaps[key] = m
+		d.snaps.Put(key, m)
 		if link, err := os.ReadFile(filepath.Join(dir, "link")); err == nil {
 			short := string(bytes.TrimSpace(link))
 			links[short] = true
@@ -199,43 +190,32 @@ func (d *Driver) load() error {
 
 var errTorn = errors.New("empty snapshot.json")
 
-func readMeta(dir string) (*meta, error) {
+func readMeta(dir string) (storage.Meta, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
 	if err != nil {
-		return nil, err
+		return storage.Meta{}, err
 	}
 	if len(b) == 0 {
-		return nil, errTorn
+		return storage.Meta{}, errTorn
 	}
-	var m meta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
+	m, err := storage.ParseMeta(b)
+	if err != nil {
+		return storage.Meta{}, fmt.Errorf("%s: %w", dir, err)
 	}
-	switch m.Kind {
-	case "active":
-		m.kind = storage.KindActive
-	case "view":
-		m.kind = storage.KindView
-	case "committed":
-		m.kind = storage.KindCommitted
-	default:
-		return nil, fmt.Errorf("%s: unknown kind %q", dir, m.Kind)
-	}
-	return &m, nil
+	return m, nil
 }
 
-func writeMeta(dir string, m *meta) error {
-	m.Kind = m.kind.String()
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
+func writeMeta(dir string, m storage.Meta) error {
 	if m.Volatile {
 		// A volatile layer does not survive a host crash anyway: spare
 		// container create an fsync. (A torn file is dropped on open.)
+		b, err := m.Marshal()
+		if err != nil {
+			return err
+		}
 		return os.WriteFile(filepath.Join(dir, "snapshot.json"), b, 0o600)
 	}
-	return storage.WriteFileAtomic(filepath.Join(dir, "snapshot.json"), b, 0o600)
+	return storage.WriteMetaFile(filepath.Join(dir, "snapshot.json"), m)
 }
 
 // Name implements storage.Driver.
@@ -275,18 +255,11 @@ func (d *Driver) create(key, parent string, kind storage.Kind, volatile bool) (r
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.snaps[key]; ok {
-		return errdefs.Conflictf("snapshot %s already exists", key)
+	if err := d.snaps.CheckCreate(key, parent); err != nil {
+		return err
 	}
 	var lower string
 	if parent != "" {
-		pm, ok := d.snaps[parent]
-		if !ok {
-			return errdefs.NotFoundf("parent snapshot %s not found", parent)
-		}
-		if pm.kind != storage.KindCommitted {
-			return errdefs.Conflictf("parent snapshot %s is not committed", parent)
-		}
 		link, err := os.ReadFile(filepath.Join(d.dir(parent), "link"))
 		if err != nil {
 			return err
@@ -344,14 +317,14 @@ func (d *Driver) create(key, parent string, kind storage.Kind, volatile bool) (r
 			}
 		}()
 	}
-	m := &meta{Parent: parent, kind: kind, Created: time.Now().UTC(), Volatile: volatile}
+	m := storage.Meta{Parent: parent, Kind: kind, Created: time.Now().UTC(), Volatile: volatile}
 	if err := writeMeta(tmp, m); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, d.dir(key)); err != nil {
 		return err
 	}
-	d.snaps[key] = m
+	d.snaps.Put(key, m)
 	return nil
 }
 
@@ -364,17 +337,17 @@ func newShortID() string {
 // Mounts implements storage.Driver.
 func (d *Driver) Mounts(ctx context.Context, key string) ([]storage.Mount, error) {
 	d.mu.Lock()
-	m, ok := d.snaps[key]
+	m, err := d.snaps.Get(key)
 	d.mu.Unlock()
-	if !ok {
-		return nil, errdefs.NotFoundf("snapshot %s not found", key)
+	if err != nil {
+		return nil, err
 	}
 	dir := d.dir(key)
 	lowers, err := d.lowerDirs(key)
 	if err != nil {
 		return nil, err
 	}
-	switch m.kind {
+	switch m.Kind {
 	case storage.KindView:
 		if len(lowers) == 1 {
 			return []storage.Mount{{Type: "bind", Source: lowers[0], Options: []string{"ro", "rbind"}}}, nil
@@ -428,17 +401,11 @@ func (d *Driver) Commit(ctx context.Context, name, key string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	m, ok := d.snaps[key]
-	if !ok {
-		return errdefs.NotFoundf("snapshot %s not found", key)
-	}
-	if m.kind != storage.KindActive {
-		return errdefs.Conflictf("commit %s: snapshot is %s, not active", key, m.kind)
+	nm, err := d.snaps.CheckCommit(name, key)
+	if err != nil {
+		return err
 	}
 	if name != key {
-		if _, ok := d.snaps[name]; ok {
-			return errdefs.Conflictf("commit %s: snapshot %s already exists", key, name)
-		}
 		if mounted, _ := mountinfo.Mounted(d.Mountpoint(key)); mounted {
 			return errdefs.Conflictf("commit %s: snapshot is mounted", key)
 		}
@@ -464,16 +431,15 @@ func (d *Driver) Commit(ctx context.Context, name, key string) error {
 		if err := os.Rename(tl, lp); err != nil {
 			return err
 		}
-		delete(d.snaps, key)
+		d.snaps.Delete(key)
 	}
-	nm := &meta{Parent: m.Parent, kind: storage.KindCommitted, Created: m.Created}
 	if err := os.WriteFile(filepath.Join(d.dir(name), "committed"), nil, 0o600); err != nil {
 		return err
 	}
 	if err := writeMeta(d.dir(name), nm); err != nil {
 		return err
 	}
-	d.snaps[name] = nm
+	d.snaps.Put(name, nm)
 	return nil
 }
 
@@ -481,19 +447,8 @@ func (d *Driver) Commit(ctx context.Context, name, key string) error {
 func (d *Driver) Remove(ctx context.Context, key string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.snaps[key]; !ok {
-		return errdefs.NotFoundf("snapshot %s not found", key)
-	}
-	for k, m := range d.snaps {
-		if m.Parent == key {
-			return errdefs.Conflictf("remove snapshot %s: snapshot %s is on top of it", key, k)
-		}
-	}
-	// Never delete through a live mount: that would reach the lower layers.
-	if at, mounted, err := storage.MountedFrom(d.dir(key)); err != nil {
+	if err := d.snaps.CheckRemove(key, d.dir(key)); err != nil {
 		return err
-	} else if mounted {
-		return errdefs.Conflictf("remove snapshot %s: it is mounted on %s", key, at)
 	}
 	dir := d.dir(key)
 	link, _ := os.ReadFile(filepath.Join(dir, "link"))
@@ -506,7 +461,7 @@ func (d *Driver) Remove(ctx context.Context, key string) error {
 		_ = os.Remove(gone)
 		return err
 	}
-	delete(d.snaps, key)
+	d.snaps.Delete(key)
 	if s := strings.TrimSpace(string(link)); s != "" {
 		_ = os.Remove(filepath.Join(d.home, "l", s))
 	}
@@ -517,27 +472,12 @@ func (d *Driver) Remove(ctx context.Context, key string) error {
 func (d *Driver) Stat(ctx context.Context, key string) (storage.Info, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	m, ok := d.snaps[key]
-	if !ok {
-		return storage.Info{}, errdefs.NotFoundf("snapshot %s not found", key)
-	}
-	return storage.Info{Key: key, Parent: m.Parent, Kind: m.kind, Created: m.Created}, nil
+	return d.snaps.Stat(key)
 }
 
 // Walk implements storage.Driver.
 func (d *Driver) Walk(ctx context.Context, fn func(context.Context, storage.Info) error) error {
-	d.mu.Lock()
-	infos := make([]storage.Info, 0, len(d.snaps))
-	for k, m := range d.snaps {
-		infos = append(infos, storage.Info{Key: k, Parent: m.Parent, Kind: m.kind, Created: m.Created})
-	}
-	d.mu.Unlock()
-	for _, i := range infos {
-		if err := fn(ctx, i); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.snaps.Walk(ctx, &d.mu, fn)
 }
 
 // Usage implements storage.Driver.
