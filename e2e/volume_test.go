@@ -429,6 +429,77 @@ func TestVolumes(t *testing.T) {
 		d.MustDocker("volume", "rm", "sp", "mo", "nest1", "nest2")
 	})
 
+	t.Run("BindRecursive", func(t *testing.T) {
+		// A host dir holding a tmpfs submount (with a marker file).
+		dir := filepath.Join(d.Root, "rro")
+		sub := filepath.Join(dir, "sub")
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Unmount(sub, syscall.MNT_DETACH)
+		if err := os.WriteFile(filepath.Join(sub, "marker"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		const probe = `touch /d/f 2>/dev/null; echo -n "top=$? "; touch /d/sub/f 2>/dev/null; echo -n "sub=$? "; test -e /d/sub/marker; echo "marker=$?"`
+		bind := "type=bind,src=" + dir + ",dst=/d"
+		for _, tc := range []struct{ args, want string }{
+			{"--mount " + bind, "top=0 sub=0 marker=0"},
+			{"--mount " + bind + ",readonly,bind-recursive=readonly,bind-propagation=rprivate", "top=1 sub=1 marker=0"},
+			{"--mount " + bind + ",readonly", "top=1 sub=1 marker=0"}, // enabled: rro where supported
+			{"-v " + dir + ":/d:ro", "top=1 sub=1 marker=0"},
+			{"--mount " + bind + ",readonly,bind-recursive=writable", "top=1 sub=0 marker=0"},
+			{"--mount " + bind + ",readonly,bind-recursive=disabled", "top=1 sub=1 marker=1"},
+			// runc 1.1 lacks rro: the default falls back to ro as dockerd does.
+			{"--runtime runc -v " + dir + ":/d:ro", "top=1 sub=0 marker=0"},
+		} {
+			if strings.Contains(tc.args, "runc") {
+				if _, err := exec.LookPath("runc"); err != nil {
+					continue
+				}
+			}
+			args := append([]string{"run", "--rm"}, strings.Fields(tc.args)...)
+			if got := d.MustDocker(append(args, "busybox", "sh", "-c", probe)...); got != tc.want {
+				t.Errorf("%s: %q, want %q", tc.args, got, tc.want)
+			}
+			os.Remove(filepath.Join(dir, "f"))
+			os.Remove(filepath.Join(sub, "f"))
+		}
+		if _, err := exec.LookPath("runc"); err == nil {
+			r := d.Docker("", "run", "--rm", "--runtime", "runc", "--mount", bind+",readonly,bind-recursive=readonly,bind-propagation=rprivate", "busybox", "true")
+			if r.Code == 0 || !strings.Contains(r.Stderr, "recursive read-only bind at /d (bind-recursive=readonly) is not supported by runtime runc") {
+				t.Errorf("bind-recursive=readonly under runc: %s", r)
+			}
+		}
+	})
+
+	t.Run("PsVolumeFilter", func(t *testing.T) {
+		id := d.MustDocker("run", "-d", "-v", "psvol:/pv", "busybox", "sleep", "60")
+		anon := d.MustDocker("run", "-d", "-v", "/anon", "busybox", "sleep", "60")
+		stopped := d.MustDocker("create", "--mount", "type=volume,src=psvol,dst=/other", "busybox")
+		defer func() {
+			d.MustDocker("rm", "-f", "-v", id, anon, stopped)
+			d.MustDocker("volume", "rm", "psvol")
+		}()
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--filter", "volume=psvol"}, id},
+			{[]string{"--filter", "volume=/pv"}, id},
+			{[]string{"--filter", "volume=/anon"}, anon},
+			{[]string{"--filter", "volume=nope"}, ""},
+			{[]string{"-a", "--filter", "volume=psvol"}, stopped + "\n" + id},
+			{[]string{"-a", "--filter", "volume=/other", "--filter", "volume=/anon"}, stopped + "\n" + anon},
+		} {
+			if got := d.MustDocker(append([]string{"ps", "-q", "--no-trunc"}, tc.args...)...); got != tc.want {
+				t.Errorf("ps %q: %q, want %q", tc.args, got, tc.want)
+			}
+		}
+	})
+
 	t.Run("Safety", func(t *testing.T) {
 		// /escape is a symlink to an absolute host path: the target is
 		// resolved inside the rootfs.

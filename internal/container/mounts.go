@@ -28,6 +28,8 @@ type MountPoint struct {
 	From string `json:",omitempty"`
 	// NonRecursive is bind-recursive=disabled (a plain bind).
 	NonRecursive bool `json:",omitempty"`
+	// RecursiveRO is bind-recursive's read-only mode (ocispec.RecursiveRO).
+	RecursiveRO string `json:",omitempty"`
 }
 
 // API is the mount as inspect and ps show it.

@@ -15,7 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/filters"
 )
 
-var listFilters = []string{"id", "name", "status", "label", "ancestor", "exited", "before", "since", "is-task", "health"}
+var listFilters = []string{"id", "name", "status", "label", "ancestor", "exited", "before", "since", "is-task", "health", "volume"}
 
 // List returns containers newest first, from snapshots (it never waits
 // on a container's lifecycle operations).
@@ -173,7 +173,23 @@ func (m *listMatcher) match(c *container.Container) bool {
 	if m.isTask != nil && *m.isTask {
 		return false // no swarm tasks here
 	}
+	if vols := m.f.Get("volume"); len(vols) > 0 && !mountsAny(c, vols) {
+		return false
+	}
 	return true
+}
+
+// mountsAny reports whether one of c's mounts is named or mounted at one of
+// vals, as dockerd's volume filter matches.
+func mountsAny(c *container.Container, vals []string) bool {
+	for _, mp := range c.MountPoints() {
+		for _, v := range vals {
+			if (mp.Name != "" && mp.Name == v) || mp.Destination == v {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func anyPrefix(prefixes []string, s string) bool {

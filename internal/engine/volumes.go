@@ -67,6 +67,7 @@ func (e *Engine) resolveMounts(ctx context.Context, id string, cfg *ctypes.Confi
 				return mps, nil, err
 			}
 			mp.Source, mp.Propagation, mp.NonRecursive = um.Source, um.Propagation, um.NonRecursive
+			mp.RecursiveRO = string(um.RecursiveRO)
 		case ocispec.KindTmpfs:
 			mp.RW = true
 		case ocispec.KindVolume:
@@ -271,7 +272,7 @@ func (e *Engine) mountVolumes(ctx context.Context, c *container.Container) (sour
 		switch {
 		case mp.From != "" && (mp.Type == mount.TypeVolume || mp.Type == mount.TypeBind):
 			extra = append(extra, ocispec.UserMount{Kind: ocispec.KindBind, Source: p, Destination: mp.Destination,
-				ReadOnly: !mp.RW, Propagation: mp.Propagation, NonRecursive: mp.NonRecursive})
+				ReadOnly: !mp.RW, Propagation: mp.Propagation, NonRecursive: mp.NonRecursive, RecursiveRO: ocispec.RecursiveRO(mp.RecursiveRO)})
 		case mp.Type == mount.TypeVolume:
 			sources[mp.Destination] = p
 		}

@@ -360,7 +360,7 @@ func TestBuildCases(t *testing.T) {
 			if slices.Index(d, "/data") > slices.Index(d, "/data/sub/deep") {
 				t.Errorf("child mounted before parent: %q", d)
 			}
-			if m := findMount(s, "/data/sub/deep"); m.Source != "/host/deep" || m.Type != "bind" || !slices.Equal(m.Options, []string{"rbind", "ro", "rprivate"}) {
+			if m := findMount(s, "/data/sub/deep"); m.Source != "/host/deep" || m.Type != "bind" || !slices.Equal(m.Options, []string{"rbind", "rro", RROFallback, "rprivate"}) {
 				t.Errorf("ro bind %+v", m)
 			}
 			if m := findMount(s, "/data"); !slices.Equal(m.Options, []string{"rbind", "rprivate"}) {
@@ -368,6 +368,27 @@ func TestBuildCases(t *testing.T) {
 			}
 			if m := findMount(s, "/srv"); !slices.Equal(m.Options, []string{"rbind", "rshared"}) || s.Linux.RootfsPropagation != "shared" {
 				t.Errorf("shared bind %+v, rootfs %q", m, s.Linux.RootfsPropagation)
+			}
+		}},
+		{"bind-recursive", func(in *Input) {
+			dir := t.TempDir()
+			ro := func(o mount.BindOptions) mount.Mount {
+				return mount.Mount{Type: mount.TypeBind, Source: dir, Target: "/" + string(rune(48+len(in.HostConfig.Mounts))), ReadOnly: true, BindOptions: &o}
+			}
+			in.HostConfig.Mounts = nil
+			for _, o := range []mount.BindOptions{{}, {ReadOnlyForceRecursive: true}, {ReadOnlyNonRecursive: true}, {NonRecursive: true}} {
+				in.HostConfig.Mounts = append(in.HostConfig.Mounts, ro(o))
+			}
+		}, func(t *testing.T, s *specs.Spec) {
+			for dest, want := range map[string][]string{
+				"/0": {"rbind", "rro", RROFallback, "rprivate"}, // enabled
+				"/1": {"rbind", "rro", "rprivate"},              // readonly
+				"/2": {"rbind", "ro", "rprivate"},               // writable
+				"/3": {"bind", "ro", "rprivate"},                // disabled
+			} {
+				if m := findMount(s, dest); m == nil || !slices.Equal(m.Options, want) {
+					t.Errorf("%s: %+v, want %q", dest, m, want)
+				}
 			}
 		}},
 		{"mount over a default and a generated file", func(in *Input) {

@@ -44,6 +44,24 @@ const (
 	KindTmpfs  MountKind = "tmpfs"
 )
 
+// RecursiveRO says whether a read-only bind's submounts are read-only too
+// (--mount bind-recursive=...), with Docker 25's semantics.
+type RecursiveRO string
+
+const (
+	// RROAuto (bind-recursive=enabled, and -v ...:ro): submounts read-only
+	// where the runtime can ("rro"), else left writable.
+	RROAuto RecursiveRO = ""
+	// RROForce (bind-recursive=readonly): submounts read-only, or fail.
+	RROForce RecursiveRO = "force"
+	// RROOff (bind-recursive=writable): only the top mount is read-only.
+	RROOff RecursiveRO = "off"
+)
+
+// RROFallback marks an "rro" a runtime without recursive read-only
+// mounts may turn into "ro" (RROAuto); an "rro" without it must fail there.
+const RROFallback = "x-berth.rro-fallback"
+
 // UserMount is one parsed -v, --mount or --tmpfs, before it becomes an OCI
 // mount.
 type UserMount struct {
@@ -53,8 +71,10 @@ type UserMount struct {
 	ReadOnly     bool
 	Propagation  mount.Propagation // binds only; "" for volumes and tmpfs
 	NonRecursive bool              // bind: plain MS_BIND instead of rbind
-	Data         string            // tmpfs options as given ("size=64m,mode=1777")
-	CreateSource bool              // -v: a missing host path is created by the engine (--mount fails instead)
+	// RecursiveRO is how a read-only recursive bind treats its submounts.
+	RecursiveRO  RecursiveRO
+	Data         string // tmpfs options as given ("size=64m,mode=1777")
+	CreateSource bool   // -v: a missing host path is created by the engine (--mount fails instead)
 
 	Mode         string            // -v: the mode as given ("ro,rshared"), shown by inspect
 	NoCopy       bool              // volume: no copy-up of image content (nocopy, volume-nocopy)
@@ -224,6 +244,24 @@ func ParseMount(mnt mount.Mount) (UserMount, error) {
 			}
 			m.NonRecursive = o.NonRecursive
 			m.CreateSource = o.CreateMountpoint
+			if o.ReadOnlyNonRecursive {
+				if !mnt.ReadOnly {
+					return fail(fmt.Errorf("option ReadOnlyNonRecursive requires ReadOnly"))
+				}
+				m.RecursiveRO = RROOff
+			}
+			if o.ReadOnlyForceRecursive {
+				if !mnt.ReadOnly {
+					return fail(fmt.Errorf("option ReadOnlyForceRecursive requires ReadOnly"))
+				}
+				if o.ReadOnlyNonRecursive {
+					return fail(fmt.Errorf("option ReadOnlyForceRecursive conflicts with ReadOnlyNonRecursive"))
+				}
+				if o.NonRecursive {
+					return fail(fmt.Errorf("option ReadOnlyForceRecursive conflicts with NonRecursive"))
+				}
+				m.RecursiveRO = RROForce
+			}
 		}
 	case mount.TypeVolume:
 		if mnt.BindOptions != nil {

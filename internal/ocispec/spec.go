@@ -443,7 +443,13 @@ func ociMount(um UserMount, volumes map[string]string) (specs.Mount, bool, error
 	if um.NonRecursive {
 		opts = []string{"bind"}
 	}
-	if um.ReadOnly {
+	switch {
+	case !um.ReadOnly:
+	case um.RecursiveRO == RROForce:
+		opts = append(opts, "rro")
+	case um.RecursiveRO == RROAuto && !um.NonRecursive:
+		opts = append(opts, "rro", RROFallback)
+	default:
 		opts = append(opts, "ro")
 	}
 	if um.Propagation != "" {

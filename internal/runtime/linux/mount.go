@@ -17,6 +17,7 @@ type mountOpts struct {
 	propagation []uintptr // applied one by one after mounting
 	data        string    // filesystem-specific options
 	bind        bool
+	rro         bool // "rro": read-only recursively (mount_setattr AT_RECURSIVE)
 }
 
 var mountFlag = map[string]struct {
@@ -73,6 +74,11 @@ func parseMountOptions(typ string, options []string) mountOpts {
 		}
 		if p, ok := propagationFlag[opt]; ok {
 			o.propagation = append(o.propagation, p)
+			continue
+		}
+		if opt == "rro" {
+			o.rro = true
+			o.flags |= unix.MS_RDONLY
 			continue
 		}
 		if opt == "tmpcopyup" || strings.HasPrefix(opt, "x-") {
@@ -165,7 +171,18 @@ func bindMount(source, dest string, o mountOpts) error {
 	}
 	// The options say the whole truth about the mount ("rw" must be able
 	// to clear a read-only source's flag); no user namespace locks flags.
-	return mount("", dest, "", o.flags&^unix.MS_REC|unix.MS_REMOUNT, "")
+	if err := mount("", dest, "", o.flags&^unix.MS_REC|unix.MS_REMOUNT, ""); err != nil {
+		return err
+	}
+	if o.rro {
+		// A remount touches only the top mount; mount_setattr (Linux 5.12)
+		// makes every submount read-only as well.
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(unix.AT_FDCWD, dest, unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("make %s read-only recursively (rro): %w", dest, err)
+		}
+	}
+	return nil
 }
 
 // mkTarget makes a mount point: a directory, or an empty file.

@@ -38,13 +38,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/ocispec"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/reaper"
 )
@@ -178,6 +182,9 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if err != nil {
 		return nil, err
 	}
+	if err := r.downgradeRRO(opts.Bundle); err != nil {
+		return nil, err
+	}
 	var console chan consoleResult
 	if terminal {
 		sock := filepath.Join(opts.StateDir, "console.sock")
@@ -230,6 +237,57 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 		}
 	}
 	return t, nil
+}
+
+// downgradeRRO rewrites the bundle's recursive read-only binds for a
+// runtime taken to lack them (runc 1.1): an "rro" marked
+// ocispec.RROFallback (Docker's bind-recursive=enabled) becomes "ro", as
+// dockerd does for such runtimes; any other "rro" (bind-recursive=readonly)
+// is refused.
+func (r *Runtime) downgradeRRO(bundle string) error {
+	p := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("read bundle config: %w", err)
+	}
+	if !bytes.Contains(b, []byte(`"rro"`)) {
+		return nil
+	}
+	var doc map[string]json.RawMessage
+	var mounts []specs.Mount
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("decode bundle config: %w", err)
+	}
+	if err := json.Unmarshal(doc["mounts"], &mounts); err != nil {
+		return fmt.Errorf("decode bundle mounts: %w", err)
+	}
+	for i, m := range mounts {
+		if !slices.Contains(m.Options, "rro") {
+			continue
+		}
+		if !slices.Contains(m.Options, ocispec.RROFallback) {
+			return errdefs.InvalidArgumentf("recursive read-only bind at %s (bind-recursive=readonly) is not supported by runtime %s; use berth's built-in runtime",
+				m.Destination, r.name)
+		}
+		var opts []string
+		for _, o := range m.Options {
+			switch o {
+			case "rro":
+				opts = append(opts, "ro")
+			case ocispec.RROFallback:
+			default:
+				opts = append(opts, o)
+			}
+		}
+		mounts[i].Options = opts
+	}
+	if doc["mounts"], err = json.Marshal(mounts); err != nil {
+		return err
+	}
+	if b, err = json.Marshal(doc); err != nil {
+		return err
+	}
+	return os.WriteFile(p, b, 0o600)
 }
 
 func wantsTerminal(bundle string) (bool, error) {
