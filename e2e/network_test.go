@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,12 +237,47 @@ func TestNetworkBridges(t *testing.T) {
 	if !strings.HasPrefix(out, "hello-") {
 		t.Fatalf("wget over connected network: %q", out)
 	}
+	// As dockerd: the running container's /etc/hosts maps its hostname
+	// to the new address too, until the disconnect.
+	webHost := d.MustDocker("inspect", "-f", "{{.Config.Hostname}}", "web")
+	if out := d.MustDocker("exec", "web", "cat", "/etc/hosts"); !strings.Contains(out, "10.88.1.50\t"+webHost+"\n") || !strings.HasSuffix(out, "\n"+webN2+"\t"+webHost) {
+		t.Fatalf("hosts after connect: %q", out)
+	}
 	d.MustDocker("network", "disconnect", "n2", "web")
 	if r := d.Docker("", "exec", "probe", "ping", "-c1", "-W1", webN2); r.Code == 0 {
 		t.Fatalf("reached web after disconnect: %s", r)
 	}
 	if out := d.MustDocker("inspect", "-f", "{{len .NetworkSettings.Networks}}", "web"); out != "1" {
 		t.Fatalf("networks after disconnect: %s", out)
+	}
+	if out := d.MustDocker("exec", "web", "cat", "/etc/hosts"); strings.Contains(out, webN2) || !strings.Contains(out, "10.88.1.50\t"+webHost) {
+		t.Fatalf("hosts after disconnect: %q", out)
+	}
+	// A container of the default bridge that joins a user network gets
+	// the embedded resolver (and keeps it, as with dockerd).
+	d.MustDocker("run", "-d", "--name", "mover", "busybox", "sleep", "300")
+	if out := d.MustDocker("exec", "mover", "cat", "/etc/resolv.conf"); strings.Contains(out, "127.0.0.11") {
+		t.Fatalf("resolv.conf on the default bridge: %q", out)
+	}
+	// SandboxKey is the container's namespace file, SandboxID its id.
+	out = d.MustDocker("inspect", "-f", "{{.State.Pid}} {{.NetworkSettings.SandboxKey}} {{.NetworkSettings.SandboxID}}", "mover")
+	if f := strings.Fields(out); len(f) != 3 || len(f[2]) != 64 || !strings.HasPrefix(f[1], d.ExecRoot) || sameInode(f[1], "/proc/"+f[0]+"/ns/net") != nil {
+		t.Fatalf("sandbox of mover: %q (%v)", out, sameInode(f[1], "/proc/"+f[0]+"/ns/net"))
+	}
+	moverIP := d.ip(t, "mover", "bridge")
+	d.MustDocker("network", "connect", "n1", "mover")
+	out = d.MustDocker("exec", "mover", "sh", "-c", "cat /etc/resolv.conf /etc/hosts; wget -qO- http://www/")
+	if !strings.Contains(out, "nameserver 127.0.0.11") || !strings.Contains(out, "hello-") {
+		t.Fatalf("mover after connect to n1: %s", out)
+	}
+	d.MustDocker("network", "disconnect", "bridge", "mover")
+	out = d.MustDocker("exec", "mover", "sh", "-c", "cat /etc/hosts; wget -qO- http://web/")
+	if strings.Contains(out, moverIP) || !strings.Contains(out, "hello-") {
+		t.Fatalf("mover after disconnect from bridge: %s", out)
+	}
+	d.MustDocker("stop", "-t", "0", "mover")
+	if out := d.MustDocker("inspect", "-f", "{{.NetworkSettings.SandboxKey}}{{.NetworkSettings.SandboxID}}", "mover"); out != "" {
+		t.Fatalf("sandbox of a stopped container: %q", out)
 	}
 	// Network events, as dockerd sends them.
 	webID := d.MustDocker("inspect", "-f", "{{.Id}}", "web")
@@ -422,4 +458,19 @@ func (d *Daemon) fakeResolver(t *testing.T, listen, name, addr string) func() {
 	})}
 	go srv.ActivateAndServe()
 	return func() { srv.Shutdown() }
+}
+
+// sameInode fails unless paths a and b are the same file (namespace).
+func sameInode(a, b string) error {
+	var sa, sb syscall.Stat_t
+	if err := syscall.Stat(a, &sa); err != nil {
+		return err
+	}
+	if err := syscall.Stat(b, &sb); err != nil {
+		return err
+	}
+	if sa.Ino != sb.Ino || sa.Dev != sb.Dev {
+		return fmt.Errorf("%s and %s differ", a, b)
+	}
+	return nil
 }

@@ -47,6 +47,10 @@ type Container struct {
 	Networks map[string]*network.EndpointSettings `json:",omitempty"`
 	// Ports are the host ports published while it runs.
 	Ports network.PortMap `json:",omitempty"`
+	// SandboxID and SandboxKey (the network namespace file) name the
+	// network sandbox while it runs.
+	SandboxID  string `json:",omitempty"`
+	SandboxKey string `json:",omitempty"`
 
 	LogPath        string
 	HostnamePath   string

@@ -193,7 +193,7 @@ func (c *Container) Inspect(graph *storage.DriverData) ctypes.InspectResponse {
 		GraphDriver:     graph,
 		Mounts:          c.MountPoints(),
 		Config:          deepCopy(c.Config),
-		NetworkSettings: &ctypes.NetworkSettings{Ports: c.portMap(), Networks: c.networks()},
+		NetworkSettings: &ctypes.NetworkSettings{SandboxID: c.SandboxID, SandboxKey: c.SandboxKey, Ports: c.portMap(), Networks: c.networks()},
 	}
 }
 

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/ocispec"
 )
 
 var _ networks.Backend = (*Engine)(nil)
@@ -180,10 +183,12 @@ func setNetworksLive(c *container.Container, att network.Attached) {
 	}
 	c.Networks = nets
 	c.Ports = att.Ports
+	c.SandboxID, c.SandboxKey = att.SandboxID, att.NetNSPath
 }
 
 // clearNetworksLive forgets the addresses of a container that stopped.
 func clearNetworksLive(c *container.Container) {
+	c.SandboxID, c.SandboxKey = "", ""
 	if len(c.Networks) == 0 && c.Ports == nil {
 		return
 	}
@@ -364,6 +369,9 @@ func (e *Engine) NetworkConnect(ctx context.Context, ref, ctr string, es *nettyp
 		}
 		live.IPAMConfig, live.Aliases = settings.IPAMConfig, settings.Aliases
 		settings = live
+		if err := connectEtcFiles(c, name, live.IPAddress); err != nil {
+			e.log.WithError(err).WithField("container", c.ID).Warn("update hosts and resolv.conf after connect")
+		}
 	}
 	if _, err = ent.Update(func(c *container.Container) error {
 		nets := map[string]*nettypes.EndpointSettings{}
@@ -409,6 +417,11 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 		if _, err := nw.Disconnect(ctx, c.ID, name); err != nil {
 			return err
 		}
+		if es := c.Networks[name]; es != nil && es.IPAddress.IsValid() {
+			if err := editFileInPlace(c.HostsPath, func(b []byte) []byte { return hostsWithout(b, es.IPAddress) }); err != nil {
+				e.log.WithError(err).WithField("container", c.ID).Warn("update hosts after disconnect")
+			}
+		}
 	}
 	if _, err = ent.Update(func(c *container.Container) error {
 		nets := map[string]*nettypes.EndpointSettings{}
@@ -426,6 +439,67 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 		e.netEvent(eventtypes.ActionDisconnect, netID, name, c.ID)
 	}
 	return nil
+}
+
+// connectEtcFiles updates the files of running container c that joined
+// network name with address ip, as dockerd does: /etc/hosts gets a line
+// mapping the hostname to ip, and resolv.conf points at the embedded
+// resolver when name is the container's first user network (dockerd
+// leaves it so after a disconnect, and so does berth: the resolver
+// keeps serving the sandbox). The files are bind-mounted into the
+// container, so they are rewritten in place.
+func connectEtcFiles(c *container.Container, name string, ip netip.Addr) error {
+	if ip.IsValid() && c.Config.Hostname != "" {
+		line := ocispec.HostsFileWithIP(c.Config.Hostname, c.Config.Domainname, ip, nil)
+		line = line[bytes.LastIndexByte(line[:len(line)-1], '\n')+1:]
+		if err := editFileInPlace(c.HostsPath, func(b []byte) []byte {
+			if len(b) > 0 && b[len(b)-1] != '\n' {
+				b = append(b, '\n')
+			}
+			return append(b, line...)
+		}); err != nil {
+			return err
+		}
+	}
+	if name == network.NameBridge {
+		return nil
+	}
+	for other := range c.Networks {
+		if other != network.NameBridge {
+			return nil // the embedded resolver served it already
+		}
+	}
+	hc := c.HostConfig
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	resolv := ocispec.ResolvConf(hostResolv, []string{network.ResolverAddr}, hc.DNSSearch, append([]string{"ndots:0"}, hc.DNSOptions...))
+	return editFileInPlace(c.ResolvConfPath, func([]byte) []byte { return resolv })
+}
+
+// hostsWithout drops the lines of hosts that map address ip.
+func hostsWithout(hosts []byte, ip netip.Addr) []byte {
+	var out []byte
+	for _, line := range bytes.SplitAfter(hosts, []byte("\n")) {
+		if f := bytes.Fields(line); len(f) > 1 {
+			if a, err := netip.ParseAddr(string(f[0])); err == nil && a == ip {
+				continue
+			}
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+// editFileInPlace rewrites path through edit without replacing the
+// inode, which a running container has bind-mounted.
+func editFileInPlace(path string, edit func([]byte) []byte) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, edit(b), 0o644)
 }
 
 func dnsServers(hc *ctypes.HostConfig) []string {

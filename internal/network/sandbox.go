@@ -17,6 +17,7 @@ import (
 
 // Sandbox is a running container's network state.
 type Sandbox struct {
+	ID            string `json:",omitempty"` // NetworkSettings.SandboxID
 	ContainerID   string
 	ContainerName string
 	NetNS         string // the bind-mounted namespace file
@@ -80,6 +81,7 @@ type AttachRequest struct {
 
 // Attached is what a start needs from the sandbox.
 type Attached struct {
+	SandboxID string
 	NetNSPath string
 	// Networks is keyed by network name, with the live settings.
 	Networks map[string]*network.EndpointSettings
@@ -112,7 +114,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 		}
 		nets = append(nets, n)
 	}
-	sb := &Sandbox{ContainerID: req.ContainerID, ContainerName: req.ContainerName, NetNS: filepath.Join(s.nsDir(), req.ContainerID), DNS: req.DNS}
+	sb := &Sandbox{ID: newID(), ContainerID: req.ContainerID, ContainerName: req.ContainerName, NetNS: filepath.Join(s.nsDir(), req.ContainerID), DNS: req.DNS}
 	if err := writeState(s.sbPath(sb.ContainerID), sb); err != nil {
 		return att, err
 	}
@@ -152,7 +154,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (att Attached, 
 }
 
 func (s *Service) attachedLocked(sb *Sandbox) Attached {
-	att := Attached{NetNSPath: sb.NetNS, Networks: map[string]*network.EndpointSettings{}, Ports: sb.portMap(), EmbeddedDNS: s.usesDNS(sb)}
+	att := Attached{SandboxID: sb.ID, NetNSPath: sb.NetNS, Networks: map[string]*network.EndpointSettings{}, Ports: sb.portMap(), EmbeddedDNS: s.usesDNS(sb)}
 	for i, ep := range sb.Endpoints {
 		att.Networks[ep.NetworkName] = ep.settings()
 		if i == 0 {
