@@ -372,3 +372,34 @@ func TestApplyReplacesAcrossTypes(t *testing.T) {
 		t.Fatalf("hardlink to a symlink should be that symlink: %v %v", fi, err)
 	}
 }
+
+// Large files go through copyFile's buffer (and, Durable, early
+// writeback): same content and diff ID, a cut stream still an error.
+func TestApplyLargeFilesDurable(t *testing.T) {
+	big := make([]byte, 2*writebackChunk+12345)
+	for i := range big {
+		big[i] = byte(i*7 + i/4096)
+	}
+	data := tarOf(t, entry{Name: "big", Body: string(big)}, entry{Name: "d/mid", Body: string(big[:100<<10])}, entry{Name: "small", Body: "s"})
+	root := t.TempDir()
+	res, err := Apply(context.Background(), root, bytes.NewReader(data), Options{Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := digest.FromBytes(data); res.DiffID != want {
+		t.Fatalf("diff ID %s, want %s", res.DiffID, want)
+	}
+	if res.Size != int64(len(big)+100<<10+1) {
+		t.Fatalf("size %d", res.Size)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "big")); !bytes.Equal(got, big) {
+		t.Fatalf("big: %d bytes differ from the tar's", len(got))
+	}
+	if got := readFile(t, filepath.Join(root, "d/mid")); got != string(big[:100<<10]) {
+		t.Fatal("d/mid differs from the tar's")
+	}
+	_, err = Apply(context.Background(), t.TempDir(), bytes.NewReader(data[:writebackChunk+4096]), Options{Durable: true})
+	if !errdefs.Is(err, errdefs.InvalidArgument) || !strings.Contains(err.Error(), "truncated archive") {
+		t.Fatalf("cut in a large file: %v", err)
+	}
+}

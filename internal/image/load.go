@@ -28,7 +28,10 @@ import (
 //
 // The archive is unpacked into <data-root>/tmp first (no entry or link
 // leads outside that directory), and removed after; layers that follow
-// manifest.json are registered as they stream in (see unpacker). Each config must hash to the digest it is named by, and
+// manifest.json are registered as they stream in (see unpacker), or
+// skipped when their config came first and their chain is already
+// stored, and a goroutine receives the archive ahead of them (readAhead).
+// Each config must hash to the digest it is named by, and
 // each layer to its config's diff ID; an image is stored only when all its
 // layers are, and tagged only once stored.
 func (s *Store) Load(ctx context.Context, r io.Reader, progress io.Writer) error {
@@ -39,7 +42,10 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress io.Writer) error
 	defer os.RemoveAll(dir)
 	u := &unpacker{s: s, dir: dir}
 	defer u.release(ctx) // the images took their own references
-	if err := u.unpack(ctx, r); err != nil {
+	ra := newReadAhead(ctx, r, 256<<10, 16)
+	err = u.unpack(ctx, ra)
+	ra.Close()
+	if err != nil {
 		return err
 	}
 	manifests, err := readArchiveManifests(dir)

@@ -36,6 +36,10 @@ type unpacker struct {
 	early     []ChainID // references held on layers registered from the stream
 	earlyDiff map[string]digest.Digest
 	streamOK  map[string]bool // layer paths every manifest uses at one place
+	// diffIDs of the configs read so far, by path (nil: not in the
+	// archive yet): a layer whose chain is already stored is then skipped
+	// instead of applied again.
+	diffIDs map[string][]digest.Digest
 }
 
 func (u *unpacker) release(ctx context.Context) {
@@ -154,6 +158,45 @@ func (u *unpacker) readManifest(b []byte) {
 	}
 }
 
+// configDiffIDs returns the diff IDs of a config already unpacked (not
+// checked against its digest: they only say which layers to skip; the
+// image is stored by loadOne, which checks everything).
+func (u *unpacker) configDiffIDs(name string) []digest.Digest {
+	name = path.Clean(name)
+	if ids, ok := u.diffIDs[name]; ok && ids != nil {
+		return ids
+	}
+	b, err := readIn(u.dir, name, 8<<20)
+	if err != nil {
+		return nil // not in yet
+	}
+	var cf configFile
+	if json.Unmarshal(b, &cf) != nil {
+		return nil
+	}
+	if u.diffIDs == nil {
+		u.diffIDs = map[string][]digest.Digest{}
+	}
+	u.diffIDs[name] = cf.RootFS.DiffIDs
+	return cf.RootFS.DiffIDs
+}
+
+// stored takes a reference on the chain the next layer of manifest i
+// makes if its config is known and that chain is already stored.
+func (u *unpacker) stored(i int) (ChainID, digest.Digest, bool) {
+	m := u.manifests[i]
+	ids := u.configDiffIDs(m.Config)
+	if len(ids) != len(m.Layers) {
+		return "", "", false
+	}
+	want := ids[u.next[i]]
+	c := chainID(u.chains[i], want)
+	if _, err := u.s.layers.Get(c); err != nil {
+		return "", "", false
+	}
+	return c, want, true
+}
+
 // stream registers the entry rel straight from the archive if it is the
 // next layer of a manifest whose earlier layers are in; done says so.
 func (u *unpacker) stream(ctx context.Context, rel string, r io.Reader) (done bool, err error) {
@@ -165,16 +208,21 @@ func (u *unpacker) stream(ctx context.Context, rel string, r io.Reader) (done bo
 			continue
 		}
 		parent := u.chains[i]
-		l, err := u.s.layers.Register(ctx, r, parent)
-		if err != nil {
-			return true, fmt.Errorf("load layer %s: %w", rel, err)
+		// Already stored (a base layer): like loadOne, not read again.
+		c, diffID, ok := u.stored(i)
+		if !ok {
+			l, err := u.s.layers.Register(ctx, r, parent)
+			if err != nil {
+				return true, fmt.Errorf("load layer %s: %w", rel, err)
+			}
+			c, diffID = l.ChainID, l.DiffID
 		}
-		u.early = append(u.early, l.ChainID)
-		u.earlyDiff[rel] = l.DiffID
+		u.early = append(u.early, c)
+		u.earlyDiff[rel] = diffID
 		// Every manifest waiting for this layer on the same chain moves on.
 		for j, m2 := range u.manifests {
 			if u.next[j] < len(m2.Layers) && path.Clean(m2.Layers[u.next[j]]) == rel && u.chains[j] == parent {
-				u.chains[j] = l.ChainID
+				u.chains[j] = c
 				u.next[j]++
 			}
 		}

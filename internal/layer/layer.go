@@ -172,7 +172,7 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent image.ChainID)
 	var split bytes.Buffer
 	zw := gzip.NewWriter(&split)
 	sp := archive.NewSplit(zw)
-	res, err := archive.Apply(ctx, dir, r, archive.Options{Whiteouts: wf, Split: sp})
+	res, err := archive.Apply(ctx, dir, r, archive.Options{Whiteouts: wf, Split: sp, Durable: true})
 	if err != nil {
 		return Layer{}, err
 	}
