@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Volume benchmark: berthd vs Debian's dockerd, each on private temp roots.
-# Reports (never asserts) the median latency of `docker volume create` and
-# of `docker run --rm -v NAME:/d busybox true`, and dd write throughput
-# (256 MiB, conv=fsync) into a named volume, a bind mount and the
-# container layer vs the host filesystem the data roots live on. Never
-# run in CI.
+# Volume benchmark: berthd vs Debian's dockerd (and podman, for latency,
+# when installed), each on private temp roots. Reports (never asserts) the
+# median latency of `volume create` and of `run --rm -v NAME:/d busybox
+# true`, and the median of -r dd runs' write throughput (1 GiB by default,
+# without and with conv=fsync) into a named volume, a bind mount and the
+# container layer vs the host filesystem the data roots live on. Never run
+# in CI.
 #
-#   bench/volumes.sh [-n RUNS] [-s MIB] [BERTHD]      (BERTHD defaults to bin/berthd)
+#   bench/volumes.sh [-n RUNS] [-r DDRUNS] [-s MIB] [BERTHD]   (BERTHD defaults to bin/berthd)
 set -euo pipefail
 
 RUNS=20
-MIB=256
+DDRUNS=3
+MIB=1024
 BERTHD=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-n) RUNS=$2; shift 2 ;;
+	-r) DDRUNS=$2; shift 2 ;;
 	-s) MIB=$2; shift 2 ;;
-	-h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,10p' "$0"; exit 0 ;;
 	*) BERTHD=$1; shift ;;
 	esac
 done
@@ -49,6 +52,12 @@ cleanup() {
 	find /sys/fs/cgroup -maxdepth 6 -type d -name "$CGP" 2>/dev/null | while read -r d; do
 		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 	done
+	if [ -n "${POD:-}" ]; then
+		$POD rm -af >/dev/null 2>&1 || true
+		$POD volume prune -f >/dev/null 2>&1 || true
+		$POD rmi -af >/dev/null 2>&1 || true
+	fi
+	grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l || true
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -80,6 +89,23 @@ median_ms() {
 	printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
 }
 
+# dd_rate CLEAN CMD...: the median of DDRUNS runs of CMD (a dd of $MIB
+# MiB) less $base ms, as MiB/s; CLEAN (a command string) runs after each.
+dd_rate() {
+	local clean=$1 a b r=()
+	shift
+	for _ in $(seq "$DDRUNS"); do
+		a=$(date +%s%N)
+		"$@"
+		b=$(date +%s%N)
+		eval "$clean"
+		sync
+		r+=($(awk -v ms="$(((b - a) / 1000000))" -v base="${base:-0}" -v mib="$MIB" 'BEGIN {printf "%.0f", mib * 1000 / (ms - base)}'))
+	done
+	printf '%s\n' "${r[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%s", a[int((NR+1)/2)]}'
+}
+
+echo "dd: $MIB MiB, median of $DDRUNS, MiB/s as nosync/fsync; latency: median of $RUNS"
 printf '%-8s %14s %10s %14s %14s %14s\n' engine "vol create ms" "run -v ms" "dd -> volume" "dd -> bind" "dd -> layer"
 for s in berth docker; do
 	D="docker -H unix://$W/$s.sock"
@@ -91,17 +117,29 @@ for s in berth docker; do
 	base=$(median_ms "$D exec $cid true")
 	rates=()
 	for dir in /vol /bind /layer; do
-		a=$(date +%s%N)
-		$D exec "$cid" sh -c "mkdir -p $dir && dd if=/dev/zero of=$dir/f bs=1M count=$MIB conv=fsync 2>/dev/null"
-		b=$(date +%s%N)
-		rates+=("$(awk -v ms="$(((b - a) / 1000000))" -v base="$base" -v mib="$MIB" 'BEGIN {printf "%.0f MiB/s", mib * 1000 / (ms - base)}')")
-		$D exec "$cid" rm -f "$dir/f"
+		$D exec "$cid" mkdir -p "$dir"
+		pair=
+		for conv in notrunc fsync; do
+			pair=$pair${pair:+/}$(dd_rate "$D exec $cid rm -f $dir/f" $D exec "$cid" sh -c "dd if=/dev/zero of=$dir/f bs=1M count=$MIB conv=$conv 2>/dev/null")
+		done
+		rates+=("$pair")
 	done
 	$D rm -f "$cid" >/dev/null
 	printf '%-8s %14s %10s %14s %14s %14s\n' "$s" "$c" "$r" "${rates[@]}"
 done
-a=$(date +%s%N)
-dd if=/dev/zero of="$W/hostfile" bs=1M count="$MIB" conv=fsync 2>/dev/null
-b=$(date +%s%N)
-rate=$(awk -v ms="$(((b - a) / 1000000))" -v mib="$MIB" 'BEGIN {printf "%.0f MiB/s", mib * 1000 / ms}')
-printf '%-8s %14s %10s %14s\n' host - - "$rate"
+base=0
+pair=
+for conv in notrunc fsync; do
+	pair=$pair${pair:+/}$(dd_rate 'rm -f "$W/hostfile"' dd if=/dev/zero of="$W/hostfile" bs=1M count="$MIB" conv=$conv 2>/dev/null)
+done
+printf '%-8s %14s %10s %14s\n' host - - "$pair"
+
+# podman (latency only), on roots of its own. crun lacks hybrid cgroups
+# and the sandbox may not raise rlimits: runc and explicit ulimits.
+if command -v podman >/dev/null && command -v runc >/dev/null; then
+	POD="podman --root $W/podman/root --runroot $W/podman/run --volumepath $W/podman/vol --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc"
+	$POD import --change 'CMD ["sh"]' "$W/busybox.tar" busybox:latest >/dev/null 2>&1
+	c=$(median_ms "$POD volume create v\$i")
+	r=$(median_ms "$POD run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -v v\$i:/d busybox true")
+	printf '%-8s %14s %10s\n' podman "$c" "$r"
+fi
