@@ -88,6 +88,9 @@ func (i *imageRouter) create(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errdefs.NotImplementedf("import from URL %q: not implemented", src)
 	}
+	if err := checkImportPlatform(q.Get("platform")); err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/json")
 	fw := stream.NewFlushWriter(w)
 	if _, err := i.b.Import(r.Context(), r.Body, q.Get("repo"), q.Get("tag"), q["changes"], q.Get("message"), fw); err != nil {
