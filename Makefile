@@ -8,6 +8,7 @@ LDFLAGS := -s -w -X github.com/berth-dev/berth/internal/version.Version=$(VERSIO
 .PHONY: build test unit up bench clean fuzz
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berthd ./cmd/berthd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berth-init ./cmd/berth-init
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
 
 # Everything CI runs: deps, build, vet, unit + root integration + e2e tests.

@@ -50,7 +50,7 @@ func binaries(t *testing.T) string {
 			if binDir, buildErr = os.MkdirTemp("", "berth-e2e-bin-"); buildErr != nil {
 				return
 			}
-			for _, c := range []string{"berthd", "berth"} {
+			for _, c := range []string{"berthd", "berth", "berth-init"} {
 				out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, c), "../cmd/"+c).CombinedOutput()
 				if err != nil {
 					buildErr = fmt.Errorf("build %s: %v\n%s", c, err, out)

@@ -107,7 +107,7 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 	defer childSock.Close()
 	childPidfd := -1
 	cmd := &exec.Cmd{
-		Path:       t.rt.initPath,
+		Path:       t.rt.execInitPath,
 		Args:       []string{"berth-init", "init"},
 		Env:        execSeccompEnviron(t.stateDir), // seccomp.go
 		Dir:        "/",

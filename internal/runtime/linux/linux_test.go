@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
@@ -243,4 +244,17 @@ func TestOOMKilled(t *testing.T) {
 	if err != nil || !oom {
 		t.Errorf("OOMKilled = %v, %v; want true after dd needed 64 MiB under a 16 MiB limit", oom, err)
 	}
+}
+
+// TestConformanceExecInit runs the suite with cmd/berth-init, the lean
+// twin of "berthd init", as the binary of exec'd processes (ExecInitPath).
+func TestConformanceExecInit(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), linux.ExecInitName)
+	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/berth-init").CombinedOutput(); err != nil {
+		t.Fatalf("build berth-init: %v\n%s", err, out)
+	}
+	init := os.Getenv("BERTH_INIT_BINARY")
+	runtimetest.Run(t, func(t *testing.T) runtime.Runtime {
+		return linux.New(linux.Options{InitPath: init, ExecInitPath: bin})
+	})
 }
