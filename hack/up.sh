@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ./hack/deps.sh
 export PATH="$PATH:/usr/local/go/bin"
 make build
-install -m 0755 bin/berthd bin/berth /usr/local/bin/
+install -m 0755 bin/berthd bin/berth bin/berth-init /usr/local/bin/
 sock=/run/berth.sock
 if ! berth -H unix://$sock version >/dev/null 2>&1; then
 	nohup berthd >>/var/log/berthd.log 2>&1 &
