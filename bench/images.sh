@@ -42,6 +42,8 @@ cleanup() {
 	fi
 	for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.2; done; done
 	grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l || true
+	# berthd's containers lived under this cgroup parent in every hierarchy.
+	find /sys/fs/cgroup/*/ -maxdepth 3 -depth -type d -path "*berth-imgbench-${W##*.}*" -exec rmdir {} \; 2>/dev/null || true
 	rm -rf "$W"
 }
 trap cleanup EXIT
