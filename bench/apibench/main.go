@@ -351,8 +351,9 @@ func runCLI(args []string) error {
 	return nil
 }
 
-// runOCIWrap stands in for an OCI runtime: on create or run, it removes
-// RLIMIT_NPROC from the bundle's config.json, then execs the real runtime.
+// runOCIWrap stands in for an OCI runtime: on create or run it removes
+// RLIMIT_NPROC from the bundle's config.json, on exec from the --process
+// file, then execs the real runtime.
 // Rootful podman always asks for one, and where root lacks
 // CAP_SYS_RESOURCE the runtime's prlimit on the container fails even when
 // lowering it; dockerd and berthd set no rlimits by default, so this keeps
@@ -363,49 +364,75 @@ func runOCIWrap(args []string) error {
 	}
 	rt := args[0]
 	rest := args[1:]
-	isCreate := false
-	bundle := "."
+	isCreate, isExec := false, false
+	bundle, process := ".", ""
 	for i, a := range rest {
 		switch {
 		case a == "create" || a == "run":
 			isCreate = true
+		case a == "exec":
+			isExec = true
 		case (a == "--bundle" || a == "-b") && i+1 < len(rest):
 			bundle = rest[i+1]
 		case strings.HasPrefix(a, "--bundle="):
 			bundle = strings.TrimPrefix(a, "--bundle=")
+		case (a == "--process" || a == "-p") && i+1 < len(rest):
+			process = rest[i+1]
+		case strings.HasPrefix(a, "--process="):
+			process = strings.TrimPrefix(a, "--process=")
 		}
 	}
-	if isCreate {
-		cfgPath := bundle + "/config.json"
-		b, err := os.ReadFile(cfgPath)
-		if err != nil {
-			return err
-		}
-		var spec map[string]any
-		if err := json.Unmarshal(b, &spec); err != nil {
-			return fmt.Errorf("oci-wrap: %s: %w", cfgPath, err)
-		}
-		if proc, ok := spec["process"].(map[string]any); ok {
-			if rl, ok := proc["rlimits"].([]any); ok {
-				var keep []any
-				for _, r := range rl {
-					if m, ok := r.(map[string]any); ok && m["type"] == "RLIMIT_NPROC" {
-						continue
-					}
-					keep = append(keep, r)
-				}
-				proc["rlimits"] = keep
+	switch {
+	case isCreate:
+		// config.json: the rlimits are under "process".
+		if err := rewriteJSON(bundle+"/config.json", func(spec map[string]any) {
+			if proc, ok := spec["process"].(map[string]any); ok {
+				dropNproc(proc)
 			}
-		}
-		out, err := json.Marshal(spec)
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		if err := os.WriteFile(cfgPath, out, 0o600); err != nil {
+	case isExec && process != "":
+		// podman exec's process.json holds them at the top level.
+		if err := rewriteJSON(process, dropNproc); err != nil {
 			return err
 		}
 	}
 	return syscall.Exec(rt, append([]string{rt}, rest...), os.Environ())
+}
+
+// dropNproc removes RLIMIT_NPROC from a process object's "rlimits".
+func dropNproc(proc map[string]any) {
+	rl, ok := proc["rlimits"].([]any)
+	if !ok {
+		return
+	}
+	var keep []any
+	for _, r := range rl {
+		if m, ok := r.(map[string]any); ok && m["type"] == "RLIMIT_NPROC" {
+			continue
+		}
+		keep = append(keep, r)
+	}
+	proc["rlimits"] = keep
+}
+
+// rewriteJSON applies edit to the JSON object in path.
+func rewriteJSON(path string, edit func(map[string]any)) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return fmt.Errorf("oci-wrap: %s: %w", path, err)
+	}
+	edit(obj)
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o600)
 }
 
 // runTable prints "engine metric value" lines as one row per metric, one
