@@ -22,7 +22,6 @@ package btrfs
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +31,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -155,8 +153,9 @@ func isSubvolume(path string) bool {
 type Driver struct {
 	home, tmp string
 
-	mu    sync.Mutex
-	snaps storage.Snapshots
+	mu            sync.Mutex
+	snaps         storage.Snapshots
+	storage.Trees // Stat, Walk, Usage, UpperDir, Diff over mu, snaps and dir
 }
 
 var (
@@ -171,6 +170,7 @@ var (
 // be on btrfs (errdefs.Unavailable otherwise, as dockerd refuses).
 func New(dataRoot string) (*Driver, error) {
 	d := &Driver{home: filepath.Join(dataRoot, Name), tmp: filepath.Join(dataRoot, "tmp")}
+	d.Trees = storage.Trees{Mu: &d.mu, Snaps: &d.snaps, Dir: d.dir}
 	for _, dir := range []string{d.subvols(), d.metas(), d.tmp} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
 			return nil, err
@@ -343,57 +343,6 @@ func (d *Driver) Remove(ctx context.Context, key string) error {
 		return fmt.Errorf("remove snapshot %s: %w", key, err)
 	}
 	return nil
-}
-
-// Stat implements storage.Driver.
-func (d *Driver) Stat(ctx context.Context, key string) (storage.Info, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.snaps.Stat(key)
-}
-
-// Walk implements storage.Driver.
-func (d *Driver) Walk(ctx context.Context, fn func(context.Context, storage.Info) error) error {
-	return d.snaps.Walk(ctx, &d.mu, fn)
-}
-
-// Usage implements storage.Driver: the files the subvolume shows, shared
-// extents with its parent included (as dockerd's btrfs driver without
-// quotas reports).
-func (d *Driver) Usage(ctx context.Context, key string) (storage.Usage, error) {
-	if _, err := d.Stat(ctx, key); err != nil {
-		return storage.Usage{}, err
-	}
-	return storage.DirUsage(d.dir(key))
-}
-
-// UpperDir implements storage.Applier: a layer is applied into the
-// snapshot, deletions by deleting.
-func (d *Driver) UpperDir(ctx context.Context, key string) (string, bool, error) {
-	i, err := d.Stat(ctx, key)
-	if err != nil {
-		return "", false, err
-	}
-	if i.Kind != storage.KindActive {
-		return "", false, errdefs.Conflictf("snapshot %s is %s, not active", key, i.Kind)
-	}
-	return d.dir(key), false, nil
-}
-
-// Diff implements storage.Differ by comparing the subvolume's tree with
-// its parent's.
-func (d *Driver) Diff(ctx context.Context, key string, w io.Writer) error {
-	i, err := d.Stat(ctx, key)
-	if err != nil {
-		return err
-	}
-	if i.Kind == storage.KindView {
-		return errdefs.InvalidArgumentf("diff %s: a view has no changes", key)
-	}
-	if i.Parent == "" {
-		return archive.WriteTar(ctx, w, d.dir(key), archive.TarOptions{})
-	}
-	return archive.WriteDiff(ctx, w, d.dir(i.Parent), d.dir(key))
 }
 
 // Status implements storage.Statuser.

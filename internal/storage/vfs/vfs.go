@@ -16,7 +16,6 @@ package vfs
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 
-	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -36,8 +34,9 @@ const Name = "vfs"
 type Driver struct {
 	home, tmp string
 
-	mu    sync.Mutex
-	snaps storage.Snapshots
+	mu            sync.Mutex
+	snaps         storage.Snapshots
+	storage.Trees // Stat, Walk, Usage, UpperDir, Diff over mu, snaps and dir
 }
 
 var (
@@ -51,6 +50,7 @@ var (
 // New opens (creating if needed) the driver under dataRoot.
 func New(dataRoot string) (*Driver, error) {
 	d := &Driver{home: filepath.Join(dataRoot, Name), tmp: filepath.Join(dataRoot, "tmp")}
+	d.Trees = storage.Trees{Mu: &d.mu, Snaps: &d.snaps, Dir: d.dir}
 	for _, dir := range []string{d.dirs(), d.metas(), d.tmp} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
 			return nil, err
@@ -216,56 +216,6 @@ func (d *Driver) Remove(ctx context.Context, key string) error {
 		return err
 	}
 	return os.RemoveAll(gone)
-}
-
-// Stat implements storage.Driver.
-func (d *Driver) Stat(ctx context.Context, key string) (storage.Info, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.snaps.Stat(key)
-}
-
-// Walk implements storage.Driver.
-func (d *Driver) Walk(ctx context.Context, fn func(context.Context, storage.Info) error) error {
-	return d.snaps.Walk(ctx, &d.mu, fn)
-}
-
-// Usage implements storage.Driver. A vfs snapshot is a whole tree, so its
-// usage includes what it copied from its parents.
-func (d *Driver) Usage(ctx context.Context, key string) (storage.Usage, error) {
-	if _, err := d.Stat(ctx, key); err != nil {
-		return storage.Usage{}, err
-	}
-	return storage.DirUsage(d.dir(key))
-}
-
-// UpperDir implements storage.Applier: changes are applied to the copy,
-// deletions by deleting.
-func (d *Driver) UpperDir(ctx context.Context, key string) (string, bool, error) {
-	i, err := d.Stat(ctx, key)
-	if err != nil {
-		return "", false, err
-	}
-	if i.Kind != storage.KindActive {
-		return "", false, errdefs.Conflictf("snapshot %s is %s, not active", key, i.Kind)
-	}
-	return d.dir(key), false, nil
-}
-
-// Diff implements storage.Differ by comparing the snapshot's tree with
-// its parent's.
-func (d *Driver) Diff(ctx context.Context, key string, w io.Writer) error {
-	i, err := d.Stat(ctx, key)
-	if err != nil {
-		return err
-	}
-	if i.Kind == storage.KindView {
-		return errdefs.InvalidArgumentf("diff %s: a view has no changes", key)
-	}
-	if i.Parent == "" {
-		return archive.WriteTar(ctx, w, d.dir(key), archive.TarOptions{})
-	}
-	return archive.WriteDiff(ctx, w, d.dir(i.Parent), d.dir(key))
 }
 
 // Status implements storage.Statuser.
