@@ -30,6 +30,7 @@ type Context struct {
 // Dockerfile's path in the context ("" = "Dockerfile"). Entries whose
 // path would escape the directory are refused (errdefs.InvalidArgument);
 // on error nothing is left behind.
+//
 //	func Extract(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (*Context, error)
 var _ = func(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (*Context, error) {
 	return Extract(ctx, r, tmpDir, dockerfile)
