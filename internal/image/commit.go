@@ -15,6 +15,8 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // EmptyLayerDiffID is the diff ID of a layer tar with no entries (1024
@@ -22,73 +24,123 @@ import (
 // history entry marked empty_layer, as dockerd does.
 const EmptyLayerDiffID = digest.Digest("sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
 
-// CommitOptions describe docker commit's new image.
+// CommitOptions describe a committed image: docker commit's, or a build
+// step's.
 type CommitOptions struct {
-	Parent      ID                              // the container's image ("" = none)
-	Config      dockerspec.DockerOCIImageConfig // the container's config
-	Changes     []string                        // Dockerfile instructions, applied over Config
+	Parent  ID                              // the container's image ("" = none)
+	Config  dockerspec.DockerOCIImageConfig // the container's config
+	Changes []string                        // Dockerfile instructions, applied over Config
+	// ExactConfig stores Config as given (a build step's config, already
+	// complete): no Changes, no merging.
+	ExactConfig bool
 	Author      string
-	Comment     string
-	CreatedBy   string // the container's command, for history
-	ContainerID string
-	Repo, Tag   string // "" = untagged
+	Comment     string // the image's comment and its history entry's
+	// HistoryComment is the history entry's comment only (a build step's;
+	// dockerd's builder leaves the image's comment empty).
+	HistoryComment string
+	CreatedBy      string // the container's command, for history
+	ContainerID    string
+	Repo, Tag      string // "" = untagged
+}
+
+// commitConfig is the new image's config and tag, checked before any
+// layer is read.
+func commitConfig(opts *CommitOptions) (dockerspec.DockerOCIImageConfig, reference.Named, error) {
+	var user dockerspec.DockerOCIImageConfig
+	if opts.ExactConfig {
+		if len(opts.Changes) > 0 {
+			return user, nil, errdefs.InvalidArgumentf("commit: changes cannot be applied to an exact config")
+		}
+		user = opts.Config
+	} else {
+		if err := ApplyChanges(&user, opts.Changes); err != nil {
+			return user, nil, err
+		}
+		mergeConfig(&user, &opts.Config)
+	}
+	if opts.Repo == "" {
+		// dockerd: a tag without a repository is ignored
+		return user, nil, nil
+	}
+	t, err := parseTag(opts.Repo, opts.Tag)
+	if err != nil {
+		return user, nil, err
+	}
+	return user, t, nil
+}
+
+// parentOf returns the parent image's config and top layer.
+func (s *Store) parentOf(id ID) (dockerspec.DockerOCIImage, ChainID, error) {
+	if id == "" {
+		return dockerspec.DockerOCIImage{}, "", nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rec, ok := s.images[id]
+	if !ok {
+		return dockerspec.DockerOCIImage{}, "", notFound(string(id))
+	}
+	return rec.config, rec.topLayer, nil
 }
 
 // Commit creates an image from the parent image plus the layer tar
 // (a container's changes). Everything that can be refused is checked
 // before the tar is read; the layer is registered before the config is
-// written, so a crash leaves no half image.
+// written, so a crash leaves no half image. A tar with no entries adds no
+// layer: the history entry is marked empty_layer, as dockerd does.
 func (s *Store) Commit(ctx context.Context, layerTar io.Reader, opts CommitOptions) (ID, error) {
-	var user dockerspec.DockerOCIImageConfig
-	if err := ApplyChanges(&user, opts.Changes); err != nil {
+	user, named, err := commitConfig(&opts)
+	if err != nil {
 		return "", err
 	}
-	mergeConfig(&user, &opts.Config)
-	var named reference.Named
-	if opts.Repo != "" {
-		t, err := parseTag(opts.Repo, opts.Tag)
-		if err != nil {
-			return "", err
-		}
-		named = t
-	} else if opts.Tag != "" {
-		// dockerd: a tag without a repository is ignored
-		opts.Tag = ""
-	}
-
-	var parent dockerspec.DockerOCIImage
-	var parentTop ChainID
-	if opts.Parent != "" {
-		s.mu.RLock()
-		rec, ok := s.images[opts.Parent]
-		if ok {
-			parent = rec.config
-			parentTop = rec.topLayer
-		}
-		s.mu.RUnlock()
-		if !ok {
-			return "", notFound(string(opts.Parent))
-		}
+	parent, parentTop, err := s.parentOf(opts.Parent)
+	if err != nil {
+		return "", err
 	}
 	l, err := s.layers.Register(ctx, layerTar, parentTop)
 	if err != nil {
 		return "", fmt.Errorf("commit: %w", err)
 	}
-	top := l.ChainID
-	empty := l.DiffID == EmptyLayerDiffID
-	if empty {
+	if l.DiffID == EmptyLayerDiffID {
 		// The image stays on its parent's layers.
 		if _, err := s.layers.Release(ctx, l.ChainID); err != nil {
 			return "", err
 		}
-		top = parentTop
-		if top != "" {
-			if _, err := s.layers.Get(top); err != nil {
-				return "", err
-			}
+		return s.commitEmpty(ctx, opts, user, named, parent, parentTop)
+	}
+	return s.commitChild(ctx, opts, user, named, parent, l.ChainID, l.DiffID)
+}
+
+// CommitConfig creates an image on the parent's layers with a new config
+// and a history entry marked empty_layer (a build's ENV, CMD, LABEL...
+// step): no layer is registered and no tar read.
+func (s *Store) CommitConfig(ctx context.Context, opts CommitOptions) (ID, error) {
+	user, named, err := commitConfig(&opts)
+	if err != nil {
+		return "", err
+	}
+	parent, parentTop, err := s.parentOf(opts.Parent)
+	if err != nil {
+		return "", err
+	}
+	return s.commitEmpty(ctx, opts, user, named, parent, parentTop)
+}
+
+// commitEmpty makes an image on top (the parent's top layer), taking the
+// reference the image holds on it.
+func (s *Store) commitEmpty(ctx context.Context, opts CommitOptions, user dockerspec.DockerOCIImageConfig, named reference.Named, parent dockerspec.DockerOCIImage, top ChainID) (ID, error) {
+	if top != "" {
+		if _, err := s.layers.Get(top); err != nil {
+			return "", err
 		}
 	}
+	return s.commitChild(ctx, opts, user, named, parent, top, "")
+}
 
+// commitChild writes the image: the parent's layers plus diffID ("" =
+// none, an empty layer), its history plus one entry; top is the image's
+// top layer, on which the caller holds the reference the image takes.
+func (s *Store) commitChild(ctx context.Context, opts CommitOptions, user dockerspec.DockerOCIImageConfig, named reference.Named, parent dockerspec.DockerOCIImage, top ChainID, diffID digest.Digest) (ID, error) {
 	created := time.Now().UTC()
 	var cf configFile
 	cf.Comment = opts.Comment
@@ -103,22 +155,23 @@ func (s *Store) Commit(ctx context.Context, layerTar io.Reader, opts CommitOptio
 	}
 	cf.Config = user
 	cf.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: append([]digest.Digest(nil), parent.RootFS.DiffIDs...)}
-	if !empty {
-		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, l.DiffID)
+	if diffID != "" {
+		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, diffID)
+	}
+	comment := opts.Comment
+	if opts.HistoryComment != "" {
+		comment = opts.HistoryComment
 	}
 	cf.History = append(append([]ocispec.History(nil), parent.History...), ocispec.History{
 		Created:    &created,
 		CreatedBy:  opts.CreatedBy,
 		Author:     opts.Author,
-		Comment:    opts.Comment,
-		EmptyLayer: empty,
+		Comment:    comment,
+		EmptyLayer: diffID == "",
 	})
-	id, err := s.create(ctx, cf, top) // top "" (an empty scratch commit) holds nothing
+	id, err := s.create(ctx, cf, top, opts.Parent) // top "" (an empty scratch commit) holds nothing
 	if err != nil {
 		return "", err
-	}
-	if opts.Parent != "" {
-		s.setParent(id, opts.Parent)
 	}
 	if named != nil {
 		s.mu.Lock()
@@ -131,18 +184,16 @@ func (s *Store) Commit(ctx context.Context, layerTar io.Reader, opts CommitOptio
 	return id, nil
 }
 
-// setParent records id's parent image (docker history names the parent's
-// entries by its ID). Informational, like lastUpdated.
-func (s *Store) setParent(id, parent ID) {
+// writeParent records id's parent image (docker history names the
+// parent's entries by its ID; an untagged image with children is not
+// dangling). Not fsynced, like lastUpdated: after a host crash a lost
+// parent file makes the parent look dangling, nothing worse.
+func (s *Store) writeParent(id, parent ID) error {
 	md := s.metadataDir(id)
-	if err := os.MkdirAll(md, 0o700); err == nil {
-		_ = os.WriteFile(filepath.Join(md, "parent"), []byte(parent), 0o600)
+	if err := os.MkdirAll(md, 0o700); err != nil {
+		return err
 	}
-	s.mu.Lock()
-	if rec, ok := s.images[id]; ok {
-		rec.parent = parent
-	}
-	s.mu.Unlock()
+	return os.WriteFile(filepath.Join(md, "parent"), []byte(parent), 0o600)
 }
 
 // mergeConfig fills what the changes left unset from the container's

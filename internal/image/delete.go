@@ -32,7 +32,12 @@ func isIDRef(id ID, ref string) bool {
 // a name is untagged, and the image deleted when that was its last name;
 // an ID deletes the image, untagging it if it has one name, else only
 // with force. A running container's image can never
-// be deleted; a stopped container's only with force.
+// be deleted; a stopped container's only with force. An image others were
+// committed or built from is never deleted: by ID that is a conflict, by
+// its last name it stays untagged (an intermediate image). With prune, the
+// deleted image's parents that are now dangling (untagged, no other
+// child, no container) go too, as dockerd removes a build's
+// intermediate images with the image built.
 func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]apiimage.DeleteResponse, error) {
 	// The hook is asked without the store's lock, so that it may take the
 	// engine's: an engine holding its own lock may be calling Get.
@@ -50,6 +55,10 @@ func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]ap
 	}
 	s.mu.Lock()
 	out, top, err := s.deleteLocked(ref, force, u)
+	parent := ID("")
+	if top != "" {
+		parent = rec.parent
+	}
 	s.mu.Unlock()
 	for _, r := range out {
 		if r.Untagged != "" {
@@ -67,7 +76,55 @@ func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]ap
 	for _, c := range removed {
 		out = append(out, apiimage.DeleteResponse{Deleted: string(c)})
 	}
-	return out, err
+	if err != nil || !prune {
+		return out, err
+	}
+	return s.pruneParents(ctx, parent, hook, out)
+}
+
+// pruneParents deletes id and its ancestors while each is dangling and
+// no container uses it; it stops quietly at the first that is not.
+func (s *Store) pruneParents(ctx context.Context, id ID, hook InUseFunc, out []apiimage.DeleteResponse) ([]apiimage.DeleteResponse, error) {
+	for id != "" {
+		if hook != nil {
+			if _, _, used := hook(id); used {
+				return out, nil
+			}
+		}
+		s.mu.Lock()
+		rec, ok := s.images[id]
+		if !ok || len(s.refsLocked(id)) > 0 || s.hasChildLocked(id) {
+			s.mu.Unlock()
+			return out, nil
+		}
+		err := s.removeLocked(rec)
+		s.mu.Unlock()
+		if err != nil {
+			return out, err
+		}
+		s.logEvent(id, string(id), eventtypes.ActionDelete)
+		out = append(out, apiimage.DeleteResponse{Deleted: string(id)})
+		removed, err := s.layers.Release(ctx, rec.topLayer)
+		for _, c := range removed {
+			out = append(out, apiimage.DeleteResponse{Deleted: string(c)})
+		}
+		if err != nil {
+			return out, err
+		}
+		id = rec.parent
+	}
+	return out, nil
+}
+
+// removeLocked deletes an untagged image's config and metadata; the
+// caller releases its top layer.
+func (s *Store) removeLocked(rec *record) error {
+	if err := os.Remove(filepath.Join(s.contentDir(), digest.Digest(rec.id).Encoded())); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	_ = os.RemoveAll(s.metadataDir(rec.id))
+	delete(s.images, rec.id)
+	return nil
 }
 
 // usage is what the InUse hook said about image id.
@@ -110,10 +167,13 @@ func (s *Store) deleteLocked(ref string, force bool, u usage) ([]apiimage.Delete
 		}
 		out = append(out, apiimage.DeleteResponse{Untagged: reference.FamiliarString(named)})
 		out = append(out, s.untagDigestsLocked(id, named)...)
-		if len(s.refsLocked(id)) > 0 {
+		if len(s.refsLocked(id)) > 0 || s.hasChildLocked(id) {
 			return out, "", nil
 		}
 	} else {
+		if s.hasChildLocked(id) {
+			return nil, "", errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image has dependent child images", shortID(string(id)))
+		}
 		if cid, running, ok := inUse(); ok && running {
 			return nil, "", errdefs.Conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(string(id)), shortID(cid))
 		}
@@ -142,11 +202,9 @@ func (s *Store) deleteLocked(ref string, force bool, u usage) ([]apiimage.Delete
 		}
 		out = append(out, apiimage.DeleteResponse{Untagged: reference.FamiliarString(r)})
 	}
-	if err := os.Remove(filepath.Join(s.contentDir(), digest.Digest(id).Encoded())); err != nil && !os.IsNotExist(err) {
+	if err := s.removeLocked(rec); err != nil {
 		return out, "", err
 	}
-	_ = os.RemoveAll(s.metadataDir(id))
-	delete(s.images, id)
 	out = append(out, apiimage.DeleteResponse{Deleted: string(id)})
 	return out, rec.topLayer, nil
 }

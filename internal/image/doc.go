@@ -5,7 +5,9 @@
 //	                                    DockerOCIImage); its sha256 is the image ID
 //	  imagedb/metadata/sha256/<id-hex>/lastUpdated   last tag time (RFC 3339)
 //	  imagedb/metadata/sha256/<id-hex>/parent        the image it was committed
-//	                                    from (docker history names its entries)
+//	                                    or built from, written before the config
+//	                                    (docker history names its entries; an
+//	                                    untagged image with a child is not dangling)
 //	  layerdb/                          the layer store (internal/layer)
 //	  repositories.json                 {"Repositories":{"busybox":{"busybox:latest":"sha256:..."}}}
 //	<data-root>/tmp/image-*             files being written
@@ -20,6 +22,15 @@
 //
 // Images reference their top layer once each; that layer holds its
 // parents (see internal/layer).
+//
+// Parents and intermediate images (dockerd's rules): a build makes one
+// image per step, each the parent of the next (Commit with ExactConfig
+// for a step's layer, CommitConfig for a metadata-only step, whose history
+// entry is marked empty_layer). An untagged image with a child is an
+// intermediate image: docker images shows it only with -a, it is not
+// dangling (prune keeps it), deleting it by ID is a conflict, and it goes
+// when the last image built on it is deleted (Delete with prune walks up
+// the parents while they are untagged, childless and unused).
 //
 // Commit, load and import follow the same order (layers, then config, then
 // tags), so a SIGKILL at any point leaves whole images only (e2e

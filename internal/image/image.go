@@ -29,4 +29,6 @@ type Image struct {
 	TopLayer ChainID
 	Size     int64 // sum of the layers' unpacked sizes
 	Created  time.Time
+	// Parent is the image it was committed or built from ("" = none).
+	Parent ID
 }

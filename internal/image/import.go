@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -48,7 +49,7 @@ func (s *Store) Import(ctx context.Context, src io.Reader, repo, tag string, cha
 	cf.Config = cfg
 	cf.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.DiffID}}
 	cf.History = []ocispec.History{{Created: &created, Comment: message}}
-	id, err := s.create(ctx, cf, l.ChainID)
+	id, err := s.create(ctx, cf, l.ChainID, "")
 	if err != nil {
 		return "", err
 	}
@@ -72,7 +73,10 @@ func (s *Store) Import(ctx context.Context, src io.Reader, repo, tag string, cha
 
 // create stores a config whose top layer the caller holds a reference on;
 // the reference passes to the image (or is dropped if the image exists).
-func (s *Store) create(ctx context.Context, cf configFile, top ChainID) (ID, error) {
+// parent ("" = none) is the image it was committed from: its metadata
+// file is written before the config, so an image never appears without
+// it (an untagged parent would look dangling).
+func (s *Store) create(ctx context.Context, cf configFile, top ChainID, parent ID) (ID, error) {
 	b, err := json.Marshal(cf)
 	if err != nil {
 		_, _ = s.layers.Release(ctx, top)
@@ -86,10 +90,15 @@ func (s *Store) create(ctx context.Context, cf configFile, top ChainID) (ID, err
 		return id, nil
 	}
 	rec, err := s.newRecord(id, b)
+	if err == nil && parent != "" {
+		rec.parent = parent
+		err = s.writeParent(id, parent)
+	}
 	if err == nil {
 		err = s.writeAtomic(filepath.Join(s.contentDir(), digest.Digest(id).Encoded()), b)
 	}
 	if err != nil {
+		_ = os.RemoveAll(s.metadataDir(id))
 		_, _ = s.layers.Release(ctx, top)
 		return "", fmt.Errorf("store image config: %w", err)
 	}

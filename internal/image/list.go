@@ -23,7 +23,10 @@ func createdOf(rec *record) time.Time {
 }
 
 // List returns image summaries, newest first. Filters: dangling,
-// label, reference, before, since.
+// label, reference, before, since. As dockerd, an image with neither tag
+// nor digest that another image was committed or built from (a build's
+// intermediate image) is listed only with All; dangling=true lists the
+// untagged images nothing was built from.
 func (s *Store) List(ctx context.Context, opts images.ListOptions) ([]apiimage.Summary, error) {
 	f := opts.Filters
 	if err := f.Validate("dangling", "label", "reference", "before", "since"); err != nil {
@@ -59,9 +62,14 @@ func (s *Store) List(ctx context.Context, opts images.ListOptions) ([]apiimage.S
 		}
 	}
 	out := []apiimage.Summary{}
+	withChildren := s.withChildrenLocked()
 	for _, rec := range s.images {
 		tags := s.tagsLocked(rec.id)
 		if dangling != nil && *dangling != (len(tags) == 0) {
+			continue
+		}
+		digests := s.digestsLocked(rec.id)
+		if withChildren[rec.id] && len(tags) == 0 && (dangling != nil || !opts.All && len(digests) == 0) {
 			continue
 		}
 		if before != nil && !createdOf(rec).Before(createdOf(before)) {
@@ -101,7 +109,8 @@ func (s *Store) List(ctx context.Context, opts images.ListOptions) ([]apiimage.S
 			Created:     createdOf(rec).Unix(),
 			Labels:      labels,
 			RepoTags:    tags,
-			RepoDigests: s.digestsLocked(rec.id),
+			RepoDigests: digests,
+			ParentID:    string(rec.parent),
 			Size:        rec.size,
 			SharedSize:  -1,
 			Containers:  -1,

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,9 +15,10 @@ import (
 )
 
 // Prune removes unused images (docker image prune): dangling ones
-// (untagged), or with dangling=false every image no container uses.
-// Filters: dangling, until, label, label!. An image another kept image
-// was committed from stays (its layers are shared anyway).
+// (untagged, and nothing was built from them), or with dangling=false
+// every image no container uses. Filters: dangling, until, label,
+// label!. Deleting an image prunes its parents that become dangling
+// (a build's intermediate images go with the image built).
 func (s *Store) Prune(ctx context.Context, f filters.Args) (apiimage.PruneReport, error) {
 	rep := apiimage.PruneReport{ImagesDeleted: []apiimage.DeleteResponse{}}
 	if err := f.Validate("dangling", "until", "label", "label!"); err != nil {
@@ -43,12 +45,7 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (apiimage.PruneReport
 	s.mu.RLock()
 	hook := s.inUse
 	var victims []ID
-	parents := map[ID]bool{}
-	for _, rec := range s.images {
-		if rec.parent != "" {
-			parents[rec.parent] = true
-		}
-	}
+	parents := s.withChildrenLocked()
 	for id, rec := range s.images {
 		if danglingOnly && len(s.refsLocked(id)) > 0 {
 			continue
@@ -67,6 +64,15 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (apiimage.PruneReport
 		}
 		victims = append(victims, id)
 	}
+	// Children first: an image is deleted only once nothing was built
+	// from it (deleting a child prunes its dangling parents).
+	sort.Slice(victims, func(i, j int) bool {
+		a, b := s.images[victims[i]], s.images[victims[j]]
+		if ca, cb := createdOf(a), createdOf(b); !ca.Equal(cb) {
+			return ca.After(cb)
+		}
+		return len(a.config.History) > len(b.config.History)
+	})
 	s.mu.RUnlock()
 	for _, id := range victims {
 		if hook != nil {

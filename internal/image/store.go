@@ -263,7 +263,7 @@ func (s *Store) Get(ctx context.Context, ref string) (*Image, error) {
 }
 
 func (s *Store) imageLocked(rec *record) *Image {
-	img := &Image{ID: rec.id, Config: rec.config, RepoTags: s.tagsLocked(rec.id), TopLayer: rec.topLayer, Size: rec.size}
+	img := &Image{ID: rec.id, Config: rec.config, RepoTags: s.tagsLocked(rec.id), TopLayer: rec.topLayer, Size: rec.size, Parent: rec.parent}
 	if rec.config.Created != nil {
 		img.Created = *rec.config.Created
 	}
@@ -426,6 +426,27 @@ func (s *Store) Tag(ctx context.Context, ref, repo, tag string) error {
 	}
 	s.logEvent(rec.id, reference.FamiliarString(named), eventtypes.ActionTag)
 	return nil
+}
+
+// withChildrenLocked is the set of images that are some image's parent.
+func (s *Store) withChildrenLocked() map[ID]bool {
+	parents := map[ID]bool{}
+	for _, rec := range s.images {
+		if rec.parent != "" {
+			parents[rec.parent] = true
+		}
+	}
+	return parents
+}
+
+// hasChildLocked reports whether an image was committed from id.
+func (s *Store) hasChildLocked(id ID) bool {
+	for _, rec := range s.images {
+		if rec.parent == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Count is the number of stored images (docker info's Images).
