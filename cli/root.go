@@ -87,6 +87,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newSaveCommand(c), newLoadCommand(c),
 		newHistoryCommand(c),
 		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
+		newBuildCommand(c), newBuilderCommand(c),
 
 		newVersionCommand(c),
 		newInfoCommand(c),
@@ -147,7 +148,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 	rm.Use = "rm [OPTIONS] IMAGE [IMAGE...]"
 	rm.Aliases = []string{"remove", "rmi"}
 	cmd.AddCommand(ls, rm, newImageInspectCommand(c), newImportCommand(c), newTagCommand(c), newHistoryCommand(c),
-		newImagePruneCommand(c), newSaveCommand(c), newLoadCommand(c))
+		newImagePruneCommand(c), newSaveCommand(c), newLoadCommand(c), newBuildCommand(c))
 	cmd.AddCommand(newPullCommand(c), newPushCommand(c))
 	return cmd
 }
