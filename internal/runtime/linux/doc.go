@@ -1,9 +1,10 @@
 // Package linux is berth's own OCI runtime: it turns a bundle into a
 // container without any external binary.
 //
-// Create forks a re-executed copy of the calling binary ("/proc/self/exe
-// init"; the binary's main must call InitMain when os.Args[1] == "init")
-// with the clone flags of the spec's new namespaces. That child, "init",
+// Create forks a re-executed init binary ("<init> init": cmd/berth-init
+// when it is installed next to the executable, else /proc/self/exe; the
+// binary's main must call InitMain when os.Args[1] == "init") with the
+// clone flags of the spec's new namespaces. That child, "init",
 // finishes the setup from inside the namespaces and finally becomes the
 // user's program through execve, so the program is PID 1 of its pid
 // namespace and no extra process remains.
@@ -14,7 +15,7 @@
 // (close-on-exec once init runs). Every message is one packet holding one
 // JSON object {"type": ..., ...}; the pty master travels as SCM_RIGHTS.
 //
-//	parent                                   init (/proc/self/exe init)
+//	parent                                   init (<init> init)
 //	------                                   --------------------------
 //	socketpair; fork with clone flags
 //	  (pid, mount, uts, ipc, net), setsid  -> Go runtime starts, reads fd 3
@@ -108,11 +109,12 @@
 // without Dirs falls back to Apply from the parent.
 //
 // Cost: nothing is added to the container's start; an exec forks and
-// execs the init binary once. That binary is cmd/berth-init when it is
-// installed next to the executable (ExecInitName, Options.ExecInitPath):
-// it links only this package, so it is ready in about 1 ms where berthd,
-// whose package initialisation (reference and digest regexps,
-// compression tables, ...) runs in every re-exec, takes 5-7 ms; halving
+// execs the init binary once. That binary, for a container's init as for
+// an exec, is cmd/berth-init when it is installed next to the executable
+// (ExecInitName, Options.InitPath and ExecInitPath): it links only this
+// package, so it is ready in about 1 ms where berthd, whose package
+// initialisation (reference and digest regexps, compression tables, the
+// Dockerfile parser, ...) runs in every re-exec, takes 5-7 ms; halving
 // docker exec's time in the monitor. Without it, /proc/self/exe.
 //
 // # Not yet supported

@@ -1,6 +1,7 @@
 package linux_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -247,13 +248,15 @@ func TestOOMKilled(t *testing.T) {
 }
 
 // TestConformanceExecInit runs the suite with cmd/berth-init, the lean
-// twin of "berthd init", as the binary of exec'd processes (ExecInitPath).
+// twin of "berthd init", as the binary of containers' inits and exec'd
+// processes (what berthd's monitor runs when berth-init is installed), or
+// with $BERTH_INIT_BINARY as the containers' init.
 func TestConformanceExecInit(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), linux.ExecInitName)
 	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/berth-init").CombinedOutput(); err != nil {
 		t.Fatalf("build berth-init: %v\n%s", err, out)
 	}
-	init := os.Getenv("BERTH_INIT_BINARY")
+	init := cmp.Or(os.Getenv("BERTH_INIT_BINARY"), bin)
 	runtimetest.Run(t, func(t *testing.T) runtime.Runtime {
 		return linux.New(linux.Options{InitPath: init, ExecInitPath: bin})
 	})

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,14 +25,16 @@ import (
 
 // Options configure the runtime. The zero value is ready to use.
 type Options struct {
-	// InitPath is the binary re-executed as "<InitPath> init"; its main must
-	// call InitMain for that argument. "" means /proc/self/exe.
+	// InitPath is the binary re-executed as "<InitPath> init" for a
+	// container's init; its main must call InitMain for that argument. ""
+	// means the ExecInitName binary next to the running executable when
+	// it exists (opened once here, so later starts run this very file
+	// even if it is replaced), else /proc/self/exe.
 	InitPath string
 	// ExecInitPath is the binary re-executed as "<ExecInitPath> init" for
 	// an exec'd process (Task.Exec). "" means the ExecInitName binary next
 	// to the running executable when InitPath is "" and that binary
-	// exists (opened once here, so later execs run this very file even if
-	// it is replaced), else InitPath.
+	// exists, else InitPath.
 	ExecInitPath string
 	// NewCgroup returns the manager of a spec's cgroupsPath; nil means
 	// cgroups.New.
@@ -49,10 +53,9 @@ func New(opts Options) runtime.Runtime {
 	r := &Runtime{initPath: opts.InitPath, newCgroup: opts.NewCgroup}
 	r.execInitPath = opts.ExecInitPath
 	if r.initPath == "" {
-		r.initPath = "/proc/self/exe"
-		if r.execInitPath == "" {
-			r.execInitPath = openExecInit()
-		}
+		lean := leanInit()
+		r.initPath = cmp.Or(lean, "/proc/self/exe")
+		r.execInitPath = cmp.Or(r.execInitPath, lean)
 	}
 	if r.execInitPath == "" {
 		r.execInitPath = r.initPath
@@ -64,11 +67,17 @@ func New(opts Options) runtime.Runtime {
 }
 
 // ExecInitName is the lean twin of "berthd init" (cmd/berth-init,
-// installed next to berthd): it links only this package, so its start
-// skips the package initialisation of all of berthd (regexps of image
-// references and digests, compression tables, ...), about half the time
-// an exec'd process takes to get ready. It speaks the same protocol.
+// installed next to berthd), the init of containers and of exec'd
+// processes: it links only this package, so its start skips the package
+// initialisation of all of berthd (regexps of image references and
+// digests, compression tables, the Dockerfile parser, ...), about half the
+// time an exec'd process takes to get ready. It speaks the same protocol.
 const ExecInitName = "berth-init"
+
+// leanInit is openExecInit done once per process: the monitor makes a
+// Runtime per container, and each used to open (and keep) a descriptor of
+// its own.
+var leanInit = sync.OnceValue(openExecInit)
 
 // openExecInit opens ExecInitName next to the running executable and
 // returns a /proc/self/fd path to it, or "" if there is none. The fd is
