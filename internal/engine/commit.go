@@ -87,9 +87,7 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts containers.CommitO
 	if opts.Config != nil {
 		base = mergeOver(user, base)
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeCommitTar(ctx, rd, c.ID, pw)) }()
-	id, err := ic.Commit(ctx, pr, image.CommitOptions{
+	id, err := commitTar(ctx, ic, func(w io.Writer) error { return writeCommitTar(ctx, rd, c.ID, w) }, image.CommitOptions{
 		Parent:      c.ImageID,
 		Config:      base,
 		Changes:     changes,
@@ -100,7 +98,6 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts containers.CommitO
 		Repo:        opts.Repo,
 		Tag:         opts.Tag,
 	})
-	pr.CloseWithError(io.ErrClosedPipe) // end the writer if Commit stopped early
 	if err != nil {
 		return "", fmt.Errorf("commit %s: %w", c.Name[1:], err)
 	}
@@ -202,14 +199,29 @@ func (e *Engine) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemCh
 // they are the empty mount points, as with dockerd.
 var mountPoints = map[string]bool{"etc/hostname": true, "etc/hosts": true, "etc/resolv.conf": true, ".dockerenv": true}
 
+// commitTar stores an image whose layer write produces (docker commit's,
+// a build step's), streaming the tar into the image store.
+func commitTar(ctx context.Context, ic ImageCommitter, write func(io.Writer) error, opts image.CommitOptions) (image.ID, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	id, err := ic.Commit(ctx, pr, opts)
+	pr.CloseWithError(io.ErrClosedPipe) // end the writer if Commit stopped early
+	return id, err
+}
+
 // writeCommitTar writes the container's changes without the empty mount
-// point files.
-func writeCommitTar(ctx context.Context, rd RWDiffer, id string, w io.Writer) error {
+// point files, and without /etc when nothing else in it changed (the
+// mount points made it look modified): a RUN that changed nothing makes
+// an empty layer, as with dockerd's init layer.
+func writeCommitTar(ctx context.Context, rd interface {
+	DiffRW(ctx context.Context, id string, w io.Writer) error
+}, id string, w io.Writer) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(rd.DiffRW(ctx, id, pw)) }()
 	defer pr.Close()
 	tr := tar.NewReader(pr)
 	tw := tar.NewWriter(w)
+	var etc *tar.Header // /etc's entry, held until something in it is written
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -218,8 +230,21 @@ func writeCommitTar(ctx context.Context, rd RWDiffer, id string, w io.Writer) er
 		if err != nil {
 			return err
 		}
-		if hdr.Typeflag == tar.TypeReg && hdr.Size == 0 && mountPoints[strings.TrimPrefix(hdr.Name, "/")] {
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(hdr.Name, "./"), "/"), "/")
+		if hdr.Typeflag == tar.TypeReg && hdr.Size == 0 && mountPoints[name] {
 			continue
+		}
+		if name == "etc" && hdr.Typeflag == tar.TypeDir {
+			etc = hdr
+			continue
+		}
+		if etc != nil {
+			if strings.HasPrefix(name, "etc/") {
+				if err := tw.WriteHeader(etc); err != nil {
+					return err
+				}
+			}
+			etc = nil // the walk has left /etc: nothing in it changed
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
