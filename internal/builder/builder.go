@@ -2,8 +2,14 @@ package builder
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
 
+	"github.com/distribution/reference"
+
+	"github.com/berth-dev/berth/internal/builder/buildctx"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
 )
@@ -17,7 +23,8 @@ type Config struct {
 	TmpDir string
 }
 
-// Builder runs classic builds.
+// Builder runs classic builds. It holds no per-build state: concurrent
+// builds are independent.
 type Builder struct {
 	cfg Config
 }
@@ -27,6 +34,95 @@ func New(cfg Config) *Builder { return &Builder{cfg: cfg} }
 
 // Build builds contextTar (the POST /build body) with opts, reporting to
 // out, and returns the built image's ID (tagged with opts.Tags).
-func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options, out Output) (image.ID, error) {
-	return "", errdefs.NotImplementedf("build: not implemented yet")
+func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options, out Output) (id image.ID, err error) {
+	pr := &progress{out: out, quiet: opts.Quiet}
+	defer func() {
+		if err != nil {
+			pr.flushHeld()
+		}
+	}()
+	tags, err := parseTags(opts.Tags)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(b.cfg.TmpDir, 0o700); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	bctx, err := buildctx.Extract(ctx, contextTar, b.cfg.TmpDir, opts.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	defer bctx.Close()
+	dt, err := bctx.Dockerfile(opts.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	p, err := planBuild(dt, opts)
+	if err != nil {
+		return "", err
+	}
+	bd := newBuild(b.cfg, opts, p, pr, bctx)
+	defer bd.release()
+	id, err = bd.run(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := out.Aux(string(id)); err != nil {
+		return "", err
+	}
+	if unused := bd.args.unused(); len(unused) > 0 {
+		pr.printf("[Warning] One or more build-args %v were not consumed\n", unused)
+	}
+	pr.printf("Successfully built %s\n", shortID(string(id)))
+	for _, t := range tags {
+		if err := b.cfg.Backend.Tag(ctx, id, t); err != nil {
+			return "", err
+		}
+		pr.printf("Successfully tagged %s\n", t)
+	}
+	if opts.Quiet {
+		pr.held.Reset()
+		pr.quiet = false
+		pr.printf("%s\n", id)
+	}
+	return id, pr.err
+}
+
+// parseTags validates -t values up front (dockerd's sanitizeRepoAndTags)
+// and returns them normalized to the familiar "name:tag".
+func parseTags(in []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range in {
+		if t == "" {
+			continue
+		}
+		ref, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			return nil, errdefs.InvalidArgumentf("invalid reference format: %s", t)
+		}
+		if _, ok := ref.(reference.Digested); ok {
+			return nil, errdefs.InvalidArgumentf("build tag cannot contain a digest")
+		}
+		s := reference.FamiliarString(reference.TagNameOnly(ref))
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// errorf classifies builder errors as InvalidArgument unless they
+// already carry a class.
+func invalidf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if errdefs.ClassOf(err) != errdefs.Unknown {
+		return err
+	}
+	var se *StepError
+	if errors.As(err, &se) {
+		return err
+	}
+	return errdefs.With(errdefs.InvalidArgument, err)
 }

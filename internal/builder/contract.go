@@ -1,13 +1,7 @@
-// Package builder is berth's classic Dockerfile builder (POST /build with
-// version=1, what `docker build` uses with DOCKER_BUILDKIT=0). The
-// Dockerfile is parsed with buildkit's parser and instructions packages;
-// each instruction is dispatched in order on the current stage's image,
-// every step yielding an image (metadata-only steps an empty layer) whose
-// ID is remembered in the build cache under the step's cache key.
-//
 // This file is the contract between the builder and the rest of berth:
 // the router decodes Options, the engine adapter provides Backend, the
-// cache store provides Cache.
+// cache store provides Cache. (The package doc is in doc.go.)
+
 package builder
 
 import (
@@ -67,6 +61,10 @@ type RunRequest struct {
 	Config     ctypes.Config     // Cmd = the command to run (Entrypoint is cleared), Env, User, WorkingDir, Shell, Labels of the stage
 	HostConfig ctypes.HostConfig // Options.HostConfig
 	Out        io.Writer         // stdout and stderr, interleaved, as the process writes them
+	// Created, when set, is called once with the container's ID after
+	// the container is created and before it starts (so the builder
+	// prints " ---> Running in <id>" ahead of the command's output).
+	Created func(containerID string)
 }
 
 // CommitRequest makes one step's image.
@@ -75,6 +73,7 @@ type CommitRequest struct {
 	Config    dockerspec.DockerOCIImageConfig // the new image's config, exactly (no merging with the parent)
 	CreatedBy string                          // history entry: "/bin/sh -c #(nop)  ENV A=b", "|1 X=y /bin/sh -c make"
 	Comment   string                          // history comment ("" = none)
+	Author    string                          // the image's author (MAINTAINER; "" = none)
 }
 
 // WorkLayer is a writable layer on an image's layers with no container

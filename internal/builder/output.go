@@ -1,0 +1,58 @@
+package builder
+
+import (
+	"fmt"
+	"strings"
+)
+
+// progress writes the classic builder's stream. In quiet mode it holds
+// everything back: a successful build then prints only the image ID, a
+// failed one flushes what it held so the user sees where it broke (as
+// dockerd's notVerboseBuffer does).
+type progress struct {
+	out   Output
+	quiet bool
+	held  strings.Builder
+	err   error // the first write error (the client went away)
+}
+
+func (p *progress) stream(s string) {
+	if p.err != nil || s == "" {
+		return
+	}
+	if p.quiet {
+		p.held.WriteString(s)
+		return
+	}
+	p.err = p.out.Stream(s)
+}
+
+func (p *progress) printf(format string, args ...any) { p.stream(fmt.Sprintf(format, args...)) }
+
+// Write takes a RUN step's output.
+func (p *progress) Write(b []byte) (int, error) {
+	p.stream(string(b))
+	if p.err != nil {
+		return 0, p.err
+	}
+	return len(b), nil
+}
+
+// flushHeld sends what quiet mode held back (after a failure).
+func (p *progress) flushHeld() {
+	if p.quiet && p.held.Len() > 0 && p.err == nil {
+		p.err = p.out.Stream(p.held.String())
+		p.held.Reset()
+	}
+}
+
+// shortID is dockerd's stringid.TruncateID: 12 hex digits, no algorithm.
+func shortID(id string) string {
+	if _, hex, ok := strings.Cut(id, ":"); ok {
+		id = hex
+	}
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
