@@ -10,6 +10,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/userns"
 )
 
 // Mount is a mount described as data, like the mount(8) command line:
@@ -125,8 +127,15 @@ func compact(opts []string) (dir, data string) {
 	return dir, strings.Join(out, ",")
 }
 
-// Mount mounts m on target.
+// Mount mounts m on target. An overlay with "uidmap=" and "gidmap="
+// options (userns.FormatRanges forms) gets each lower dir idmapped
+// through a user namespace holding those maps (see idmapLowers).
 func (m Mount) Mount(target string) error {
+	m, release, err := m.idmapLowers()
+	if err != nil {
+		return err
+	}
+	defer release()
 	p, err := m.plan()
 	if err != nil {
 		return err
@@ -147,6 +156,73 @@ func (m Mount) Mount(target string) error {
 		}
 	}
 	return nil
+}
+
+// idmapLowers replaces the lower dirs of an overlay that asks for an
+// idmap by detached idmapped copies of them, named /proc/self/fd/<n>.
+// Overlayfs refuses to be idmapped itself (EINVAL), but takes idmapped
+// layers (Linux 5.19) and keeps private clones of them, so release (which
+// closes the copies) runs right after the mount: nothing but the overlay
+// stays mounted, and a crash leaves nothing else to clean up. The upper
+// dir is not idmapped: what the container writes is owned on disk by its
+// host IDs, as with dockerd's remapping.
+func (m Mount) idmapLowers() (Mount, func(), error) {
+	var uids, gids string
+	var opts []string
+	for _, o := range m.Options {
+		switch k, v, _ := strings.Cut(o, "="); k {
+		case "uidmap":
+			uids = v
+		case "gidmap":
+			gids = v
+		default:
+			opts = append(opts, o)
+		}
+	}
+	noop := func() {}
+	if uids == "" && gids == "" {
+		return m, noop, nil
+	}
+	if m.Type != "overlay" {
+		return m, noop, fmt.Errorf("mount %s: idmapped %s mounts are not supported", m.Source, m.Type)
+	}
+	var idm userns.IDMap
+	var err error
+	if idm.UIDs, err = userns.ParseRanges(uids); err == nil {
+		idm.GIDs, err = userns.ParseRanges(gids)
+	}
+	if err != nil {
+		return m, noop, err
+	}
+	ns, err := userns.NS(idm)
+	if err != nil {
+		return m, noop, err
+	}
+	var clones []*os.File
+	release := func() {
+		for _, f := range clones {
+			f.Close()
+		}
+	}
+	for i, o := range opts {
+		v, ok := strings.CutPrefix(o, "lowerdir=")
+		if !ok {
+			continue
+		}
+		ls := strings.Split(v, ":")
+		for j, l := range ls {
+			f, err := userns.CloneIDMapped(l, ns)
+			if err != nil {
+				release()
+				return m, noop, err
+			}
+			clones = append(clones, f)
+			ls[j] = userns.FDPath(f)
+		}
+		opts[i] = "lowerdir=" + strings.Join(ls, ":")
+	}
+	m.Options = opts
+	return m, release, nil
 }
 
 // mountFrom mounts with dir as the working directory. The working

@@ -18,14 +18,19 @@ import (
 // Meta is what a driver records of a snapshot. On disk it is the JSON
 // every driver writes, byte for byte as before this type existed:
 //
-//	{"parent":"<key>","kind":"active|view|committed","created":...,"volatile":true}
+//	{"parent":"<key>","kind":"active|view|committed","created":...,"volatile":true,
+//	 "uidmap":"0:100000:65536","gidmap":"0:100000:65536"}
 //
-// (parent absent for a base, volatile only for overlay2's volatile layers).
+// (parent absent for a base, volatile only for overlay2's volatile layers,
+// the maps only for the writable layer of a userns-remapped container; see
+// Opts.IDMap).
 type Meta struct {
 	Parent   string
 	Kind     Kind
 	Created  time.Time
 	Volatile bool
+	// UIDMap and GIDMap are userns.FormatRanges forms ("" = none).
+	UIDMap, GIDMap string
 }
 
 // metaJSON is Meta's on-disk form; its field order is the file's.
@@ -34,11 +39,14 @@ type metaJSON struct {
 	Kind     string    `json:"kind"`
 	Created  time.Time `json:"created"`
 	Volatile bool      `json:"volatile,omitempty"`
+	UIDMap   string    `json:"uidmap,omitempty"`
+	GIDMap   string    `json:"gidmap,omitempty"`
 }
 
 // Marshal encodes m as its meta file holds it.
 func (m Meta) Marshal() ([]byte, error) {
-	return json.Marshal(metaJSON{Parent: m.Parent, Kind: m.Kind.String(), Created: m.Created, Volatile: m.Volatile})
+	return json.Marshal(metaJSON{Parent: m.Parent, Kind: m.Kind.String(), Created: m.Created, Volatile: m.Volatile,
+		UIDMap: m.UIDMap, GIDMap: m.GIDMap})
 }
 
 // ParseMeta decodes a meta file. A JSON error is returned as encoding/json
@@ -49,7 +57,7 @@ func ParseMeta(b []byte) (Meta, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return Meta{}, err
 	}
-	m := Meta{Parent: j.Parent, Created: j.Created, Volatile: j.Volatile}
+	m := Meta{Parent: j.Parent, Created: j.Created, Volatile: j.Volatile, UIDMap: j.UIDMap, GIDMap: j.GIDMap}
 	switch j.Kind {
 	case "active":
 		m.Kind = KindActive

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/userns"
 )
 
 // Kind is a snapshot's kind.
@@ -81,6 +82,30 @@ type Opts struct {
 	// (a container's): overlay2 mounts it with "volatile" so that neither
 	// fsync in the container nor unmount syncs the host filesystem.
 	Volatile bool
+	// IDMap, when not empty, is the user namespace map of the container
+	// that will use the snapshot (dockerd's --userns-remap): the upper
+	// dir's root is owned by the map's root, and Mounts idmaps the lower
+	// layers through it (options "uidmap=", "gidmap=" on the overlay
+	// mount; see Mount), so root-owned image files show as the container's
+	// root while what the container writes is owned by its host IDs.
+	// Drivers that cannot do it fail with NotImplemented.
+	IDMap userns.IDMap
+}
+
+// WithIDMap asks for a snapshot remapped by m; see Opts.IDMap.
+func WithIDMap(m userns.IDMap) Opt { return func(o *Opts) { o.IDMap = m } }
+
+// RefuseIDMap is the answer of a driver that cannot remap (vfs, btrfs):
+// NotImplemented when opts ask for an IDMap.
+func RefuseIDMap(driver string, opts []Opt) error {
+	var o Opts
+	for _, f := range opts {
+		f(&o)
+	}
+	if !o.IDMap.Empty() {
+		return errdefs.NotImplementedf("storage driver %s does not support user namespace remapping (--userns-remap): use overlay2", driver)
+	}
+	return nil
 }
 
 // Opt sets an option.

@@ -222,7 +222,10 @@ func (d *Driver) Name() string { return Name }
 func (d *Driver) Mountpoint(key string) string { return d.dir(key) }
 
 // Prepare implements storage.Driver.
-func (d *Driver) Prepare(ctx context.Context, key, parent string, _ ...storage.Opt) ([]storage.Mount, error) {
+func (d *Driver) Prepare(ctx context.Context, key, parent string, opts ...storage.Opt) ([]storage.Mount, error) {
+	if err := storage.RefuseIDMap(Name, opts); err != nil {
+		return nil, err
+	}
 	if err := d.create(key, parent, storage.KindActive); err != nil {
 		return nil, err
 	}

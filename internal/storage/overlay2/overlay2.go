@@ -59,6 +59,7 @@ import (
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/storage"
+	"github.com/berth-dev/berth/internal/userns"
 )
 
 // Name is the driver's name.
@@ -232,7 +233,7 @@ func (d *Driver) Prepare(ctx context.Context, key, parent string, opts ...storag
 	for _, f := range opts {
 		f(&o)
 	}
-	if err := d.create(key, parent, storage.KindActive, o.Volatile); err != nil {
+	if err := d.create(key, parent, storage.KindActive, o.Volatile, o.IDMap); err != nil {
 		return nil, err
 	}
 	return d.Mounts(ctx, key)
@@ -243,13 +244,13 @@ func (d *Driver) View(ctx context.Context, key, parent string) ([]storage.Mount,
 	if parent == "" {
 		return nil, errdefs.InvalidArgumentf("view %s: a view needs a parent", key)
 	}
-	if err := d.create(key, parent, storage.KindView, false); err != nil {
+	if err := d.create(key, parent, storage.KindView, false, userns.IDMap{}); err != nil {
 		return nil, err
 	}
 	return d.Mounts(ctx, key)
 }
 
-func (d *Driver) create(key, parent string, kind storage.Kind, volatile bool) (retErr error) {
+func (d *Driver) create(key, parent string, kind storage.Kind, volatile bool, idm userns.IDMap) (retErr error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return err
 	}
@@ -318,6 +319,12 @@ func (d *Driver) create(key, parent string, kind storage.Kind, volatile bool) (r
 		}()
 	}
 	m := storage.Meta{Parent: parent, Kind: kind, Created: time.Now().UTC(), Volatile: volatile}
+	if !idm.Empty() {
+		if err := remapDirs(d.home, tmp, idm); err != nil {
+			return err
+		}
+		m.UIDMap, m.GIDMap = userns.FormatRanges(idm.UIDs), userns.FormatRanges(idm.GIDs)
+	}
 	if err := writeMeta(tmp, m); err != nil {
 		return err
 	}
@@ -325,6 +332,28 @@ func (d *Driver) create(key, parent string, kind storage.Kind, volatile bool) (r
 		return err
 	}
 	d.snaps.Put(key, m)
+	return nil
+}
+
+// remapDirs readies snapshot dir (still in tmp) for a remapped container:
+// its diff root is owned by the container's root, as a new container's
+// root dir is with dockerd's remapping (what the container creates there
+// is then owned by its host IDs), and the container's root may traverse
+// home and dir to reach merged (mode 0710, group its root's gid, as
+// dockerd's remapped data root; other users still cannot).
+func remapDirs(home, dir string, idm userns.IDMap) error {
+	uid, gid := idm.Root()
+	if uid < 0 || gid < 0 {
+		return errdefs.InvalidArgumentf("id map %s/%s does not map the container's root", userns.FormatRanges(idm.UIDs), userns.FormatRanges(idm.GIDs))
+	}
+	if err := os.Lchown(filepath.Join(dir, "diff"), uid, gid); err != nil {
+		return err
+	}
+	for _, p := range []string{home, dir} {
+		if err := os.Lchown(p, -1, gid); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -372,6 +401,9 @@ func (d *Driver) Mounts(ctx context.Context, key string) ([]storage.Mount, error
 					return nil, err
 				}
 			}
+		}
+		if m.UIDMap != "" {
+			opts = append(opts, "uidmap="+m.UIDMap, "gidmap="+m.GIDMap)
 		}
 		return []storage.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 	}
