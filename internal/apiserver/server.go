@@ -33,6 +33,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berth-dev/berth/internal/apiserver/router"
+	buildrouter "github.com/berth-dev/berth/internal/apiserver/router/build"
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	eventsrouter "github.com/berth-dev/berth/internal/apiserver/router/events"
 	execrouter "github.com/berth-dev/berth/internal/apiserver/router/exec"
@@ -69,6 +70,8 @@ type Backends struct {
 	Exec       execrouter.Backend
 	Networks   networks.Backend
 	Volumes    volumes.Backend
+	Build      buildrouter.Backend     // nil: POST /build answers 501
+	BuildCache buildrouter.CachePruner // nil: POST /build/prune deletes nothing
 }
 
 // Server is the Engine API HTTP server.
@@ -87,7 +90,7 @@ func New(cfg Config, b Backends) *Server {
 		cfg.Version = "dev"
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	routers := []router.Router{system.NewRouter(b.System)}
+	routers := []router.Router{system.NewRouter(b.System), buildrouter.NewRouter(b.Build, b.BuildCache)}
 	if b.Containers != nil {
 		routers = append(routers, containers.NewRouter(b.Containers))
 	}

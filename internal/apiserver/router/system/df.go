@@ -73,16 +73,12 @@ func (s *systemRouter) diskUsage(w http.ResponseWriter, r *http.Request) error {
 	if opts.Volumes && rep.Volumes == nil {
 		rep.Volumes = []*volume.Volume{}
 	}
-	if opts.BuildCache {
+	if !opts.BuildCache {
+		rep.BuildCache = nil
+	} else if rep.BuildCache == nil {
 		rep.BuildCache = []*build.CacheRecord{}
 	}
 	return router.WriteJSON(w, http.StatusOK, rep)
-}
-
-// buildPrune answers POST /build/prune: berth has no build cache, so
-// there is never anything to reclaim (docker system prune calls it).
-func (s *systemRouter) buildPrune(w http.ResponseWriter, r *http.Request) error {
-	return router.WriteJSON(w, http.StatusOK, build.CachePruneReport{CachesDeleted: []string{}})
 }
 
 // Checker serves POST /system/check (a berth addition): the store is

@@ -23,7 +23,6 @@ func (s *systemRouter) Routes() []router.Route {
 			router.Route{Method: http.MethodGet, Path: "/version", Handler: s.version},
 			router.Route{Method: http.MethodGet, Path: "/info", Handler: s.info},
 			router.Route{Method: http.MethodGet, Path: "/system/df", Handler: s.diskUsage},
-			router.Route{Method: http.MethodPost, Path: "/build/prune", Handler: s.buildPrune},
 			router.Route{Method: http.MethodPost, Path: "/system/check", Handler: s.check},
 		)
 	}
