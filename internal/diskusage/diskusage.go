@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/moby/moby/api/types/build"
 	apiimage "github.com/moby/moby/api/types/image"
 	vtypes "github.com/moby/moby/api/types/volume"
 
@@ -40,6 +41,11 @@ type Volumes interface {
 	DiskUsage(ctx context.Context) ([]*vtypes.Volume, error)
 }
 
+// BuildCache is what df needs of the build cache (*cache.Store).
+type BuildCache interface {
+	List(ctx context.Context) ([]*build.CacheRecord, error)
+}
+
 // Service computes disk usage. It embeds the system backend it extends,
 // so it can be served as the system router's backend.
 type Service struct {
@@ -47,7 +53,8 @@ type Service struct {
 	Images     Images
 	Layers     Layers
 	Containers Containers
-	Volumes    Volumes // nil: no volumes
+	Volumes    Volumes    // nil: no volumes
+	BuildCache BuildCache // nil: no build cache
 }
 
 var (
@@ -97,6 +104,13 @@ func (s *Service) DiskUsage(ctx context.Context, opts system.DiskUsageOptions) (
 		}
 		rep.Volumes = vols
 		sort.Slice(rep.Volumes, func(i, j int) bool { return rep.Volumes[i].Name < rep.Volumes[j].Name })
+	}
+	if opts.BuildCache && s.BuildCache != nil {
+		recs, err := s.BuildCache.List(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.BuildCache = recs
 	}
 	return rep, nil
 }
