@@ -246,7 +246,13 @@ func (bd *build) dispatch(ctx context.Context, st *stage, cmd instructions.Comma
 		}
 	}
 	if ex, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
-		if err := ex.ExpandRaw(expand); err != nil {
+		// heredoc bodies keep their quotes (buildkit's raw expansion)
+		raw := shell.NewLex('\\')
+		raw.SkipProcessQuotes = true
+		if err := ex.ExpandRaw(func(word string) (string, error) {
+			s, _, err := raw.ProcessWord(word, env)
+			return s, err
+		}); err != nil {
 			return invalidf("%s", err)
 		}
 	}
@@ -347,35 +353,31 @@ func cloneConfig(c dockerspec.DockerOCIImageConfig) dockerspec.DockerOCIImageCon
 	return n
 }
 
-// fromImage resolves COPY --from: an earlier stage by name or index, or
-// a local image; it returns the image's read-only rootfs.
-func (bd *build) fromImage(ctx context.Context, st *stage, from string) (string, error) {
-	var id image.ID
+// fromImageID resolves COPY --from: an earlier stage by name or index
+// (built now if needed), or a local image.
+func (bd *build) fromImageID(ctx context.Context, st *stage, from string) (image.ID, error) {
 	if j, ok := stageRef(bd.plan.stages, st.index, from, false); ok {
-		sid, err := bd.stageImage(ctx, j)
-		if err != nil {
-			return "", err
-		}
-		id = sid
-	} else if n, err := strconv.Atoi(from); err == nil {
+		return bd.stageImage(ctx, j)
+	}
+	if n, err := strconv.Atoi(from); err == nil {
 		switch {
 		case n == st.index:
 			return "", errdefs.InvalidArgumentf("invalid from flag value %s: refers to current build stage", from)
 		case n < 0 || n > st.index:
 			return "", errdefs.InvalidArgumentf("invalid from flag value %s: index out of bounds", from)
 		}
-		sid, err := bd.stageImage(ctx, n)
-		if err != nil {
-			return "", err
-		}
-		id = sid
-	} else {
-		img, err := bd.cfg.Backend.Image(ctx, from)
-		if err != nil {
-			return "", fmt.Errorf("invalid from flag value %s: %w", from, err)
-		}
-		id = img.ID
+		return bd.stageImage(ctx, n)
 	}
+	img, err := bd.cfg.Backend.Image(ctx, from)
+	if err != nil {
+		return "", fmt.Errorf("invalid from flag value %s: %w", from, err)
+	}
+	return img.ID, nil
+}
+
+// rootfs returns image id's read-only rootfs ("" = an empty tree),
+// mounted once per build.
+func (bd *build) rootfs(ctx context.Context, id image.ID) (string, error) {
 	if root, ok := bd.mounts[id]; ok {
 		return root, nil
 	}

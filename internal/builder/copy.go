@@ -30,7 +30,8 @@ type copyStep struct {
 	dest    string
 	chown   string
 	chmod   string
-	extract bool // ADD: unpack local tars
+	extract bool   // ADD: unpack local tars
+	key     string // set when the step's cache key was probed already (COPY --from)
 }
 
 // copyGroup is sources copied with the same options.
@@ -44,16 +45,29 @@ func (bd *build) dispatchCopy(ctx context.Context, st *stage, c *instructions.Co
 		return errdefs.InvalidArgumentf("the --link, --parents and --exclude options require BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled")
 	}
 	cs := copyStep{name: "COPY", text: c.String(), dest: c.DestPath, chown: c.Chown, chmod: c.Chmod}
+	for _, src := range c.SourcePaths {
+		if isURL(src) {
+			return errdefs.InvalidArgumentf("COPY failed: source can't be a URL for COPY")
+		}
+	}
 	var g copyGroup
 	if c.From != "" {
-		root, err := bd.fromImage(ctx, st, c.From)
+		id, err := bd.fromImageID(ctx, st, c.From)
+		if err != nil {
+			return err
+		}
+		// An image's content is fixed by its ID: the key needs no mount
+		// and no checksum, so a cache hit costs neither.
+		keyText := fmt.Sprintf("COPY --from=%s %q --chown=%s --chmod=%s %q %q", id, c.SourcePaths, c.Chown, c.Chmod, c.DestPath, contentsText(c.SourceContents))
+		cs.key = stepKey(st, keyText, "")
+		if hit, err := bd.cache.probe(ctx, bd.out, st, cs.key, keyText); err != nil || hit {
+			return err
+		}
+		root, err := bd.rootfs(ctx, id)
 		if err != nil {
 			return err
 		}
 		for _, src := range c.SourcePaths {
-			if isURL(src) {
-				return errdefs.InvalidArgumentf("COPY failed: source can't be a URL for COPY")
-			}
 			s, err := buildctx.Resolve(root, src, nil)
 			if err != nil {
 				return fmt.Errorf("COPY failed: %w", err)
@@ -62,9 +76,6 @@ func (bd *build) dispatchCopy(ctx context.Context, st *stage, c *instructions.Co
 		}
 	} else {
 		for _, src := range c.SourcePaths {
-			if isURL(src) {
-				return errdefs.InvalidArgumentf("COPY failed: source can't be a URL for COPY")
-			}
 			s, err := bd.bctx.Resolve(src)
 			if err != nil {
 				return fmt.Errorf("COPY failed: %w", err)
@@ -90,7 +101,7 @@ func (bd *build) dispatchAdd(ctx context.Context, st *stage, c *instructions.Add
 		if isURL(src) {
 			s, err := bd.download(ctx, src, c.DestPath)
 			if err != nil {
-				return err
+				return fmt.Errorf("ADD failed: %w", err)
 			}
 			remote.srcs = append(remote.srcs, s)
 			continue
@@ -185,9 +196,12 @@ func (bd *build) performCopy(ctx context.Context, st *stage, cs copyStep) error 
 		flags += "--chmod=" + cs.chmod + " "
 	}
 	createdBy := strings.Join(append(shellOf(&st.config), fmt.Sprintf("#(nop) %s %s%s in %s ", cs.name, flags, srcHash, cs.dest)), " ")
-	key := stepKey(st, createdBy, "")
-	if hit, err := bd.cache.probe(ctx, bd.out, st, key, createdBy); err != nil || hit {
-		return err
+	key := cs.key
+	if key == "" {
+		key = stepKey(st, createdBy, "")
+		if hit, err := bd.cache.probe(ctx, bd.out, st, key, createdBy); err != nil || hit {
+			return err
+		}
 	}
 
 	parent := st.id
@@ -218,6 +232,14 @@ func (bd *build) performCopy(ctx context.Context, st *stage, cs copyStep) error 
 	}
 	st.id = id
 	return bd.cache.put(ctx, key, id, CacheEntry{Parent: parent, Description: cs.text})
+}
+
+func contentsText(cs []instructions.SourceContent) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Path+"\x00"+c.Data)
+	}
+	return out
 }
 
 func isURL(s string) bool {
