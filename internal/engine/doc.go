@@ -45,6 +45,18 @@
 // Restore starts the containers the policy brings back after a daemon or
 // host restart.
 //
+// # Builds
+//
+// BuildBackend (build.go) is the classic builder's view of the engine. A
+// RUN step is an ordinary container (random name, listed by docker ps -a
+// while it exists, as with dockerd): attached before start, output copied
+// as it comes, its exit code returned; a cancelled build kills and removes
+// it. Its commit drops the mount points (and /etc if only they touched
+// it), so a step that changed nothing adds an empty layer. COPY and ADD
+// write into work layers: writable layers named build-<hex> with no
+// container record, committed by diffing them; Restore removes any a
+// killed daemon left, like every layer without a record.
+//
 // Each step that acquires something registers its undo at once on a named
 // error result, so a failed create or start leaves nothing behind.
 //
