@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	ctypes "github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
 
@@ -50,17 +52,32 @@ func fileNotFound(p string, c *container.Container) error {
 	return errdefs.NotFoundf("Could not find the file %s in container %s", p, strings.TrimPrefix(c.Name, "/"))
 }
 
-func statIn(rootfs string, c *container.Container, cp containerPath, p string) (ctypes.PathStat, error) {
-	resolved := cp.resolved
-	if strings.HasSuffix(cp.abs, "/") || strings.HasSuffix(cp.abs, "/.") {
-		// A trailing separator follows the last component, in scope.
-		r, err := securejoin.SecureJoin(rootfs, cp.abs)
-		if err != nil {
-			return ctypes.PathStat{}, err
-		}
-		resolved = r
+// lstatInRoot stats the container path without following its last
+// component, unless it ends in a separator. The parent is resolved and
+// pinned by openat2(RESOLVE_IN_ROOT) (pathrs-lite), and the stat goes
+// through that handle: a stat is not frozen like a copy, and a resolved
+// path string would let the container swap a component for a symlink out
+// of the rootfs before the stat (leaking a host file's size, mode and
+// times).
+func lstatInRoot(rootfs string, cp containerPath) (fs.FileInfo, error) {
+	whole := cp.abs == "/" || strings.HasSuffix(cp.abs, "/") || strings.HasSuffix(cp.abs, "/.")
+	dir, base := filepath.Split(cp.abs)
+	if whole {
+		dir, base = cp.abs, ""
 	}
-	fi, err := os.Lstat(resolved)
+	h, err := pathrs.OpenInRoot(rootfs, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if base == "" {
+		return h.Stat()
+	}
+	return os.Lstat("/proc/self/fd/" + strconv.Itoa(int(h.Fd())) + "/" + base)
+}
+
+func statIn(rootfs string, c *container.Container, cp containerPath, p string) (ctypes.PathStat, error) {
+	fi, err := lstatInRoot(rootfs, cp)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
 			return ctypes.PathStat{}, fileNotFound(p, c)

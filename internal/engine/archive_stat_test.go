@@ -1,0 +1,59 @@
+package engine
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// lstatInRoot resolves every component but the last in the rootfs's scope
+// and never leaves it, even through absolute or ".." symlinks.
+func TestLstatInRoot(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "d"), 0o755)
+	os.WriteFile(filepath.Join(root, "d/f"), []byte("12345"), 0o644)
+	os.Symlink("/d", filepath.Join(root, "l"))
+	os.Symlink("/../../../../../..", filepath.Join(root, "esc"))
+	// A host file that an escaping resolution would find.
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "secret"), []byte("host"), 0o644)
+	os.Symlink(host, filepath.Join(root, "hostlink"))
+
+	for _, c := range []struct {
+		path string
+		mode fs.FileMode // type bits; 0 = regular
+		size int64
+		err  error
+	}{
+		{"/", fs.ModeDir, -1, nil},
+		{"/l", fs.ModeSymlink, -1, nil},
+		{"/l/", fs.ModeDir, -1, nil},
+		{"/l/.", fs.ModeDir, -1, nil},
+		{"/l/f", 0, 5, nil},
+		{"/esc/d/f", 0, 5, nil},
+		{"/esc" + host + "/secret", 0, 0, fs.ErrNotExist},
+		{"/hostlink/secret", 0, 0, fs.ErrNotExist},
+		{"/missing/f", 0, 0, fs.ErrNotExist},
+	} {
+		cp, err := resolveContainerPath(root, c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := lstatInRoot(root, cp)
+		if c.err != nil {
+			if !errors.Is(err, c.err) {
+				t.Errorf("%s: %v, want %v", c.path, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.path, err)
+			continue
+		}
+		if fi.Mode().Type() != c.mode || c.size >= 0 && fi.Size() != c.size {
+			t.Errorf("%s: mode %v size %d, want %v %d", c.path, fi.Mode(), fi.Size(), c.mode, c.size)
+		}
+	}
+}
