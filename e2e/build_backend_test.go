@@ -69,6 +69,14 @@ func TestBuildBackendRunNetworksAndImages(t *testing.T) {
 		t.Errorf("rmi left intermediates: %s", got)
 	}
 
+	// Resources from the build's flags reach RUN containers.
+	rdir := contextDir(t, map[string]string{"Dockerfile": "FROM busybox\n" +
+		"RUN echo mem=$(cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null) shm=$(df -k /dev/shm | tail -1 | awk '{print $2}')\n"})
+	r := d.Docker("", "build", "--no-cache", "--network", "none", "--memory", "64m", "--shm-size", "16m", rdir)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "mem=67108864 shm=16384") {
+		t.Errorf("build --memory 64m --shm-size 16m: %s", r)
+	}
+
 	// Timings: cold and cached, ten steps.
 	ten := "FROM busybox\n"
 	for i := 0; i < 5; i++ {
