@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/berth-dev/berth/internal/version.Version=$(VERSION) \
 	-X github.com/berth-dev/berth/internal/version.GitCommit=$(shell git rev-parse --short HEAD 2>/dev/null)
 
-.PHONY: build test unit up bench clean fuzz
+.PHONY: build test unit up bench bench-build clean fuzz
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berthd ./cmd/berthd
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berth-init ./cmd/berth-init
@@ -29,6 +29,10 @@ fuzz:
 
 bench: build
 	./bench/run.sh
+
+# Dockerfile builds, cold and cached, vs dockerd's classic builder and podman.
+bench-build: build
+	./bench/build.sh
 
 clean:
 	rm -rf bin
