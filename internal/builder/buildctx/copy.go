@@ -1,8 +1,23 @@
 package buildctx
 
 import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/go-archive/compression"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -22,12 +37,303 @@ type CopyOptions struct {
 // needed: "When using COPY with more than one source file, the
 // destination must be a directory and end with a /"); dest symlinks are
 // resolved inside rootfs (securejoin), never out of it.
+//
+// Details, as dockerd's classic builder: a file goes to dest, or to
+// dest/<its name> when dest ends in "/" or is a directory; missing
+// parents are made 0755 and owned by UID:GID; inside a copied
+// directory, whatever is at an entry's place is replaced unless both
+// are directories (a symlink there is never followed); symlinks are
+// copied as symlinks, hardlinks as separate files, modes (unless Mode)
+// and mtimes kept, everything owned by UID:GID. With Extract, a source
+// that is a tar (any compression) is unpacked into dest (made a
+// directory) with internal/archive's path rules; its entries keep the
+// tar's owners unless UID:GID is not 0:0 (then they get it).
 func Copy(rootfs, workdir string, srcs []Source, dest string, opts CopyOptions) error {
-	return errdefs.NotImplementedf("copy: not implemented yet")
+	if len(srcs) == 0 {
+		return nil
+	}
+	toDir := strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, "/.") || dest == "."
+	if len(srcs) > 1 && !strings.HasSuffix(dest, "/") {
+		cmd := "COPY"
+		if opts.Extract {
+			cmd = "ADD"
+		}
+		return errdefs.InvalidArgumentf("When using %s with more than one source file, the destination must be a directory and end with a /", cmd)
+	}
+	d := dest
+	if !path.IsAbs(d) {
+		d = path.Join("/", workdir, d)
+	}
+	destPath, err := securejoin.SecureJoin(rootfs, d)
+	if err != nil {
+		return errdefs.InvalidArgumentf("copy to %s: %w", dest, err)
+	}
+	c := &copier{rootfs: rootfs, opts: opts}
+	for _, s := range srcs {
+		if err := c.copySource(s, destPath, toDir); err != nil {
+			return fmt.Errorf("copy %s to %s: %w", s.Rel, dest, err)
+		}
+	}
+	return nil
 }
 
-// Chown resolves a --chown value ("user", "user:group", "1000:1000",
-// names looked up in rootfs's /etc/passwd and /etc/group) to ids.
-func Chown(rootfs, spec string) (uid, gid int, err error) {
-	return 0, 0, errdefs.NotImplementedf("chown: not implemented yet")
+type copier struct {
+	rootfs string
+	opts   CopyOptions
+}
+
+func (c *copier) copySource(s Source, destPath string, toDir bool) error {
+	srcPath := filepath.Join(s.Root, filepath.FromSlash(s.Rel))
+	fi, err := os.Lstat(srcPath)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return c.copyDirInto(s, srcPath, fi, destPath)
+	}
+	if c.opts.Extract && fi.Mode().IsRegular() && isArchive(srcPath) {
+		return c.extract(srcPath, destPath)
+	}
+	target := destPath
+	if !toDir {
+		if di, err := os.Stat(destPath); err == nil && di.IsDir() {
+			toDir = true
+		}
+	}
+	if toDir {
+		target = filepath.Join(destPath, s.name())
+	}
+	if err := c.mkdirAll(filepath.Dir(target)); err != nil {
+		return err
+	}
+	return c.copyEntry(s, "", srcPath, fi, target)
+}
+
+// copyDirInto copies the contents of directory srcPath into destPath.
+func (c *copier) copyDirInto(s Source, srcPath string, fi fs.FileInfo, destPath string) error {
+	di, err := os.Lstat(destPath)
+	switch {
+	case err == nil && !di.IsDir():
+		return errdefs.InvalidArgumentf("cannot copy a directory to %s: not a directory", c.inRootfs(destPath))
+	case errors.Is(err, os.ErrNotExist):
+		if err := c.mkdirAll(destPath); err != nil {
+			return err
+		}
+		// A directory made for the copy takes the source's mode, as
+		// dockerd's tar copy gives it.
+		if err := os.Chmod(destPath, c.mode(fi.Mode())); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	return c.copyChildren(s, ".", srcPath, destPath)
+}
+
+func (c *copier) copyChildren(s Source, rel, srcDir, destDir string) error {
+	entries, err := os.ReadDir(srcDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		childRel := path.Join(rel, e.Name())
+		if s.excluded != nil && s.excluded(path.Join(s.Rel, childRel)) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if err := c.copyEntry(s, childRel, filepath.Join(srcDir, e.Name()), fi, filepath.Join(destDir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyEntry copies one entry (recursively for a directory) to dst,
+// whose parent is a real directory inside the rootfs. What is at dst is
+// replaced, never followed, unless both are directories.
+func (c *copier) copyEntry(s Source, rel, src string, fi fs.FileInfo, dst string) error {
+	if di, err := os.Lstat(dst); err == nil {
+		if !(di.IsDir() && fi.IsDir()) {
+			if err := os.RemoveAll(dst); err != nil {
+				return err
+			}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	mode := fi.Mode()
+	switch {
+	case mode.IsDir():
+		if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if err := c.copyChildren(s, rel, src, dst); err != nil {
+			return err
+		}
+		return c.attrs(dst, fi, true)
+	case mode.IsRegular():
+		return c.copyFile(src, fi, dst)
+	case mode&os.ModeSymlink != 0:
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(target, dst); err != nil {
+			return err
+		}
+		if err := os.Lchown(dst, c.opts.UID, c.opts.GID); err != nil {
+			return err
+		}
+		return setTimes(dst, fi.ModTime())
+	case mode&(os.ModeDevice|os.ModeNamedPipe) != 0:
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
+			return &os.PathError{Op: "mknod", Path: dst, Err: err}
+		}
+		return c.attrs(dst, fi, true)
+	}
+	return nil // sockets: nothing to copy
+}
+
+func (c *copier) copyFile(src string, fi fs.FileInfo, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	// *os.File to *os.File: copy_file_range (reflinks where the
+	// filesystem has them), else sendfile/splice.
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Chown(c.opts.UID, c.opts.GID)
+	}
+	if err == nil {
+		err = out.Chmod(c.mode(fi.Mode()))
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return setTimes(dst, fi.ModTime())
+}
+
+// attrs gives a copied entry its owner, mode and mtime (owner first:
+// chown clears setuid bits).
+func (c *copier) attrs(p string, fi fs.FileInfo, times bool) error {
+	if err := os.Lchown(p, c.opts.UID, c.opts.GID); err != nil {
+		return err
+	}
+	if err := os.Chmod(p, c.mode(fi.Mode())); err != nil {
+		return err
+	}
+	if times {
+		return setTimes(p, fi.ModTime())
+	}
+	return nil
+}
+
+func (c *copier) mode(m os.FileMode) os.FileMode {
+	if c.opts.Mode != nil {
+		return *c.opts.Mode & modeBits
+	}
+	return m & modeBits
+}
+
+// mkdirAll makes the missing directories of p (a path securejoin
+// resolved inside the rootfs, or one below such a path that Copy made)
+// 0755, owned by UID:GID, as dockerd's MkdirAllAndChownNew. A component
+// that is not a directory is an error, never followed.
+func (c *copier) mkdirAll(p string) error {
+	rel, err := filepath.Rel(c.rootfs, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return errdefs.InvalidArgumentf("%s is outside the rootfs", p)
+	}
+	if rel == "." {
+		return nil
+	}
+	cur := c.rootfs
+	for _, e := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, e)
+		fi, err := os.Lstat(cur)
+		if err == nil {
+			if !fi.IsDir() {
+				return errdefs.InvalidArgumentf("mkdir %s: not a directory", c.inRootfs(cur))
+			}
+			continue
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := os.Mkdir(cur, 0o755); err != nil {
+			return err
+		}
+		if err := os.Lchown(cur, c.opts.UID, c.opts.GID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inRootfs is p as the container sees it, for messages.
+func (c *copier) inRootfs(p string) string {
+	rel, err := filepath.Rel(c.rootfs, p)
+	if err != nil {
+		return p
+	}
+	return path.Join("/", filepath.ToSlash(rel))
+}
+
+// isArchive reports whether the file is a tar (any compression), as
+// dockerd's ADD decides whether to unpack.
+func isArchive(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r, err := compression.DecompressStream(f)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	_, err = tar.NewReader(r).Next()
+	return err == nil
+}
+
+// extract unpacks the tar at src into the directory destPath.
+func (c *copier) extract(src, destPath string) error {
+	if di, err := os.Lstat(destPath); err == nil && !di.IsDir() {
+		return errdefs.InvalidArgumentf("cannot extract an archive to %s: not a directory", c.inRootfs(destPath))
+	}
+	if err := c.mkdirAll(destPath); err != nil {
+		return err
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := compression.DecompressStream(f)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var owner *archive.Owner
+	if c.opts.UID != 0 || c.opts.GID != 0 {
+		owner = &archive.Owner{UID: c.opts.UID, GID: c.opts.GID}
+	}
+	_, err = archive.Apply(context.Background(), destPath, r, archive.Options{Whiteouts: archive.WhiteoutNone, Owner: owner})
+	return err
 }
