@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +99,16 @@ func (s *Store) Commit(ctx context.Context, layerTar io.Reader, opts CommitOptio
 	if err != nil {
 		return "", err
 	}
-	l, err := s.layers.Register(ctx, layerTar, parentTop)
+	// A tar that starts with its end-of-archive blocks holds nothing: no
+	// layer to register (and sync), as after a RUN that changed nothing.
+	br := bufio.NewReaderSize(layerTar, 4096)
+	if head, _ := br.Peek(1024); len(head) == 1024 && !slices.ContainsFunc(head, func(b byte) bool { return b != 0 }) {
+		if _, err := io.Copy(io.Discard, br); err != nil {
+			return "", fmt.Errorf("commit: %w", err)
+		}
+		return s.commitEmpty(ctx, opts, user, named, parent, parentTop)
+	}
+	l, err := s.layers.Register(ctx, br, parentTop)
 	if err != nil {
 		return "", fmt.Errorf("commit: %w", err)
 	}
