@@ -119,6 +119,13 @@ func TestBuildStepImages(t *testing.T) {
 		if len(l) != 1 || l[0].ParentID != string(s2) {
 			t.Errorf("ParentId: %+v", l)
 		}
+		var df []string
+		for _, s := range e.images.DiskUsage(ctx, nil) {
+			df = append(df, s.ID)
+		}
+		if slices.Sort(df); !reflect.DeepEqual(df, sorted(base, string(s3))) {
+			t.Errorf("system df images: %v", df)
+		}
 		hist, err := e.images.History(ctx, "built")
 		if err != nil || len(hist) < 3 || hist[0].ID != string(s3) || hist[1].ID != string(s2) || hist[2].ID != string(s1) {
 			t.Errorf("history: %+v %v", hist, err)

@@ -10,7 +10,8 @@ import (
 // DiskUsage returns image summaries with the number of containers using
 // each (containers) and the bytes each shares with other images
 // (SharedSize: its layers that another image also has), as system df
-// shows them.
+// shows them. Intermediate images are left out, as docker images leaves
+// them out without -a; their layers still count as shared.
 func (s *Store) DiskUsage(ctx context.Context, containers map[ID]int) []apiimage.Summary {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -25,7 +26,12 @@ func (s *Store) DiskUsage(ctx context.Context, containers map[ID]int) []apiimage
 		}
 	}
 	out := []apiimage.Summary{}
+	withChildren := s.withChildrenLocked()
 	for id, rec := range s.images {
+		tags := s.tagsLocked(id)
+		if withChildren[id] && len(tags) == 0 && len(s.digestsLocked(id)) == 0 {
+			continue // an intermediate image, listed only by docker images -a (as dockerd)
+		}
 		var shared int64
 		for _, c := range chains[id] {
 			if users[c] > 1 {
@@ -42,8 +48,9 @@ func (s *Store) DiskUsage(ctx context.Context, containers map[ID]int) []apiimage
 			ID:          string(id),
 			Created:     createdOf(rec).Unix(),
 			Labels:      labels,
-			RepoTags:    s.tagsLocked(id),
+			RepoTags:    tags,
 			RepoDigests: []string{},
+			ParentID:    string(rec.parent),
 			Size:        rec.size,
 			SharedSize:  shared,
 			Containers:  int64(containers[id]),
