@@ -103,7 +103,7 @@ func (bd *build) run(ctx context.Context) (image.ID, error) {
 	if res == nil || res.id == "" {
 		return "", errdefs.InvalidArgumentf("No image was generated. Is your Dockerfile empty?")
 	}
-	return res.id, bd.out.err
+	return res.id, bd.out.failed()
 }
 
 func (bd *build) buildStage(ctx context.Context, i int) error {
@@ -127,8 +127,8 @@ func (bd *build) buildStage(ctx context.Context, i int) error {
 			return err
 		}
 		bd.out.printf(" ---> %s\n", shortID(string(st.id)))
-		if bd.out.err != nil {
-			return bd.out.err
+		if err := bd.out.failed(); err != nil {
+			return err
 		}
 	}
 	maps.Copy(bd.args.referenced, st.args.referenced)

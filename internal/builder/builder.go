@@ -81,11 +81,13 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 		pr.printf("Successfully tagged %s\n", t)
 	}
 	if opts.Quiet {
+		pr.mu.Lock()
 		pr.held.Reset()
 		pr.quiet = false
+		pr.mu.Unlock()
 		pr.printf("%s\n", id)
 	}
-	return id, pr.err
+	return id, pr.failed()
 }
 
 // parseTags validates -t values up front (dockerd's sanitizeRepoAndTags)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,7 +169,13 @@ func (f *fakeBackend) copyTree(parent image.ID) string {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(t, b, fi.Mode().Perm())
+			if err := os.WriteFile(t, b, fi.Mode().Perm()); err != nil {
+				return err
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				os.Lchown(t, int(st.Uid), int(st.Gid))
+			}
+			return os.Chtimes(t, fi.ModTime(), fi.ModTime())
 		}
 	})
 	if err != nil {

@@ -3,13 +3,16 @@ package builder
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // progress writes the classic builder's stream. In quiet mode it holds
 // everything back: a successful build then prints only the image ID, a
 // failed one flushes what it held so the user sees where it broke (as
-// dockerd's notVerboseBuffer does).
+// dockerd's notVerboseBuffer does). It is safe for concurrent use: a
+// backend may copy a RUN's stdout and stderr from two goroutines.
 type progress struct {
+	mu    sync.Mutex
 	out   Output
 	quiet bool
 	held  strings.Builder
@@ -17,6 +20,8 @@ type progress struct {
 }
 
 func (p *progress) stream(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.err != nil || s == "" {
 		return
 	}
@@ -32,14 +37,23 @@ func (p *progress) printf(format string, args ...any) { p.stream(fmt.Sprintf(for
 // Write takes a RUN step's output.
 func (p *progress) Write(b []byte) (int, error) {
 	p.stream(string(b))
-	if p.err != nil {
-		return 0, p.err
+	if err := p.failed(); err != nil {
+		return 0, err
 	}
 	return len(b), nil
 }
 
+// failed is the first write error, if any.
+func (p *progress) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
 // flushHeld sends what quiet mode held back (after a failure).
 func (p *progress) flushHeld() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.quiet && p.held.Len() > 0 && p.err == nil {
 		p.err = p.out.Stream(p.held.String())
 		p.held.Reset()
