@@ -35,4 +35,7 @@
 // ancestor (through the records' parents) of a tagged image, i.e. the
 // steps of builds whose result was untagged or replaced, and of failed
 // builds. With all, every record goes (a tagged image itself stays).
+// List reports the records that are not dangling as Shared (BuildKit's
+// word for a cache layer an image also holds), so system df counts only
+// the dangling ones as reclaimable: what a prune without all frees.
 package cache

@@ -13,6 +13,9 @@ import (
 // List returns the cache records as `docker system df` shows them, oldest
 // first. A record whose image is gone is left out. Size is the step's own
 // layer; Parents is the record that made the step's parent image, if any.
+// Shared (BuildKit: the layer is also an image's) marks the records that
+// are not dangling: their layers stay with the tagged images whatever
+// becomes of the record, so df does not count them as reclaimable.
 func (s *Store) List(ctx context.Context) ([]*build.CacheRecord, error) {
 	entries, err := s.all()
 	if err != nil {
@@ -20,6 +23,7 @@ func (s *Store) List(ctx context.Context) ([]*build.CacheRecord, error) {
 	}
 	sized := s.sizes(ctx, entries)
 	byImage := recordsByImage(entries)
+	dangling := s.danglingImages(ctx, entries, sized)
 	out := make([]*build.CacheRecord, 0, len(entries))
 	for _, e := range entries {
 		size, ok := sized[e.Image]
@@ -31,6 +35,7 @@ func (s *Store) List(ctx context.Context) ([]*build.CacheRecord, error) {
 			ID:          e.ID,
 			Type:        "regular",
 			Description: e.Description,
+			Shared:      !dangling[e.Image],
 			Size:        size,
 			CreatedAt:   e.CreatedAt,
 			LastUsedAt:  &last,

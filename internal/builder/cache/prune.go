@@ -26,8 +26,9 @@ var pruneFilters = []string{"until", "unused-for", "id", "parent", "type", "desc
 // Prune deletes cache records and then the images they alone kept (see
 // the package doc for which). Filters and space limits are BuildKit's:
 // until keeps what was used since; id is a regular expression on the
-// record ID; parent, type and description must equal; inuse and shared
-// match nothing (no classic record is either), private everything. With
+// record ID; parent, type and description must equal; inuse matches
+// nothing (no classic record is in use), shared the records a tagged
+// image keeps (see List), private the others. With
 // reserved-space, max-used-space or min-free-space, the least recently
 // used candidates go until the cache fits.
 func (s *Store) Prune(ctx context.Context, opts buildrouter.PruneOptions) (build.CachePruneReport, error) {
@@ -42,10 +43,7 @@ func (s *Store) Prune(ctx context.Context, opts buildrouter.PruneOptions) (build
 	}
 	sized := s.sizes(ctx, entries)
 	byImage := recordsByImage(entries)
-	var dangling map[image.ID]bool
-	if !opts.All {
-		dangling = s.danglingImages(ctx, entries, sized)
-	}
+	dangling := s.danglingImages(ctx, entries, sized)
 
 	var gone, cands []entry
 	var total int64
@@ -56,10 +54,11 @@ func (s *Store) Prune(ctx context.Context, opts buildrouter.PruneOptions) (build
 			continue
 		}
 		total += size
-		if dangling != nil && !dangling[e.Image] {
+		shared := !dangling[e.Image]
+		if shared && !opts.All {
 			continue
 		}
-		if m.match(e, byImage[e.Parent]) {
+		if m.match(e, byImage[e.Parent], shared) {
 			cands = append(cands, e)
 		}
 	}
@@ -295,7 +294,7 @@ func newMatcher(opts buildrouter.PruneOptions, now time.Time) (*matcher, error) 
 	return m, nil
 }
 
-func (m *matcher) match(e entry, parents []string) bool {
+func (m *matcher) match(e entry, parents []string, shared bool) bool {
 	if !m.until.IsZero() && e.LastUsedAt.After(m.until) {
 		return false
 	}
@@ -317,7 +316,7 @@ func (m *matcher) match(e entry, parents []string) bool {
 	if m.description != nil && *m.description != e.Description {
 		return false
 	}
-	actual := map[string]bool{"inuse": false, "shared": false, "private": true}
+	actual := map[string]bool{"inuse": false, "shared": shared, "private": !shared}
 	for key, v := range m.bools {
 		want := true
 		if v != "" {

@@ -148,8 +148,8 @@ func TestPruneFilters(t *testing.T) {
 		{"type other", [][2]string{{"type", "exec.cachemount"}}, nil},
 		{"inuse", [][2]string{{"inuse", ""}}, nil},
 		{"inuse=false", [][2]string{{"inuse", "false"}}, ids("k1", "k2", "k3", "k4", "k5")},
-		{"shared", [][2]string{{"shared", "true"}}, nil},
-		{"private", [][2]string{{"private", ""}}, ids("k1", "k2", "k3", "k4", "k5")},
+		{"shared", [][2]string{{"shared", "true"}}, ids("k1", "k2", "k3")},
+		{"private", [][2]string{{"private", ""}}, ids("k4", "k5")},
 		{"label ignored", [][2]string{{"label", "a=b"}}, ids("k1", "k2", "k3", "k4", "k5")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,5 +271,24 @@ func TestPruneDropsRecordsOfGoneImages(t *testing.T) {
 	}
 	if _, ok := s.Get(context.Background(), "k5"); ok {
 		t.Error("the gone image's record is still there")
+	}
+}
+
+// The records a tagged image keeps are Shared in df: not reclaimable.
+func TestListShared(t *testing.T) {
+	s, _ := twoBuilds(t)
+	recs, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shared []string
+	for _, r := range recs {
+		if r.Shared {
+			shared = append(shared, r.ID)
+		}
+	}
+	sort.Strings(shared)
+	if !slices.Equal(shared, ids("k1", "k2", "k3")) {
+		t.Errorf("shared %v, want k1, k2, k3", shared)
 	}
 }

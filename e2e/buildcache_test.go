@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/builder"
+	"github.com/berth-dev/berth/internal/builder/cache"
+	"github.com/berth-dev/berth/internal/image"
+)
+
+// The build cache as the docker CLI sees it: system df (and -v) count its
+// records, builder prune removes the dangling ones and their images,
+// prune -a the rest (tagged images stay), and records survive a restart.
+// The records are written straight into <data-root>/builder/cache.db
+// while berthd is stopped, as a build would have left them: an ENV step
+// whose image is tagged app:v1, and a RUN step of another build whose
+// untagged image (a commit) adds 300 kB.
+func TestBuildCacheDfAndPrune(t *testing.T) {
+	d := StartDaemon(t)
+	d.ImportBusybox()
+	bb := d.MustDocker("image", "inspect", "-f", "{{.Id}}", "busybox")
+	d.MustDocker("run", "--name", "step", "--network", "none", "busybox", "sh", "-c", "head -c 300000 /dev/urandom > /blob")
+	run := d.MustDocker("commit", "step")
+	d.MustDocker("run", "--name", "meta", "--network", "none", "busybox", "true")
+	d.MustDocker("commit", "--change", "ENV A=b", "meta", "app:v1")
+	env := d.MustDocker("image", "inspect", "-f", "{{.Id}}", "app:v1")
+	d.MustDocker("rm", "step", "meta")
+	d.Stop()
+
+	ctx := context.Background()
+	c, err := cache.Open(filepath.Join(d.DataRoot, "builder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(ctx, "env-key", image.ID(env), builder.CacheEntry{Parent: image.ID(bb), Description: "ENV A=b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(ctx, "run-key", image.ID(run), builder.CacheEntry{Parent: image.ID(bb), Description: "RUN head -c 300000 /dev/urandom > /blob"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Get(ctx, "run-key")
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+
+	cacheLine := regexp.MustCompile(`(?m)^Build Cache\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)`)
+	df := d.MustDocker("system", "df")
+	m := cacheLine.FindStringSubmatch(df)
+	if m == nil || m[1] != "2" || m[2] != "0" || !strings.HasPrefix(m[3], "30") || !strings.HasPrefix(m[4], "30") {
+		t.Fatalf("system df: want 2 records, 0 active, ~300kB, ~300kB reclaimable:\n%s", df)
+	}
+	dfv := d.MustDocker("system", "df", "-v")
+	runID := cache.RecordID("run-key")
+	if !strings.Contains(dfv, "Build cache usage:") || !strings.Contains(dfv, runID[:12]) || !strings.Contains(dfv, cache.RecordID("env-key")[:12]) {
+		t.Fatalf("system df -v lacks the records:\n%s", dfv)
+	}
+	t.Logf("system df -v:\n%s", dfv)
+
+	// Without -a only the dangling record goes (the RUN step: its image
+	// is untagged and no tagged image descends from it), with its image.
+	out := d.MustDocker("builder", "prune", "-f")
+	if !strings.Contains(out, runID) || strings.Contains(out, cache.RecordID("env-key")) || !strings.Contains(out, "Total reclaimed space: 30") {
+		t.Fatalf("builder prune:\n%s", out)
+	}
+	if r := d.Docker("", "image", "inspect", run); r.Code == 0 {
+		t.Errorf("the RUN step's image survived the prune")
+	}
+
+	// Records persist across a restart.
+	d.Stop()
+	d.Start()
+	if m := cacheLine.FindStringSubmatch(d.MustDocker("system", "df")); m == nil || m[1] != "1" {
+		t.Fatalf("after restart: %v", m)
+	}
+	out = d.MustDocker("builder", "prune", "-a", "-f")
+	if !strings.Contains(out, cache.RecordID("env-key")) {
+		t.Fatalf("builder prune -a:\n%s", out)
+	}
+	d.MustDocker("image", "inspect", "app:v1") // tagged: stays
+	if m := cacheLine.FindStringSubmatch(d.MustDocker("system", "df")); m == nil || m[1] != "0" {
+		t.Fatalf("after prune -a: %v", m)
+	}
+	// docker system prune calls /build/prune too.
+	d.MustDocker("system", "prune", "-f")
+}
