@@ -321,6 +321,22 @@ func TestRunFormsArgsAndEnv(t *testing.T) {
 	}
 }
 
+func TestProxyArgsStayOutOfHistory(t *testing.T) {
+	h := newHarness(t)
+	p := "http://proxy:3128"
+	img, _ := h.mustBuild(df("FROM busybox", "RUN echo a"), Options{BuildArgs: map[string]*string{"HTTP_PROXY": &p}})
+	if !slices.Contains(h.be.runs[0].Config.Env, "HTTP_PROXY="+p) {
+		t.Errorf("proxy arg not in RUN env: %q", h.be.runs[0].Config.Env)
+	}
+	if got := history(img)[1]; got != "|0 /bin/sh -c echo a" {
+		t.Errorf("undeclared proxy arg in history: %q", got)
+	}
+	img, _ = h.mustBuild(df("FROM busybox", "ARG HTTP_PROXY", "RUN echo a"), Options{BuildArgs: map[string]*string{"HTTP_PROXY": &p}})
+	if got := history(img)[2]; got != "|1 HTTP_PROXY="+p+" /bin/sh -c echo a" {
+		t.Errorf("declared proxy arg history: %q", got)
+	}
+}
+
 func TestArgScoping(t *testing.T) {
 	h := newHarness(t)
 	v := "fromcli"
@@ -564,6 +580,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"FROM busybox\nFOO bar\n", "dockerfile parse error on line 2: unknown instruction: FOO"},
 		{"", "the Dockerfile (Dockerfile) cannot be empty"},
+		{"\n# only a comment\n", "file with no instructions"},
 		{"FROM busybox\nRUN <<EOF\nnever ends\n", "dockerfile parse error on line 2: unterminated heredoc"},
 		{"RUN echo\n", "no build stage in current context"},
 		{"FROM busybox AS a\nFROM busybox AS a\n", "a stage name already used"},

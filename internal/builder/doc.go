@@ -30,6 +30,12 @@
 // is held back and a successful build prints only its image ID; a
 // failed one flushes what was held.
 //
+// Two deliberate differences from dockerd 20.10: steps that need no
+// container (metadata, WORKDIR, COPY, ADD) print no "Running in" and
+// "Removing intermediate container" lines, since none exists; and
+// stages the target does not need are skipped (as BuildKit does), so
+// "Step n/N" counts only the stages built.
+//
 // # Cache
 //
 // Each step's image is remembered in the Cache under

@@ -32,7 +32,7 @@ type plan struct {
 // parseDockerfile parses dt into stages and meta ARGs. Errors are
 // errdefs.InvalidArgument with the line number as dockerd words them.
 func parseDockerfile(dt []byte, name string) (*parser.Result, []instructions.Stage, []instructions.ArgCommand, error) {
-	if len(bytes.TrimSpace(dt)) == 0 {
+	if len(dt) == 0 {
 		return nil, nil, nil, errdefs.InvalidArgumentf("the Dockerfile (%s) cannot be empty", name)
 	}
 	res, err := parser.Parse(bytes.NewReader(dt))
