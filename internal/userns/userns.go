@@ -47,6 +47,21 @@ func (m IDMap) ToHost(uid, gid uint32) (int, int) {
 	return toHost(m.UIDs, uid), toHost(m.GIDs, gid)
 }
 
+// ToContainer maps host IDs back to the container's; an ID outside the
+// maps is returned unchanged (host root's whiteouts, say).
+func (m IDMap) ToContainer(uid, gid int) (int, int) {
+	return toContainer(m.UIDs, uid), toContainer(m.GIDs, gid)
+}
+
+func toContainer(rs []Range, id int) int {
+	for _, r := range rs {
+		if id >= int(r.HostID) && int64(id) < int64(r.HostID)+int64(r.Size) {
+			return int(r.ContainerID) + id - int(r.HostID)
+		}
+	}
+	return id
+}
+
 func toHost(rs []Range, id uint32) int {
 	for _, r := range rs {
 		if id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {

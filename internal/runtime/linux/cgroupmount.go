@@ -117,7 +117,7 @@ func mountCgroups(dest string, o mountOpts, cgroupns bool) error {
 		if err := mount(cm.host, target, "", unix.MS_BIND, ""); err != nil {
 			return err
 		}
-		return mount("", target, "", flags|unix.MS_BIND|unix.MS_REMOUNT, "")
+		return mount("", target, "", lockedFlags(target, flags|unix.MS_BIND|unix.MS_REMOUNT), "")
 	}
 	if len(plan) == 1 && plan[0].sub == "" {
 		return one(plan[0], dest)

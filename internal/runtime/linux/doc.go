@@ -95,8 +95,10 @@
 // itself (setns(CLONE_NEWPID) only affects children), hence the fork from
 // a parent thread that joined it; that thread is discarded afterwards. The
 // mount namespace's root is the container's (pivot_root made it so), so
-// no chroot is needed. User and time namespaces are never joined: this
-// runtime does not create them.
+// no chroot is needed. Time namespaces are never joined: this runtime does
+// not create them. A container's user namespace cannot be joined this way
+// (setns(CLONE_NEWUSER) refuses a multi-threaded caller); see Exec in
+// userns.go.
 //
 // The cgroup is joined without moving a whole process: a cgroup.procs
 // write of another process takes the kernel's global threadgroup lock,
@@ -119,8 +121,9 @@
 //
 // # Not yet supported
 //
-// User and time namespaces, joining a mount namespace by path and OCI
-// hooks are refused (NotImplemented). AppArmor and SELinux labels,
+// Time namespaces, joining a mount or user namespace by path and OCI
+// hooks are refused (NotImplemented). A new user namespace (with its uid
+// and gid mappings) is supported: see userns.go for what changes then. AppArmor and SELinux labels,
 // scheduler, I/O priority and personality settings are ignored.
 //
 // # Seccomp

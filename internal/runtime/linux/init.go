@@ -56,11 +56,18 @@ func InitMain() {
 
 // runInit does init's work; on failure it names the step that failed.
 func runInit(m *message) (string, error) {
+	// Nothing but stdio and the sync socket may reach the program (a
+	// remapped init inherits its own binary; see remapInit).
+	if err := unix.CloseRange(initFd+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "close inherited fds", err
+	}
 	var spec specs.Spec
 	if err := json.Unmarshal(m.Spec, &spec); err != nil {
 		return "decode spec", err
 	}
 	p := &initProc{spec: &spec, rootfs: m.Rootfs, console: -1}
+	_, inUserNS = p.ns(specs.UserNamespace)
+	sysfsFD = m.SysfsFD
 	if spec.Linux != nil && spec.Linux.Seccomp != nil {
 		f, err := seccomp.Prepare(spec.Linux.Seccomp)
 		if err != nil {
@@ -161,8 +168,8 @@ var setnsFlag = map[specs.LinuxNamespaceType]int{
 func (p *initProc) joinNamespaces() error {
 	for _, n := range p.spec.Linux.Namespaces {
 		flag, ok := setnsFlag[n.Type]
-		if !ok || n.Path == "" {
-			continue
+		if !ok || n.Path == "" || inUserNS {
+			continue // with a user namespace, the parent joined them
 		}
 		fd, err := unix.Open(n.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -257,13 +264,13 @@ func (p *initProc) finishRootfs() error {
 			return err
 		}
 	}
+	netByParent := hostNetSysctls(p.spec, nsPlan{userns: inUserNS})
 	for k, v := range p.spec.Linux.Sysctl {
-		if strings.Contains(k, "..") {
-			return fmt.Errorf("sysctl %q: invalid name", k)
+		if _, ok := netByParent[k]; ok {
+			continue // written by the parent (see startIn)
 		}
-		path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(path, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		if err := writeSysctl(k, v); err != nil {
+			return err
 		}
 	}
 	for _, path := range p.spec.Linux.MaskedPaths {

@@ -124,12 +124,20 @@ func TestCreateFailsCleanly(t *testing.T) {
 	}
 }
 
-func TestUserNamespaceIsRefused(t *testing.T) {
+// A new user namespace needs its mappings; joining one by path is not
+// supported. (Remapped containers run in the conformance suite.)
+func TestUserNamespaceRefusals(t *testing.T) {
 	spec := newSpec("true")
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	_, _, _, err := runtimetest.RunSpec(t, linux.New(linux.Options{}), spec, "")
+	if !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Errorf("user namespace without mappings: %v, want InvalidArgument", err)
+	}
+	spec = newSpec("true")
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/proc/self/ns/user"})
+	_, _, _, err = runtimetest.RunSpec(t, linux.New(linux.Options{}), spec, "")
 	if !errdefs.Is(err, errdefs.NotImplemented) {
-		t.Errorf("user namespace: %v, want NotImplemented", err)
+		t.Errorf("user namespace by path: %v, want NotImplemented", err)
 	}
 }
 

@@ -136,6 +136,8 @@ func mountInRoot(rootfs string, m specs.Mount, cgroupns bool) error {
 		err = mountCgroups(dest, o, cgroupns)
 	case o.bind:
 		err = bindMount(m.Source, dest, o)
+	case m.Type == "sysfs":
+		err = mountSysfs(m, dest, o)
 	default:
 		if err := os.MkdirAll(dest, 0o755); err != nil {
 			return err
@@ -170,8 +172,9 @@ func bindMount(source, dest string, o mountOpts) error {
 		return nil
 	}
 	// The options say the whole truth about the mount ("rw" must be able
-	// to clear a read-only source's flag); no user namespace locks flags.
-	if err := mount("", dest, "", o.flags&^unix.MS_REC|unix.MS_REMOUNT, ""); err != nil {
+	// to clear a read-only source's flag), except in a user namespace,
+	// where the host's flags are locked.
+	if err := mount("", dest, "", lockedFlags(dest, o.flags&^unix.MS_REC|unix.MS_REMOUNT), ""); err != nil {
 		return err
 	}
 	if o.rro {

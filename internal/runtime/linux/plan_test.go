@@ -79,7 +79,7 @@ func TestPlanNamespaces(t *testing.T) {
 		t.Errorf("by path: got %+v, %v", p, err)
 	}
 	for _, bad := range [][]specs.LinuxNamespace{
-		{{Type: "mount"}, {Type: "user"}},
+		{{Type: "mount"}, {Type: "user", Path: "/proc/1/ns/user"}},
 		{{Type: "mount", Path: "/proc/1/ns/mnt"}},
 		{{Type: "pid"}},
 		{{Type: "mount"}, {Type: "pid"}, {Type: "pid"}},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -146,7 +147,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if err := r.place(t, &b.spec); err != nil {
 		return nil, err
 	}
-	if err := send(t.sock, &message{Type: msgConfig, Rootfs: b.rootfs, Spec: b.raw}); err != nil {
+	if err := send(t.sock, &message{Type: msgConfig, Rootfs: b.rootfs, Spec: b.raw, SysfsFD: b.sysfsFD}); err != nil {
 		return nil, err
 	}
 	_, fds, err := expect(t.sock, msgReady)
@@ -171,6 +172,10 @@ type bundle struct {
 	spec   specs.Spec
 	rootfs string // absolute
 	ns     nsPlan
+	// closeAfterStart are files the init inherits that the parent closes
+	// once it runs.
+	closeAfterStart []*os.File
+	sysfsFD         int // in the init; see message.SysfsFD
 }
 
 func loadBundle(dir string) (*bundle, error) {
@@ -234,7 +239,22 @@ func (r *Runtime) startInit(id string, b *bundle, opts runtime.CreateOpts) (*tas
 			cmd.Stderr = opts.Stderr
 		}
 	}
-	if err := startIn(cmd, b.ns.pidPath); err != nil {
+	if b.ns.userns {
+		if err := b.remapInit(cmd); err != nil {
+			unix.Close(pair[0])
+			return nil, err
+		}
+	}
+	err = startIn(cmd, b.ns.pidPath, b.ns.parentJoin, func() error {
+		if err := writeNetSysctls(hostNetSysctls(&b.spec, b.ns)); err != nil {
+			return err
+		}
+		return b.makeSysfs(cmd)
+	})
+	for _, f := range b.closeAfterStart {
+		f.Close()
+	}
+	if err != nil {
 		unix.Close(pair[0])
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
@@ -277,29 +297,88 @@ func (r *Runtime) place(t *task, spec *specs.Spec) error {
 	return nil
 }
 
-// startIn starts cmd, in the pid namespace at pidPath if one is given. The
-// namespace is entered on a thread of its own that is thrown away after
-// (the goroutine exits locked), so no other work ever runs in it.
-func startIn(cmd *exec.Cmd, pidPath string) error {
-	if pidPath == "" {
+// startIn starts cmd, in the pid namespace at pidPath if one is given and
+// in the namespaces of join. They are entered on a thread of its own that
+// is thrown away after (the goroutine exits locked), so no other work
+// ever runs in them. inNS, if not nil, runs on that thread before the
+// start: what a remapped init may not do in namespaces the host owns
+// (net.* sysctls, a sysfs mount of the network namespace).
+func startIn(cmd *exec.Cmd, pidPath string, join []nsPath, inNS func() error) error {
+	if pidPath == "" && len(join) == 0 {
 		return cmd.Start()
 	}
 	errc := make(chan error, 1)
 	go func() {
 		goruntime.LockOSThread() // never unlocked: the thread dies with us
-		f, err := os.Open(pidPath)
-		if err != nil {
-			errc <- fmt.Errorf("open pid namespace: %w", err)
-			return
+		if pidPath != "" {
+			join = append([]nsPath{{pidPath, unix.CLONE_NEWPID}}, join...)
 		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWPID); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", pidPath, err)
-			return
+		for _, n := range join {
+			fd, err := unix.Open(n.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- fmt.Errorf("open namespace %s: %w", n.path, err)
+				return
+			}
+			err = unix.Setns(fd, n.flag)
+			unix.Close(fd)
+			if err != nil {
+				errc <- fmt.Errorf("setns %s: %w", n.path, err)
+				return
+			}
+		}
+		if inNS != nil {
+			if err := inNS(); err != nil {
+				errc <- err
+				return
+			}
 		}
 		errc <- cmd.Start()
 	}()
 	return <-errc
+}
+
+// writeSysctl writes /proc/sys/<k with dots as slashes>.
+func writeSysctl(k, v string) error {
+	if strings.Contains(k, "..") || strings.Contains(k, "/") {
+		return fmt.Errorf("sysctl %q: invalid name", k)
+	}
+	path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+	if err := os.WriteFile(path, []byte(v), 0); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+	}
+	return nil
+}
+
+func writeNetSysctls(m map[string]string) error {
+	for k, v := range m {
+		if err := writeSysctl(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hostNetSysctls are the net.* sysctls the parent writes for a remapped
+// init that joins a network namespace by path (see startIn); init skips
+// them.
+func hostNetSysctls(spec *specs.Spec, p nsPlan) map[string]string {
+	if !p.userns {
+		return nil
+	}
+	joinsNet := false
+	for _, n := range spec.Linux.Namespaces {
+		joinsNet = joinsNet || n.Type == specs.NetworkNamespace && n.Path != ""
+	}
+	if !joinsNet {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range spec.Linux.Sysctl {
+		if strings.HasPrefix(k, "net.") {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // nsPlan is what the parent does with the spec's namespaces; init handles
@@ -307,6 +386,19 @@ func startIn(cmd *exec.Cmd, pidPath string) error {
 type nsPlan struct {
 	cloneFlags uintptr
 	pidPath    string
+	// userns: a new user namespace. The parent then also joins the
+	// namespaces given by path (parentJoin) before the clone, as runc's
+	// nsexec does: from inside the new user namespace, init could not
+	// join namespaces the host's user namespace owns (a network namespace
+	// networking prepared).
+	userns     bool
+	parentJoin []nsPath
+}
+
+// nsPath is a namespace to join by path.
+type nsPath struct {
+	path string
+	flag int
 }
 
 var cloneFlag = map[specs.LinuxNamespaceType]uintptr{
@@ -315,11 +407,13 @@ var cloneFlag = map[specs.LinuxNamespaceType]uintptr{
 	specs.UTSNamespace:     unix.CLONE_NEWUTS,
 	specs.IPCNamespace:     unix.CLONE_NEWIPC,
 	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
 }
 
 func planNamespaces(nss []specs.LinuxNamespace) (nsPlan, error) {
 	var p nsPlan
 	seen := map[specs.LinuxNamespaceType]bool{}
+	var byPath []nsPath
 	for _, n := range nss {
 		if seen[n.Type] {
 			return p, errdefs.InvalidArgumentf("namespace %s given twice", n.Type)
@@ -335,11 +429,20 @@ func planNamespaces(nss []specs.LinuxNamespace) (nsPlan, error) {
 			if n.Path != "" {
 				return p, errdefs.NotImplementedf("joining a mount namespace by path is not supported")
 			}
+		case specs.UserNamespace:
+			if n.Path != "" {
+				return p, errdefs.NotImplementedf("joining a user namespace by path is not supported")
+			}
+			p.userns = true
 		case specs.UTSNamespace, specs.IPCNamespace, specs.NetworkNamespace:
 			if n.Path != "" {
-				continue // joined by init
+				byPath = append(byPath, nsPath{n.Path, setnsFlag[n.Type]})
+				continue // joined by init, or by the parent with a user namespace
 			}
 		case specs.CgroupNamespace:
+			if n.Path != "" {
+				byPath = append(byPath, nsPath{n.Path, setnsFlag[n.Type]})
+			}
 			continue // unshared or joined by init, once in its cgroup
 		default:
 			return p, errdefs.NotImplementedf("%s namespace is not supported", n.Type)
@@ -348,6 +451,9 @@ func planNamespaces(nss []specs.LinuxNamespace) (nsPlan, error) {
 	}
 	if !seen[specs.MountNamespace] {
 		return p, errdefs.InvalidArgumentf("a mount namespace is required")
+	}
+	if p.userns {
+		p.parentJoin = byPath
 	}
 	return p, nil
 }

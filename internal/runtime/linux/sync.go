@@ -34,8 +34,11 @@ const initFd = 3
 type message struct {
 	Type string `json:"type"`
 	// config
-	Rootfs string          `json:"rootfs,omitempty"`
-	Spec   json.RawMessage `json:"spec,omitempty"`
+	Rootfs string `json:"rootfs,omitempty"`
+	// config: the fd of a sysfs mount the parent made in the network
+	// namespace a remapped init joins by path (0: none; see startIn)
+	SysfsFD int             `json:"sysfsFd,omitempty"`
+	Spec    json.RawMessage `json:"spec,omitempty"`
 	// exec: the namespaces whose fds follow the sync socket (fd 4, ...)
 	NS []string `json:"ns,omitempty"`
 	// exec: the v1 cgroup tasks files the process moves its thread into

@@ -69,6 +69,8 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"LargeSpec", testLargeSpec},
 		{"NoFdLeak", testNoFdLeak},
 		{"Exec", testExec},
+		{"UserNamespace", testUserNamespace},
+		{"UserNamespaceNetByPath", testUserNamespaceNetByPath},
 		{"StartLatency", testLatency},
 	}
 	for _, c := range cases {

@@ -1,6 +1,8 @@
 package overlay2_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -85,6 +87,23 @@ func TestIDMappedLayers(t *testing.T) {
 	}
 	if got := owner(t, filepath.Join(root, "overlay2/ctr/diff/etc")); got != want {
 		t.Errorf("copied-up dir on disk: %v, want %v", got, want)
+	}
+	// The layer's tar records the container's view of ownership.
+	var buf bytes.Buffer
+	if err := d.Diff(ctx, "ctr", &buf); err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string][2]int{}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		owners[h.Name] = [2]int{h.Uid, h.Gid}
+	}
+	if owners["etc/new"] != [2]int{5, 5} || owners["etc/"] != [2]int{0, 0} {
+		t.Errorf("diff owners: %v", owners)
 	}
 	if err := storage.Unmount(target); err != nil {
 		t.Fatal(err)

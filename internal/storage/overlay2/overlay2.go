@@ -37,6 +37,7 @@
 package overlay2
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -574,7 +575,48 @@ func (d *Driver) Diff(ctx context.Context, key string, w io.Writer) error {
 	if i.Kind == storage.KindView {
 		return errdefs.InvalidArgumentf("diff %s: a view has no changes", key)
 	}
-	return archive.WriteTar(ctx, w, filepath.Join(d.dir(key), "diff"), archive.TarOptions{OverlayWhiteouts: true})
+	d.mu.Lock()
+	m, err := d.snaps.Get(key)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(d.dir(key), "diff")
+	if m.UIDMap == "" {
+		return archive.WriteTar(ctx, w, dir, archive.TarOptions{OverlayWhiteouts: true})
+	}
+	// A remapped container's files are owned by its host IDs on disk;
+	// the layer records them as the container sees them (dockerd's
+	// remapped commits do the same).
+	var idm userns.IDMap
+	if idm.UIDs, err = userns.ParseRanges(m.UIDMap); err == nil {
+		idm.GIDs, err = userns.ParseRanges(m.GIDMap)
+	}
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(archive.WriteTar(ctx, pw, dir, archive.TarOptions{OverlayWhiteouts: true}))
+	}()
+	defer pr.Close()
+	tr, tw := tar.NewReader(pr), tar.NewWriter(w)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		hdr.Uid, hdr.Gid = idm.ToContainer(hdr.Uid, hdr.Gid)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // Status implements storage.Statuser with dockerd's overlay2 lines. New
