@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/build"
+	eventtypes "github.com/moby/moby/api/types/events"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	buildrouter "github.com/berth-dev/berth/internal/apiserver/router/build"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 )
 
@@ -32,6 +34,21 @@ var pruneFilters = []string{"until", "unused-for", "id", "parent", "type", "desc
 // reserved-space, max-used-space or min-free-space, the least recently
 // used candidates go until the cache fits.
 func (s *Store) Prune(ctx context.Context, opts buildrouter.PruneOptions) (build.CachePruneReport, error) {
+	rep, err := s.prune(ctx, opts)
+	if err != nil {
+		return rep, err
+	}
+	s.mu.Lock()
+	pub := s.pub
+	s.mu.Unlock()
+	if pub != nil {
+		pub.Publish(events.Message{Type: eventtypes.BuilderEventType, Action: eventtypes.ActionPrune,
+			Actor: eventtypes.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)}}})
+	}
+	return rep, nil
+}
+
+func (s *Store) prune(ctx context.Context, opts buildrouter.PruneOptions) (build.CachePruneReport, error) {
 	rep := build.CachePruneReport{CachesDeleted: []string{}}
 	m, err := newMatcher(opts, s.now())
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	buildrouter "github.com/berth-dev/berth/internal/apiserver/router/build"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/image"
 )
@@ -290,5 +291,26 @@ func TestListShared(t *testing.T) {
 	sort.Strings(shared)
 	if !slices.Equal(shared, ids("k1", "k2", "k3")) {
 		t.Errorf("shared %v, want k1, k2, k3", shared)
+	}
+}
+
+type recorder struct{ msgs []events.Message }
+
+func (r *recorder) Publish(m events.Message) { r.msgs = append(r.msgs, m) }
+
+// Each prune publishes dockerd's builder prune event, even one that
+// freed nothing.
+func TestPrunePublishesEvent(t *testing.T) {
+	s, _ := twoBuilds(t)
+	var rec recorder
+	s.SetPublisher(&rec)
+	prune(t, s, buildrouter.PruneOptions{})
+	prune(t, s, buildrouter.PruneOptions{})
+	if len(rec.msgs) != 2 {
+		t.Fatalf("%d events, want 2", len(rec.msgs))
+	}
+	m := rec.msgs[0]
+	if m.Type != "builder" || m.Action != "prune" || m.Actor.Attributes["reclaimed"] != "90" || rec.msgs[1].Actor.Attributes["reclaimed"] != "0" {
+		t.Errorf("events %+v", rec.msgs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-dev/berth/internal/builder"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 )
 
@@ -53,6 +54,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	images  Images
+	pub     events.Publisher
 	pending map[string]use
 	timer   *time.Timer
 	closed  bool
@@ -98,6 +100,14 @@ func Open(dir string) (*Store, error) {
 func (s *Store) SetImages(im Images) {
 	s.mu.Lock()
 	s.images = im
+	s.mu.Unlock()
+}
+
+// SetPublisher makes Prune publish dockerd's "builder prune" event
+// (attribute reclaimed: the bytes freed) to p.
+func (s *Store) SetPublisher(p events.Publisher) {
+	s.mu.Lock()
+	s.pub = p
 	s.mu.Unlock()
 }
 
