@@ -226,7 +226,7 @@ func validateResources(r *container.Resources) error {
 		return bad("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
 	}
 	if r.CPUShares < 0 {
-		return bad("shares: invalid argument")
+		return bad("invalid CPU shares (%d): value must be a positive integer", r.CPUShares) // moby runconfig, Docker 25+
 	}
 	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
 		return bad("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
@@ -237,7 +237,7 @@ func validateResources(r *container.Resources) error {
 	if err := validateCpuset(r.CpusetCpus, "cpus", n); err != nil {
 		return err
 	}
-	if err := validateCpuset(r.CpusetMems, "mems", -1); err != nil {
+	if err := validateCpuset(r.CpusetMems, "mems", memNodes()); err != nil {
 		return err
 	}
 	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
@@ -253,6 +253,23 @@ func validateResources(r *container.Resources) error {
 		return errdefs.NotImplementedf("device requests (--gpus) are not supported")
 	}
 	return nil
+}
+
+// memNodes is the number of the host's memory nodes (the highest online
+// node + 1), or -1 when unknown. A node that does not exist would only
+// fail at start, writing cpuset.mems; dockerd refuses it at create.
+func memNodes() int {
+	b, err := os.ReadFile("/sys/devices/system/node/online") // "0", "0-1", "0,2-3"
+	if err != nil {
+		return -1
+	}
+	list := strings.TrimSpace(string(b))
+	last := list[strings.LastIndexAny(list, ",-")+1:]
+	n, err := strconv.Atoi(last)
+	if err != nil {
+		return -1
+	}
+	return n + 1
 }
 
 // validateCpuset parses a cpuset list ("0-2,4") and, when max >= 0,
@@ -280,6 +297,9 @@ func validateCpuset(list, what string, max int) error {
 			avail := "0"
 			if max > 1 {
 				avail = fmt.Sprintf("0-%d", max-1)
+			}
+			if what == "mems" {
+				return errdefs.InvalidArgumentf("Requested memory nodes are not available - requested %s, available: %s", list, avail)
 			}
 			return errdefs.InvalidArgumentf("Requested CPUs are not available - requested %s, available: %s", list, avail)
 		}
