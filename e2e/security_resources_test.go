@@ -174,7 +174,9 @@ func TestSecurityResourceFlags(t *testing.T) {
 		}
 		d.MustDocker("run", "-d", "--name", "nooom", "-m", "16m", "--memory-swap", "16m", "--oom-kill-disable", "busybox", "sh", "-c", "x=a; while :; do x=$x$x; done")
 		pid := d.initPid(t, "nooom")
-		waitFor(t, func() bool { return strings.Contains(ctrCgroupFile(t, pid, "memory", "memory.oom_control"), "under_oom 1") })
+		waitFor(t, func() bool {
+			return strings.Contains(ctrCgroupFile(t, pid, "memory", "memory.oom_control"), "under_oom 1")
+		})
 		if s := d.MustDocker("inspect", "-f", "{{.State.Running}} {{.State.OOMKilled}}", "nooom"); s != "true false" {
 			t.Errorf("under OOM with the killer disabled: running, OOMKilled = %s", s)
 		}
