@@ -287,3 +287,37 @@ func TestOpenRefusesOtherSchema(t *testing.T) {
 		t.Fatal("Open accepted schema 9")
 	}
 }
+
+// A cache hit costs a read transaction, no fsync; a Put one fsynced
+// transaction.
+func BenchmarkGet(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 1000 {
+		s.Put(ctx, fmt.Sprintf("key-%d", i), img(i), builder.CacheEntry{Description: "RUN make"})
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ok := s.Get(ctx, fmt.Sprintf("key-%d", i%1000)); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		if err := s.Put(ctx, fmt.Sprintf("key-%d", i), img(i), builder.CacheEntry{Description: "RUN make"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
