@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/distribution/reference"
 	units "github.com/docker/go-units"
@@ -133,27 +134,47 @@ func validateBuildExtraHost(val string) (string, error) {
 // sendProgress counts the context bytes read by the client and prints
 // docker's "Sending build context to Docker daemon  4.608kB" line: on a
 // terminal every 512 KiB (redrawn with \r), otherwise once at the end.
+// The end is EOF, or the daemon's first output, whichever comes first: a
+// daemon may start answering once it has read the tar's end marker, before
+// the client's transport has seen EOF, and the line must still come first.
 type sendProgress struct {
 	in       io.Reader
 	out      io.Writer
 	terminal bool
-	current  int64
-	last     int64
-	done     bool
+
+	mu      sync.Mutex // Read runs on the transport's goroutine
+	current int64
+	last    int64
+	done    bool
 }
 
 func (p *sendProgress) Read(b []byte) (int, error) {
 	n, err := p.in.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.current += int64(n)
 	switch {
-	case err != nil && n == 0 && !p.done:
-		p.done = true
-		p.print("\r\n")
-	case p.terminal && p.current-p.last > 512<<10:
+	case err != nil && n == 0:
+		p.finishLocked()
+	case p.terminal && !p.done && p.current-p.last > 512<<10:
 		p.last = p.current
 		p.print("")
 	}
 	return n, err
+}
+
+// finish prints the final line, once.
+func (p *sendProgress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finishLocked()
+}
+
+func (p *sendProgress) finishLocked() {
+	if !p.done {
+		p.done = true
+		p.print("\r\n")
+	}
 }
 
 func (p *sendProgress) print(end string) {
@@ -167,6 +188,17 @@ func (p *sendProgress) print(end string) {
 		line += "\r\n"
 	}
 	fmt.Fprint(p.out, line+end)
+}
+
+// afterProgress writes to w once the progress line is out.
+type afterProgress struct {
+	p *sendProgress
+	w io.Writer
+}
+
+func (a afterProgress) Write(b []byte) (int, error) {
+	a.p.finish()
+	return a.w.Write(b)
 }
 
 func runBuild(ctx context.Context, c *CLI, o *buildOptions) error {
@@ -227,7 +259,7 @@ func runBuild(ctx context.Context, c *CLI, o *buildOptions) error {
 		}
 		imageID = r.ID
 	}
-	if err := jsonmessage.DisplayJSONMessagesStream(res.Body, buildBuf, fd, isTerm, aux); err != nil {
+	if err := jsonmessage.DisplayJSONMessagesStream(res.Body, afterProgress{sent, buildBuf}, fd, isTerm, aux); err != nil {
 		var jerr *jsonstream.Error
 		if errors.As(err, &jerr) {
 			code := jerr.Code

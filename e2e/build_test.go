@@ -289,6 +289,9 @@ func (b *buildCase) instructions(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("berth build: %s", r)
 	}
+	if !strings.HasPrefix(r.Stdout, "Sending build context to Docker daemon ") || !strings.Contains(r.Stdout, "B\r\r\nStep 1/33 : ARG BASE=busybox\n") {
+		t.Errorf("berth build: want docker's context line first, then the steps:\n%q", r.Stdout[:min(len(r.Stdout), 200)])
+	}
 	for step, hit := range cachedSteps(r.Stdout) {
 		if !hit && !strings.HasPrefix(step, "FROM ") && !strings.HasPrefix(step, "ARG ") {
 			t.Errorf("berth build: step %q missed the cache:\n%s", step, r.Stdout)
@@ -407,7 +410,7 @@ func (b *buildCase) dockerignore(t *testing.T) {
 func (b *buildCase) failingRun(t *testing.T) {
 	dangling := b.docker(t, "images", "-q", "--no-trunc", "-f", "dangling=true")
 	containers := b.docker(t, "ps", "-aq")
-	dir := contextDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo before > /before\nRUN echo to-stderr >&2; exit 3\nLABEL never=reached\n"})
+	dir := contextDir(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM busybox\nRUN echo before-%d > /before\nRUN echo to-stderr >&2; exit 3\nLABEL never=reached\n", os.Getpid())})
 	for _, cli := range []func(string, ...string) Result{b.d.Docker, b.d.Berth} {
 		r := cli("", "build", "--force-rm", "-t", "failing", "--network", "none", dir)
 		if r.Code != 3 || !strings.HasSuffix(r.Stderr, "The command '/bin/sh -c echo to-stderr >&2; exit 3' returned a non-zero code: 3\n") {
@@ -420,7 +423,9 @@ func (b *buildCase) failingRun(t *testing.T) {
 	if r := b.d.Docker("", "image", "inspect", "failing"); r.Code == 0 {
 		t.Error("a failed build tagged its image")
 	}
-	if got := b.docker(t, "images", "-q", "--no-trunc", "-f", "dangling=true"); got != dangling {
+	// dockerd leaves the last good step's image dangling; the issue asks
+	// berth not to.
+	if got := b.docker(t, "images", "-q", "--no-trunc", "-f", "dangling=true"); got != dangling && !b.reference {
 		t.Errorf("a failed build left dangling images:\n%s\nbefore:\n%s", got, dangling)
 	}
 	if got := b.docker(t, "ps", "-aq"); got != containers {
@@ -430,15 +435,17 @@ func (b *buildCase) failingRun(t *testing.T) {
 
 func (b *buildCase) badInput(t *testing.T) {
 	for _, tc := range []struct{ name, dockerfile, msg string }{
-		{"syntax", "FROM busybox\nENV\n", "dockerfile parse error line 2: ENV requires at least one argument"},
-		{"unknown", "FROM busybox\nENV A=1\nFOO bar\n", "dockerfile parse error line 3: unknown instruction: FOO"},
+		// dockerd 20.10 says "parse error line 2", buildkit's parser (dockerd 23+) "parse error on line 2"
+		{"syntax", "FROM busybox\nENV\n", "line 2: ENV requires at least one argument"},
+		{"unknown", "FROM busybox\nENV A=1\nFOO bar\n", "line 3: unknown instruction: FOO"},
 		{"outside", "FROM busybox\nCOPY ../outside /\n", "COPY failed: forbidden path outside the build context: ../outside ()"},
 		{"missing file", "FROM busybox\nCOPY nothere /x\n", "COPY failed: file not found in build context or excluded by .dockerignore: stat nothere: file does not exist"},
 		{"missing base", "FROM nosuch-berth-base:1\nRUN true\n", "nosuch-berth-base"}, // dockerd: its failed pull
 		{"no such stage", "FROM busybox\nCOPY --from=0 /x /x\n", ""},
 	} {
 		r := b.d.Docker("", "build", "--network", "none", contextDir(t, map[string]string{"Dockerfile": tc.dockerfile}))
-		if r.Code != 1 || !strings.Contains(r.Stderr, tc.msg) && !(b.reference && tc.name == "missing base") {
+		if r.Code != 1 || !strings.Contains(r.Stderr, tc.msg) && !(b.reference && tc.name == "missing base") ||
+			strings.HasPrefix(tc.msg, "line ") && !strings.Contains(r.Stderr, "dockerfile parse error") {
 			t.Errorf("%s: want exit 1 and %q: %s", tc.name, tc.msg, r)
 		}
 	}
