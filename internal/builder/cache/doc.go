@@ -15,6 +15,10 @@
 //	       "description":"RUN make",             the instruction
 //	       "created":"<RFC 3339>", "lastUsed":"<RFC 3339>", "usageCount":N}
 //
+// A file bbolt finds damaged is moved aside (cache.db.corrupt-<unix
+// time>) and the cache starts empty: it costs rebuilds, not the daemon.
+// A file of another schema is refused.
+//
 // Every change is one bbolt transaction, so a crash leaves the file as it
 // was before or after it. Uses counted by Get (UsageCount, LastUsedAt) are
 // kept in memory and written within a second, with the next Put or Prune,

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-dev/berth/internal/builder"
@@ -70,6 +71,16 @@ func Open(dir string) (*Store, error) {
 	}
 	path := filepath.Join(dir, "cache.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+		// A damaged cache costs rebuilds, not the daemon: keep the file
+		// for inspection and start empty.
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		logrus.WithError(err).Warnf("build cache %s is damaged: moved to %s, starting empty", path, aside)
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("build cache: open %s: %w (and moving it aside: %v)", path, err, rerr)
+		}
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("build cache: open %s: %w", path, err)
 	}

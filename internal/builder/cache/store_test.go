@@ -321,3 +321,25 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 }
+
+// A damaged file is moved aside and the cache starts empty.
+func TestOpenDamagedFile(t *testing.T) {
+	dir := t.TempDir()
+	garbage := make([]byte, 64<<10)
+	for i := range garbage {
+		garbage[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cache.db"), garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dir)
+	defer s.Close()
+	put(t, s, "k", img(1), "", "RUN a")
+	aside, _ := filepath.Glob(filepath.Join(dir, "cache.db.corrupt-*"))
+	if len(aside) != 1 {
+		t.Fatalf("damaged file not kept aside: %v", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); len(b) != len(garbage) {
+		t.Errorf("aside file has %d bytes, want %d", len(b), len(garbage))
+	}
+}
