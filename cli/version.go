@@ -97,6 +97,11 @@ func runVersion(ctx context.Context, c *CLI, o *versionOptions) error {
 	if tmpl != "" {
 		s, err := format.Execute(tmpl, info)
 		if err != nil {
+			if serverErr != nil {
+				// As docker: the failure to reach the daemon, not the
+				// template's nil .Server.
+				return serverErr
+			}
 			return fmt.Errorf("template parsing error: %w", err)
 		}
 		fmt.Fprintln(c.Out, s)
