@@ -54,6 +54,9 @@ func TestBuildCacheDfAndPrune(t *testing.T) {
 	if m == nil || m[1] != "2" || m[2] != "0" || !strings.HasPrefix(m[3], "30") || !strings.HasPrefix(m[4], "30") {
 		t.Fatalf("system df: want 2 records, 0 active, ~300kB, ~300kB reclaimable:\n%s", df)
 	}
+	if r := d.Berth("", "system", "df"); r.Code != 0 || !regexp.MustCompile(`(?m)^Build Cache\s+2\s+0\s+30`).MatchString(r.Stdout) {
+		t.Errorf("berth system df: %s", r)
+	}
 	dfv := d.MustDocker("system", "df", "-v")
 	runID := cache.RecordID("run-key")
 	if !strings.Contains(dfv, "Build cache usage:") || !strings.Contains(dfv, runID[:12]) || !strings.Contains(dfv, cache.RecordID("env-key")[:12]) {
