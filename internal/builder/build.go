@@ -37,6 +37,7 @@ type build struct {
 	cache  *prober
 	mounts map[image.ID]string // read-only rootfs of COPY --from images
 	undo   []func()
+	made   []image.ID // images this build committed, oldest first
 }
 
 type stageResult struct {
@@ -66,6 +67,23 @@ func newBuild(cfg Config, opts Options, p *plan, out *progress, bctx *buildctx.C
 		built:  make([]*stageResult, len(p.stages)),
 		cache:  newProber(cfg, opts),
 		mounts: map[image.ID]string{},
+	}
+}
+
+// made records an image the build committed.
+func (bd *build) madeImage(id image.ID) { bd.made = append(bd.made, id) }
+
+// removeMade deletes, newest first, the images a failed build made, so
+// it leaves no dangling half images; the backend keeps any that are
+// tagged, have children or are used.
+func (bd *build) removeMade(ctx context.Context) {
+	r, ok := bd.cfg.Backend.(ImageRemover)
+	if !ok || !bd.opts.Remove {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for i := len(bd.made) - 1; i >= 0; i-- {
+		_ = r.RemoveBuildImage(ctx, bd.made[i])
 	}
 }
 
@@ -320,6 +338,7 @@ func (bd *build) commitMeta(ctx context.Context, st *stage, comment string) erro
 	if err != nil {
 		return err
 	}
+	bd.madeImage(id)
 	st.id = id
 	return bd.cache.put(ctx, key, id, CacheEntry{Parent: parent, Description: comment})
 }

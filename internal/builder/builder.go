@@ -65,6 +65,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	defer bd.release()
 	id, err = bd.run(ctx)
 	if err != nil {
+		bd.removeMade(ctx)
 		return "", err
 	}
 	if err := out.Aux(string(id)); err != nil {

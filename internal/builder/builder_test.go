@@ -543,7 +543,7 @@ func tarOf(t *testing.T, files map[string]string) string {
 func TestFailingRun(t *testing.T) {
 	h := newHarness(t)
 	files := df("FROM busybox", "ENV A=1", "RUN exit 3", "RUN echo never")
-	_, out, err := h.build(files, Options{Remove: true})
+	_, out, err := h.build(files, Options{Remove: true, ForceRemove: true})
 	var se *StepError
 	if !errors.As(err, &se) || se.Code != 3 || se.Message != "The command '/bin/sh -c exit 3' returned a non-zero code: 3" {
 		t.Fatalf("err = %#v", err)
@@ -551,25 +551,40 @@ func TestFailingRun(t *testing.T) {
 	if strings.Contains(out, "never") || strings.Contains(out, "Successfully") {
 		t.Errorf("build went on:\n%s", out)
 	}
-	if len(h.be.ctrs) != 1 {
-		t.Errorf("failed container should stay with rm (dockerd); %d left", len(h.be.ctrs))
-	}
 	if h.be.count("CommitContainer") != 0 {
 		t.Errorf("failed RUN committed an image")
 	}
-	_, _, err = h.build(files, Options{Remove: true, ForceRemove: true})
-	if err == nil || len(h.be.ctrs) != 1 {
-		t.Errorf("forcerm left %d containers (err %v)", len(h.be.ctrs), err)
+	// forcerm: no container, and the ENV step's image went with the
+	// failure (no dangling half images); the base stays
+	if len(h.be.ctrs) != 0 || len(h.be.images) != 1 {
+		t.Errorf("forcerm: %d containers, %d images left, want 0 and the base", len(h.be.ctrs), len(h.be.images))
+	}
+	// rm: the failed container stays (dockerd), and so does its image
+	if _, _, err = h.build(files, Options{Remove: true}); err == nil || len(h.be.ctrs) != 1 || len(h.be.images) != 2 {
+		t.Errorf("rm: %d containers, %d images, want 1 and 2 (err %v)", len(h.be.ctrs), len(h.be.images), err)
+	}
+	// --rm=false: the user keeps intermediates, images included
+	h.be.ctrs = map[string]*fakeCtr{}
+	if _, _, err = h.build(df("FROM busybox", "ENV B=1", "RUN exit 1"), Options{}); err == nil || len(h.be.images) != 3 {
+		t.Errorf("rm=false: %d images, want 3 (err %v)", len(h.be.images), err)
 	}
 	// rm=false keeps successful containers
+	n := len(h.be.ctrs)
 	h.mustBuild(df("FROM busybox", "RUN echo keep"), Options{Remove: false})
-	if len(h.be.ctrs) != 2 {
-		t.Errorf("rm=false: %d containers, want 2", len(h.be.ctrs))
+	if len(h.be.ctrs) != n+1 {
+		t.Errorf("rm=false: %d containers, want %d", len(h.be.ctrs), n+1)
 	}
 	_, _, err = h.build(df("FROM busybox", "RUN --mount=type=cache,target=/x echo"), Options{})
 	if err == nil || !strings.Contains(err.Error(), "the --mount option requires BuildKit") {
 		t.Errorf("RUN --mount: %v", err)
 	}
+}
+
+func firstKey[V any](m map[string]V) string {
+	for k := range m {
+		return k
+	}
+	return ""
 }
 
 func TestParseErrors(t *testing.T) {

@@ -112,6 +112,18 @@ type Backend interface {
 	ReadOnlyRootfs(ctx context.Context, id image.ID) (path string, release func(), err error)
 }
 
+// ImageRemover is an optional Backend capability. After a failed build
+// (unless opts.Remove is false: the user keeps intermediates) the
+// builder calls RemoveBuildImage for each image the build made, newest
+// first, so a failure leaves no dangling half images (issue 7; dockerd
+// leaves them). RemoveBuildImage deletes id only if it is untagged, has
+// no child image and no container uses it; otherwise, or if id is
+// already gone, it does nothing and returns nil. Its cache entries then
+// simply miss (the builder checks a hit still exists).
+type ImageRemover interface {
+	RemoveBuildImage(ctx context.Context, id image.ID) error
+}
+
 // CacheEntry describes a cached step for `docker system df -v` and
 // `docker builder prune`.
 type CacheEntry struct {

@@ -230,6 +230,7 @@ func (bd *build) performCopy(ctx context.Context, st *stage, cs copyStep) error 
 	if err != nil {
 		return err
 	}
+	bd.madeImage(id)
 	st.id = id
 	return bd.cache.put(ctx, key, id, CacheEntry{Parent: parent, Description: cs.text})
 }

@@ -45,8 +45,9 @@ type fakeBackend struct {
 }
 
 type fakeImage struct {
-	img  *image.Image
-	root string
+	img    *image.Image
+	root   string
+	parent image.ID
 }
 
 type fakeCtr struct {
@@ -210,7 +211,35 @@ func (f *fakeBackend) commit(req CommitRequest, root string, empty bool) (image.
 		f.mu.Unlock()
 		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, digestOf(fmt.Sprintf("layer-%d", n)))
 	}
-	return f.store(img, root), nil
+	id := f.store(img, root)
+	f.mu.Lock()
+	f.images[id].parent = req.Parent
+	f.mu.Unlock()
+	return id, nil
+}
+
+// RemoveBuildImage implements ImageRemover with the image store's rules.
+func (f *fakeBackend) RemoveBuildImage(ctx context.Context, id image.ID) error {
+	f.called("RemoveBuildImage")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range f.refs {
+		if v == id {
+			return nil
+		}
+	}
+	for _, im := range f.images {
+		if im.parent == id {
+			return nil
+		}
+	}
+	for _, c := range f.ctrs {
+		if c.image == id {
+			return nil
+		}
+	}
+	delete(f.images, id)
+	return nil
 }
 
 func digestOf(s string) digest.Digest {

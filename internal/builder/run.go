@@ -87,6 +87,7 @@ func (bd *build) dispatchRun(ctx context.Context, st *stage, c *instructions.Run
 		removeOnFailure()
 		return err
 	}
+	bd.madeImage(id)
 	if bd.opts.Remove || bd.opts.ForceRemove {
 		bd.removeContainer(ctx, cid)
 	}
@@ -160,6 +161,7 @@ func (bd *build) dispatchWorkdir(ctx context.Context, st *stage, c *instructions
 	if err != nil {
 		return err
 	}
+	bd.madeImage(id)
 	st.id = id
 	return bd.cache.put(ctx, key, id, CacheEntry{Parent: parent, Description: "WORKDIR " + dir})
 }
