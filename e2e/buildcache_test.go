@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -90,4 +91,45 @@ func TestBuildCacheDfAndPrune(t *testing.T) {
 	}
 	// docker system prune calls /build/prune too.
 	d.MustDocker("system", "prune", "-f")
+}
+
+// With real builds: when a rebuild moves the tag, the replaced build's
+// own steps become dangling; builder prune (without -a) frees them and
+// their images, and keeps the steps the tagged image is made of, which
+// still hit.
+func TestBuildCachePruneReplacedBuild(t *testing.T) {
+	d := StartDaemon(t)
+	d.ImportBusybox()
+	dir := t.TempDir()
+	write := func(last string) {
+		df := "FROM busybox\nRUN echo one > /one\n" + last + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("RUN head -c 200000 /dev/urandom > /old")
+	d.MustDocker("build", "--network", "none", "-t", "app:1", dir)
+	old := d.MustDocker("image", "inspect", "-f", "{{.Id}}", "app:1")
+	write("RUN head -c 100000 /dev/urandom > /new")
+	d.MustDocker("build", "--network", "none", "-t", "app:1", dir)
+
+	cacheLine := regexp.MustCompile(`(?m)^Build Cache\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)`)
+	m := cacheLine.FindStringSubmatch(d.MustDocker("system", "df"))
+	if m == nil || m[1] != "3" || !strings.HasPrefix(m[4], "20") {
+		t.Fatalf("system df: want 3 records, ~200kB reclaimable (the replaced step): %v", m)
+	}
+	out := d.MustDocker("builder", "prune", "-f")
+	if strings.Count(out, "\n") < 2 || !strings.Contains(out, "Total reclaimed space: 20") {
+		t.Fatalf("builder prune:\n%s", out)
+	}
+	if r := d.Docker("", "image", "inspect", old); r.Code == 0 {
+		t.Errorf("the replaced build's image survived")
+	}
+	r := d.Docker("", "build", "--network", "none", "-t", "app:1", dir)
+	if r.Code != 0 || strings.Count(r.Stdout, " ---> Using cache\n") != 2 {
+		t.Errorf("after builder prune, the current build should hit twice: %s", r)
+	}
+	if got := d.MustDocker("run", "--rm", "--network", "none", "app:1", "sh", "-c", "cat /one; wc -c < /new"); got != "one\n100000" {
+		t.Errorf("app:1 runs: %q", got)
+	}
 }
