@@ -86,6 +86,17 @@ func archInfo(a specs.Arch) *arch.Info {
 	return nil
 }
 
+// knownArch are the architecture names runc (libseccomp) accepts; other
+// names fail the profile rather than being skipped.
+var knownArch = map[specs.Arch]bool{
+	specs.ArchX86: true, specs.ArchX86_64: true, specs.ArchX32: true, specs.ArchARM: true, specs.ArchAARCH64: true,
+	specs.ArchMIPS: true, specs.ArchMIPS64: true, specs.ArchMIPS64N32: true, specs.ArchMIPSEL: true,
+	specs.ArchMIPSEL64: true, specs.ArchMIPSEL64N32: true, specs.ArchPPC: true, specs.ArchPPC64: true,
+	specs.ArchPPC64LE: true, specs.ArchS390: true, specs.ArchS390X: true, specs.ArchPARISC: true,
+	specs.ArchPARISC64: true, specs.ArchRISCV64: true, specs.ArchLOONGARCH64: true, specs.ArchM68K: true,
+	specs.ArchSH: true, specs.ArchSHEB: true,
+}
+
 // subArch reports whether a runs on a native machine (x86 and x32 on
 // x86_64, arm on aarch64).
 func subArch(native, a specs.Arch) bool {
@@ -170,6 +181,9 @@ func compileFor(p *specs.LinuxSeccomp, native specs.Arch) ([]unix.SockFilter, er
 	// holds it), then the profile's, deduplicated.
 	arches := []specs.Arch{native}
 	for _, a := range p.Architectures {
+		if !knownArch[a] {
+			return nil, fmt.Errorf("string %s is not a valid arch for seccomp", a) // runc's words
+		}
 		if !subArch(native, a) {
 			continue // not this machine's family (arm on x86, ...)
 		}
