@@ -32,6 +32,8 @@ type fakeBuilder struct {
 
 	stream []map[string]any // the messages /build answers with
 	status int              // /build's status before streaming (0 = 200)
+	// early sends the first message before reading the context
+	early bool
 }
 
 func newFakeBuilder(t *testing.T, stream ...map[string]any) *fakeBuilder {
@@ -61,6 +63,13 @@ func (f *fakeBuilder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Builder-Version", "1")
 		_, _ = io.WriteString(w, "OK")
 	case r.Method == http.MethodPost && path == "/build":
+		stream := f.stream
+		if f.early {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(stream[0])
+			w.(http.Flusher).Flush()
+			stream = stream[1:]
+		}
 		files, err := readContext(r.Body)
 		f.mu.Lock()
 		f.calls++
@@ -77,7 +86,7 @@ func (f *fakeBuilder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
-		for _, m := range f.stream {
+		for _, m := range stream {
 			_ = enc.Encode(m)
 		}
 	case r.Method == http.MethodPost && path == "/build/prune":
@@ -403,5 +412,22 @@ func TestBuilderPrune(t *testing.T) {
 	q, _ := f.last()
 	if q.Get("all") != "1" || q.Get("reserved-space") != "1048576" || !strings.Contains(q.Get("filters"), `"until":{"24h":true}`) {
 		t.Errorf("prune query %v", q)
+	}
+}
+
+func TestBuildContextLineBeforeDaemonOutput(t *testing.T) {
+	f := newFakeBuilder(t, okStream...)
+	f.early = true
+	// Large enough that the context is still being sent when the first
+	// message arrives.
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM busybox\n", "big": strings.Repeat("x", 8<<20)})
+	code, out, errOut := f.run(t, "", "build", dir)
+	if code != 0 {
+		t.Fatalf("build: %d %s", code, errOut)
+	}
+	if !strings.HasPrefix(out, "Sending build context to Docker daemon ") || strings.Count(out, "Sending build context") != 1 ||
+		!strings.Contains(out, "B\r\r\nStep 1/1 : FROM busybox\n") {
+		t.Errorf("output %q: want the context line once, first", out[:min(len(out), 300)])
 	}
 }
