@@ -36,6 +36,7 @@ func TestBuild(t *testing.T) {
 	t.Run("Cache", b.cache)
 	t.Run("TargetAndArgs", b.targetAndArgs)
 	t.Run("Dockerignore", b.dockerignore)
+	t.Run("Directives", b.directives)
 	t.Run("FailingRun", b.failingRun)
 	t.Run("BadInput", b.badInput)
 	t.Run("EscapingContextTar", b.escapingTar)
@@ -407,6 +408,19 @@ func (b *buildCase) dockerignore(t *testing.T) {
 	}
 }
 
+// directives: escape changes the line continuation; syntax is read and
+// ignored by the classic builder.
+func (b *buildCase) directives(t *testing.T) {
+	dir := contextDir(t, map[string]string{"Dockerfile": "# syntax=docker/dockerfile:1\n# escape=`\nFROM busybox\nRUN echo one `\n    two > /e.txt\nLABEL path=C:\\dir\n"})
+	b.docker(t, "build", "-t", "directives", "--network", "none", dir)
+	if got := b.docker(t, "run", "--rm", "--network", "none", "directives", "cat", "/e.txt"); got != "one two" {
+		t.Errorf("escape=`: %q", got)
+	}
+	if got := b.docker(t, "image", "inspect", "-f", "{{.Config.Labels.path}}", "directives"); got != `C:\dir` {
+		t.Errorf("escape=`: a backslash is literal, label %q", got)
+	}
+}
+
 func (b *buildCase) failingRun(t *testing.T) {
 	dangling := b.docker(t, "images", "-q", "--no-trunc", "-f", "dangling=true")
 	containers := b.docker(t, "ps", "-aq")
@@ -442,6 +456,7 @@ func (b *buildCase) badInput(t *testing.T) {
 		{"missing file", "FROM busybox\nCOPY nothere /x\n", "COPY failed: file not found in build context or excluded by .dockerignore: stat nothere: file does not exist"},
 		{"missing base", "FROM nosuch-berth-base:1\nRUN true\n", "nosuch-berth-base"}, // dockerd: its failed pull
 		{"no such stage", "FROM busybox\nCOPY --from=0 /x /x\n", ""},
+		{"url down", "FROM busybox\nADD http://127.0.0.1:1/x /x\n", "ADD failed: "}, // and the reason: dockerd's Get error
 	} {
 		r := b.d.Docker("", "build", "--network", "none", contextDir(t, map[string]string{"Dockerfile": tc.dockerfile}))
 		if r.Code != 1 || !strings.Contains(r.Stderr, tc.msg) && !(b.reference && tc.name == "missing base") ||
