@@ -79,6 +79,7 @@ func TestAddURLErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "source can't be a URL for COPY") {
 		t.Errorf("COPY URL: %v", err)
 	}
+	h.b.wait()
 	if n := entries(t, h.b.cfg.TmpDir); n != 0 {
 		t.Errorf("%d entries left in the builder's tmp dir", n)
 	}

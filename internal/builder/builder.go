@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/distribution/reference"
 
@@ -26,11 +27,21 @@ type Config struct {
 // Builder runs classic builds. It holds no per-build state: concurrent
 // builds are independent.
 type Builder struct {
-	cfg Config
+	cfg     Config
+	cleanup sync.WaitGroup // contexts being removed after their builds
 }
 
-// New returns a Builder.
-func New(cfg Config) *Builder { return &Builder{cfg: cfg} }
+// New returns a Builder. It empties cfg.TmpDir: contexts left there by
+// builds a crash interrupted (New runs once, before any build).
+func New(cfg Config) *Builder {
+	if cfg.TmpDir != "" {
+		_ = os.RemoveAll(cfg.TmpDir)
+	}
+	return &Builder{cfg: cfg}
+}
+
+// wait waits for the removal of finished builds' contexts.
+func (b *Builder) wait() { b.cleanup.Wait() }
 
 // Build builds contextTar (the POST /build body) with opts, reporting to
 // out, and returns the built image's ID (tagged with opts.Tags).
@@ -52,7 +63,14 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if err != nil {
 		return "", err
 	}
-	defer bctx.Close()
+	// Removing the unpacked context is not the client's wait.
+	b.cleanup.Add(1)
+	defer func() {
+		go func() {
+			defer b.cleanup.Done()
+			_ = bctx.Close()
+		}()
+	}()
 	dt, err := bctx.Dockerfile(opts.Dockerfile)
 	if err != nil {
 		return "", err

@@ -141,6 +141,19 @@ Successfully tagged demo:latest
 	if c := strings.Count(out2, " ---> Using cache\n"); c != 3 {
 		t.Errorf("Using cache %d times, want 3:\n%s", c, out2)
 	}
+	h.b.wait()
+	if n := entries(t, h.b.cfg.TmpDir); n != 0 {
+		t.Errorf("%d entries left in the builder's tmp dir", n)
+	}
+}
+
+func TestNewEmptiesTmpDir(t *testing.T) {
+	tmp := filepath.Join(t.TempDir(), "builder", "tmp")
+	os.MkdirAll(filepath.Join(tmp, "context-crashed", "sub"), 0o700)
+	New(Config{TmpDir: tmp})
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("leftovers of a crashed build survive New: %v", err)
+	}
 }
 
 func TestQuiet(t *testing.T) {
