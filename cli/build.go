@@ -201,6 +201,23 @@ func (a afterProgress) Write(b []byte) (int, error) {
 	return a.w.Write(b)
 }
 
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func runBuild(ctx context.Context, c *CLI, o *buildOptions) error {
 	if o.iidFile != "" {
 		// Never leave the ID of an earlier build behind on failure.
@@ -208,7 +225,7 @@ func runBuild(ctx context.Context, c *CLI, o *buildOptions) error {
 			return fmt.Errorf("Removing image ID file: %w", err) //nolint:staticcheck // docker's text
 		}
 	}
-	req, err := o.request(c)
+	req, err := o.request()
 	if err != nil {
 		return err
 	}
@@ -227,7 +244,8 @@ func runBuild(ctx context.Context, c *CLI, o *buildOptions) error {
 	}
 
 	// -q holds the output back: printed only if the build fails.
-	var quietProg, quietBuild bytes.Buffer
+	var quietProg lockedBuffer // written by the transport's goroutine
+	var quietBuild bytes.Buffer
 	progBuf, buildBuf := io.Writer(c.Out), io.Writer(c.Out)
 	if o.quiet {
 		progBuf, buildBuf = &quietProg, &quietBuild
@@ -293,7 +311,7 @@ func runBuild(ctx context.Context, c *CLI, o *buildOptions) error {
 }
 
 // request maps the flags to the API's build options (all but the context).
-func (o *buildOptions) request(c *CLI) (client.ImageBuildOptions, error) {
+func (o *buildOptions) request() (client.ImageBuildOptions, error) {
 	req := client.ImageBuildOptions{
 		Version:        build.BuilderV1,
 		Tags:           o.tags.GetAll(),
