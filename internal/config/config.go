@@ -109,6 +109,8 @@ var flagToKey = map[string]string{
 
 	"registry-mirror":   "registry-mirrors",
 	"insecure-registry": "insecure-registries",
+
+	"default-address-pool": "default-address-pools",
 }
 
 // Load merges the config file (if present, or required when the flag was

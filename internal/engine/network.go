@@ -284,13 +284,11 @@ func (e *Engine) NetworkCreate(ctx context.Context, req networks.CreateRequest) 
 	}
 	if req.IPAM != nil {
 		o.IPAMDriver = req.IPAM.Driver
-		o.Configs = len(req.IPAM.Config)
-		if len(req.IPAM.Config) > 0 {
-			c := req.IPAM.Config[0]
+		for _, c := range req.IPAM.Config {
 			if len(c.AuxAddress) > 0 {
 				return nettypes.CreateResponse{}, errdefs.NotImplementedf("auxiliary addresses are not supported")
 			}
-			o.Subnet, o.IPRange, o.Gateway = c.Subnet, c.IPRange, c.Gateway
+			o.IPAM = append(o.IPAM, network.IPAMConfig{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway})
 		}
 	}
 	id, err := nw.Create(ctx, o)
@@ -369,7 +367,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, ref, ctr string, es *nettyp
 		}
 		live.IPAMConfig, live.Aliases = settings.IPAMConfig, settings.Aliases
 		settings = live
-		if err := connectEtcFiles(c, name, live.IPAddress); err != nil {
+		if err := connectEtcFiles(c, name, live.IPAddress, live.GlobalIPv6Address); err != nil {
 			e.log.WithError(err).WithField("container", c.ID).Warn("update hosts and resolv.conf after connect")
 		}
 	}
@@ -418,7 +416,9 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 			return err
 		}
 		if es := c.Networks[name]; es != nil && es.IPAddress.IsValid() {
-			if err := editFileInPlace(c.HostsPath, func(b []byte) []byte { return hostsWithout(b, es.IPAddress) }); err != nil {
+			if err := editFileInPlace(c.HostsPath, func(b []byte) []byte {
+				return hostsWithout(hostsWithout(b, es.IPAddress), es.GlobalIPv6Address)
+			}); err != nil {
 				e.log.WithError(err).WithField("container", c.ID).Warn("update hosts after disconnect")
 			}
 		}
@@ -448,15 +448,13 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref, ctr string, force b
 // leaves it so after a disconnect, and so does berth: the resolver
 // keeps serving the sandbox). The files are bind-mounted into the
 // container, so they are rewritten in place.
-func connectEtcFiles(c *container.Container, name string, ip netip.Addr) error {
+func connectEtcFiles(c *container.Container, name string, ip, ip6 netip.Addr) error {
 	if ip.IsValid() && c.Config.Hostname != "" {
-		line := ocispec.HostsFileWithIP(c.Config.Hostname, c.Config.Domainname, ip, nil)
-		line = line[bytes.LastIndexByte(line[:len(line)-1], '\n')+1:]
 		if err := editFileInPlace(c.HostsPath, func(b []byte) []byte {
 			if len(b) > 0 && b[len(b)-1] != '\n' {
 				b = append(b, '\n')
 			}
-			return append(b, line...)
+			return hostsWithIP(hostsWithIP(b, c.Config.Hostname, c.Config.Domainname, ip), c.Config.Hostname, c.Config.Domainname, ip6)
 		}); err != nil {
 			return err
 		}
@@ -475,8 +473,22 @@ func connectEtcFiles(c *container.Container, name string, ip netip.Addr) error {
 	return editFileInPlace(c.ResolvConfPath, func([]byte) []byte { return resolv })
 }
 
+// hostsWithIP appends the line mapping hostname to ip (none for an
+// invalid ip) as dockerd writes it; an IPv6 network's address gets its
+// own line after the IPv4 one.
+func hostsWithIP(hosts []byte, hostname, domainname string, ip netip.Addr) []byte {
+	if !ip.IsValid() || hostname == "" {
+		return hosts
+	}
+	line := ocispec.HostsFileWithIP(hostname, domainname, ip, nil)
+	return append(hosts, line[bytes.LastIndexByte(line[:len(line)-1], '\n')+1:]...)
+}
+
 // hostsWithout drops the lines of hosts that map address ip.
 func hostsWithout(hosts []byte, ip netip.Addr) []byte {
+	if !ip.IsValid() {
+		return hosts
+	}
 	var out []byte
 	for _, line := range bytes.SplitAfter(hosts, []byte("\n")) {
 		if f := bytes.Fields(line); len(f) > 1 {

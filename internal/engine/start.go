@@ -252,6 +252,7 @@ func writeEtcFiles(c *container.Container, att network.Attached) error {
 		hostname, _ = os.Hostname()
 	}
 	hosts := ocispec.HostsFileWithIP(hostname, cfg.Domainname, att.IP, hostGateway(hc.ExtraHosts, att.Gateway))
+	hosts = hostsWithIP(hosts, hostname, cfg.Domainname, att.IP6)
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	resolv := hostResolv
 	if hc.NetworkMode.IsHost() {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,7 +160,8 @@ func (r *resolver) local(q *dns.Msg, qq dns.Question) *dns.Msg {
 	m.RecursionAvailable = true
 	switch qq.Qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
-		var found []netip.Addr
+		var found, found6 []netip.Addr
+		known := false
 		for _, sb := range r.s.sandboxes {
 			for _, ep := range sb.Endpoints {
 				if !nets[ep.NetworkID] {
@@ -167,18 +169,29 @@ func (r *resolver) local(q *dns.Msg, qq dns.Question) *dns.Msg {
 				}
 				for _, n := range ep.DNSNames {
 					if strings.EqualFold(n, name) || strings.EqualFold(n+"."+ep.NetworkName, name) {
+						known = true
 						found = append(found, ep.Addr)
+						if ep.Addr6.IsValid() {
+							found6 = append(found6, ep.Addr6)
+						}
 						break
 					}
 				}
 			}
 		}
-		if len(found) == 0 {
+		if !known {
 			return nil
 		}
+		// A known name without an address of the asked family gets an
+		// empty answer (NODATA), not the upstream's.
 		if qq.Qtype != dns.TypeAAAA {
 			for _, a := range found {
 				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.IP(a.AsSlice())})
+			}
+		}
+		if qq.Qtype != dns.TypeA {
+			for _, a := range found6 {
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 600}, AAAA: net.IP(a.AsSlice())})
 			}
 		}
 		return m
@@ -189,7 +202,7 @@ func (r *resolver) local(q *dns.Msg, qq dns.Question) *dns.Msg {
 		}
 		for _, sb := range r.s.sandboxes {
 			for _, ep := range sb.Endpoints {
-				if nets[ep.NetworkID] && ep.Addr == addr {
+				if nets[ep.NetworkID] && (ep.Addr == addr || ep.Addr6 == addr) {
 					m.Answer = append(m.Answer, &dns.PTR{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: 600},
 						Ptr: strings.TrimPrefix(sb.ContainerName, "/") + "." + ep.NetworkName + "."})
 					return m
@@ -200,8 +213,29 @@ func (r *resolver) local(q *dns.Msg, qq dns.Question) *dns.Msg {
 	return nil
 }
 
-// ptrAddr parses "4.3.2.1.in-addr.arpa" to 1.2.3.4.
+// ptrAddr parses "4.3.2.1.in-addr.arpa" to 1.2.3.4, and the 32 nibbles
+// of an ip6.arpa name to their IPv6 address.
 func ptrAddr(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		nib := strings.Split(rest, ".")
+		if len(nib) != 32 {
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i, h := range nib {
+			if len(h) != 1 {
+				return netip.Addr{}, false
+			}
+			v, err := strconv.ParseUint(h, 16, 8)
+			if err != nil {
+				return netip.Addr{}, false
+			}
+			// nib[0] is the lowest nibble of the last byte.
+			k := 31 - i
+			b[k/2] |= byte(v) << (4 * (1 - k%2))
+		}
+		return netip.AddrFrom16(b), true
+	}
 	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
 	if !ok {
 		return netip.Addr{}, false

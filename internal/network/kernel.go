@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -86,8 +87,11 @@ func ipNet(a netip.Addr, bits int) *net.IPNet {
 	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, a.BitLen())}
 }
 
-// ensureBridge makes (or adopts) a bridge with the gateway address, up.
-func ensureBridge(name string, mtu int, gw netip.Addr, subnet netip.Prefix) error {
+// ensureBridge makes (or adopts) n's bridge with its gateway addresses,
+// up. An IPv6 network's bridge gets IPv6 turned on (disable_ipv6=0) and
+// router advertisements off (accept_ra=0), as dockerd sets them.
+func ensureBridge(n *Network) error {
+	name := n.Bridge
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -96,8 +100,8 @@ func ensureBridge(name string, mtu int, gw netip.Addr, subnet netip.Prefix) erro
 		}
 		la := netlink.NewLinkAttrs()
 		la.Name = name
-		if mtu > 0 {
-			la.MTU = mtu
+		if n.MTU > 0 {
+			la.MTU = n.MTU
 		}
 		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {
 			return fmt.Errorf("create bridge %s: %w", name, err)
@@ -108,23 +112,55 @@ func ensureBridge(name string, mtu int, gw netip.Addr, subnet netip.Prefix) erro
 	} else if link.Type() != "bridge" {
 		return fmt.Errorf("interface %s exists and is not a bridge", name)
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("addresses of %s: %w", name, err)
+	if err := ensureAddr(link, n.Gateway, n.Subnet.Bits(), netlink.FAMILY_V4); err != nil {
+		return err
 	}
-	have := false
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == gw {
-			have = true
+	if n.EnableIPv6 && n.Gateway6.IsValid() {
+		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_ra", "0"}} {
+			if err := writeSysctl("/proc/sys/net/ipv6/conf/"+name+"/"+kv[0], kv[1]); err != nil {
+				return err
+			}
 		}
-	}
-	if !have {
-		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(gw, subnet.Bits())}); err != nil {
-			return fmt.Errorf("add %s to %s: %w", gw, name, err)
+		if err := ensureAddr(link, n.Gateway6, n.Subnet6.Bits(), netlink.FAMILY_V6); err != nil {
+			return err
 		}
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// ensureAddr gives link address gw/bits unless it has it. IPv6
+// addresses skip duplicate address detection (berth owns the subnet), so
+// they are usable at once rather than after a second or two.
+func ensureAddr(link netlink.Link, gw netip.Addr, bits, fam int) error {
+	name := link.Attrs().Name
+	addrs, err := netlink.AddrList(link, fam)
+	if err != nil {
+		return fmt.Errorf("addresses of %s: %w", name, err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == gw {
+			return nil
+		}
+	}
+	na := &netlink.Addr{IPNet: ipNet(gw, bits)}
+	if gw.Is6() {
+		na.Flags = unix.IFA_F_NODAD
+	}
+	if err := netlink.AddrAdd(link, na); err != nil {
+		return fmt.Errorf("add %s to %s: %w", gw, name, err)
+	}
+	return nil
+}
+
+func writeSysctl(path, v string) error {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == v {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o644); err != nil {
+		return fmt.Errorf("set %s: %w", path, err)
 	}
 	return nil
 }
@@ -155,6 +191,10 @@ type vethPlan struct {
 	Bits                     int
 	Gateway                  netip.Addr // default route via it when DefaultRoute
 	DefaultRoute             bool
+	// Addr6/Bits6/Gateway6: the IPv6 address and route, when valid.
+	Addr6    netip.Addr
+	Bits6    int
+	Gateway6 netip.Addr
 }
 
 // createVeth makes the pair with its peer already in the namespace and
@@ -209,6 +249,11 @@ func createVeth(nsPath string, p vethPlan) (err error) {
 	if err := h.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(p.Addr, p.Bits)}); err != nil {
 		return fmt.Errorf("add %s to %s: %w", p.Addr, p.IfName, err)
 	}
+	if p.Addr6.IsValid() {
+		if err := h.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(p.Addr6, p.Bits6), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("add %s to %s: %w", p.Addr6, p.IfName, err)
+		}
+	}
 	if err := h.LinkSetUp(peer); err != nil {
 		return fmt.Errorf("set %s up: %w", p.IfName, err)
 	}
@@ -220,6 +265,11 @@ func createVeth(nsPath string, p vethPlan) (err error) {
 	if p.DefaultRoute && p.Gateway.IsValid() {
 		if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: net.IP(p.Gateway.AsSlice())}); err != nil {
 			return fmt.Errorf("add default route via %s: %w", p.Gateway, err)
+		}
+	}
+	if p.DefaultRoute && p.Addr6.IsValid() && p.Gateway6.IsValid() {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: net.IP(p.Gateway6.AsSlice())}); err != nil {
+			return fmt.Errorf("add default route via %s: %w", p.Gateway6, err)
 		}
 	}
 	return nil
@@ -258,15 +308,13 @@ func macFor(a netip.Addr) net.HardwareAddr {
 }
 
 // setIPForward turns on IPv4 forwarding in berthd's namespace.
-func setIPForward() error {
-	const p = "/proc/sys/net/ipv4/ip_forward"
-	if b, err := os.ReadFile(p); err == nil && len(b) > 0 && b[0] == '1' {
-		return nil
-	}
-	if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
-		return fmt.Errorf("enable ip forwarding: %w", err)
-	}
-	return nil
+func setIPForward() error { return writeSysctl("/proc/sys/net/ipv4/ip_forward", "1") }
+
+// setIPv6Forward turns on IPv6 forwarding in berthd's namespace (dockerd
+// does so with --ip6tables and --ip-forward; berth leaves the FORWARD
+// policy of the host's own tables alone).
+func setIPv6Forward() error {
+	return writeSysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
 }
 
 // orphanVeths lists host-side veths named like berth's ("vb...") whose

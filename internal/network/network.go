@@ -54,6 +54,13 @@ type Network struct {
 	// SubnetGiven: the user chose the subnet (docker shows IPAM.Config
 	// with or without a gateway accordingly).
 	SubnetGiven bool
+	// EnableIPv6: the network has an IPv6 subnet too (Subnet6, Gateway6,
+	// IPRange6, Subnet6Given as for IPv4).
+	EnableIPv6   bool         `json:",omitempty"`
+	Subnet6      netip.Prefix `json:",omitzero"`
+	Gateway6     netip.Addr   `json:",omitzero"`
+	IPRange6     netip.Prefix `json:",omitzero"`
+	Subnet6Given bool         `json:",omitempty"`
 	// Bridge is the Linux bridge's name ("berth0", "br-<id12>").
 	Bridge string
 	MTU    int
@@ -86,6 +93,13 @@ func writeJSONSync(path string, v any, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
+	return writeBytes(path, b, durable)
+}
+
+// writeFileAtomic writes b to path atomically and durably.
+func writeFileAtomic(path string, b []byte) error { return writeBytes(path, b, true) }
+
+func writeBytes(path string, b []byte, durable bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

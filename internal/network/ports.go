@@ -24,6 +24,10 @@ type wantBinding struct {
 	hostIP  netip.Addr
 	lo, hi  uint16 // host port range; 0,0 = any
 	ctrPort uint16
+	// twin: the [::] half of a binding given without a host address
+	// (docker binds 0.0.0.0 and [::]); it takes the port its IPv4 half
+	// got, and is left out where the namespace has no IPv6.
+	twin bool
 }
 
 // planPorts turns -p/-P into bindings to make, in a stable order.
@@ -37,12 +41,11 @@ func planPorts(pm network.PortMap, exposed network.PortSet, publishAll bool) ([]
 		if w.proto != "tcp" && w.proto != "udp" {
 			return errdefs.InvalidArgumentf("invalid port protocol %q: berth publishes tcp and udp", w.proto)
 		}
-		if !w.hostIP.IsValid() {
+		both := !w.hostIP.IsValid()
+		if both {
 			w.hostIP = netip.IPv4Unspecified()
 		}
-		if !w.hostIP.Is4() {
-			return nil // IPv6 bindings: not served yet (docker binds both)
-		}
+		w.hostIP = w.hostIP.Unmap()
 		if hp := b.HostPort; hp != "" {
 			los, his, isRange := strings.Cut(hp, "-")
 			lo, err := strconv.ParseUint(los, 10, 16)
@@ -57,6 +60,7 @@ func planPorts(pm network.PortMap, exposed network.PortSet, publishAll bool) ([]
 			}
 			w.lo, w.hi = uint16(lo), uint16(hi)
 		}
+		w.twin = both // expanded after sorting
 		out = append(out, w)
 		return nil
 	}
@@ -84,13 +88,27 @@ func planPorts(pm network.PortMap, exposed network.PortSet, publishAll bool) ([]
 		if a.proto != b.proto {
 			return a.proto < b.proto
 		}
-		return a.hostIP.Less(b.hostIP)
+		if a.hostIP != b.hostIP {
+			return a.hostIP.Less(b.hostIP)
+		}
+		return a.lo < b.lo
 	})
-	return out, nil
+	// Each binding given without an address is followed by its [::] twin.
+	var all []wantBinding
+	for _, w := range out {
+		both := w.twin
+		w.twin = false
+		all = append(all, w)
+		if both {
+			w.hostIP, w.twin = netip.IPv6Unspecified(), true
+			all = append(all, w)
+		}
+	}
+	return all, nil
 }
 
 // publishLocked binds the requested host ports and proxies them to the
-// container's first address.
+// container's first endpoint.
 func (s *Service) publishLocked(sb *Sandbox, req AttachRequest) error {
 	want, err := planPorts(req.PortBindings, req.ExposedPorts, req.PublishAll)
 	if err != nil || len(want) == 0 {
@@ -99,20 +117,44 @@ func (s *Service) publishLocked(sb *Sandbox, req AttachRequest) error {
 	if len(sb.Endpoints) == 0 {
 		return nil
 	}
-	target := sb.Endpoints[0].Addr
+	ep := sb.Endpoints[0]
+	var last uint16 // the port the previous binding got
 	for _, w := range want {
-		pb, c, err := bindFirst(w, target)
-		if err != nil {
-			return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", sb.ContainerName[1:], sb.Endpoints[0].ID, err)
+		if w.twin {
+			w.lo, w.hi = last, last
 		}
+		pb, c, err := bindFirst(w, ep)
+		if err != nil {
+			if w.twin && noIPv6(err) {
+				continue
+			}
+			return fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", sb.ContainerName[1:], ep.ID, err)
+		}
+		last = pb.HostPort
 		s.proxies[sb.ContainerID] = append(s.proxies[sb.ContainerID], c)
 		sb.Ports = append(sb.Ports, pb)
 	}
 	return nil
 }
 
-func bindFirst(w wantBinding, target netip.Addr) (PortBinding, closer, error) {
+// noIPv6 reports whether err says the namespace cannot bind IPv6.
+func noIPv6(err error) bool {
+	return errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EPROTONOSUPPORT)
+}
+
+// target is the address a binding on hostIP forwards to: the endpoint's
+// IPv6 address for an IPv6 binding when it has one (docker-proxy too
+// forwards [::] to the IPv4 address of a container without IPv6).
+func (ep *Endpoint) target(hostIP netip.Addr) netip.Addr {
+	if hostIP.Is6() && ep.Addr6.IsValid() {
+		return ep.Addr6
+	}
+	return ep.Addr
+}
+
+func bindFirst(w wantBinding, ep *Endpoint) (PortBinding, closer, error) {
 	pb := PortBinding{Proto: w.proto, HostIP: w.hostIP, CtrPort: w.ctrPort}
+	target := ep.target(w.hostIP)
 	if w.lo == 0 {
 		c, port, err := startProxy(pb, target)
 		pb.HostPort = port
@@ -128,7 +170,7 @@ func bindFirst(w wantBinding, target netip.Addr) (PortBinding, closer, error) {
 		lastErr = err
 	}
 	if w.lo == w.hi && errors.Is(lastErr, syscall.EADDRINUSE) {
-		return pb, nil, fmt.Errorf("Bind for %s:%d failed: port is already allocated", w.hostIP, w.lo)
+		return pb, nil, fmt.Errorf("Bind for %s failed: port is already allocated", net.JoinHostPort(w.hostIP.String(), strconv.Itoa(int(w.lo))))
 	}
 	return pb, nil, lastErr
 }
@@ -139,7 +181,7 @@ func (s *Service) openProxiesLocked(sb *Sandbox) error {
 		return nil
 	}
 	for _, pb := range sb.Ports {
-		c, _, err := startProxy(pb, sb.Endpoints[0].Addr)
+		c, _, err := startProxy(pb, sb.Endpoints[0].target(pb.HostIP))
 		if err != nil {
 			return err
 		}
@@ -172,9 +214,13 @@ func (sb *Sandbox) portMap() network.PortMap {
 func startProxy(pb PortBinding, target netip.Addr) (closer, uint16, error) {
 	laddr := net.JoinHostPort(pb.HostIP.String(), strconv.Itoa(int(pb.HostPort)))
 	backend := net.JoinHostPort(target.String(), strconv.Itoa(int(pb.CtrPort)))
+	fam := "4"
+	if pb.HostIP.Is6() {
+		fam = "6" // tcp6 and udp6 listeners are IPv6-only: [::] and 0.0.0.0 coexist
+	}
 	switch pb.Proto {
 	case "udp":
-		pc, err := net.ListenPacket("udp4", laddr)
+		pc, err := net.ListenPacket("udp"+fam, laddr)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -182,7 +228,7 @@ func startProxy(pb PortBinding, target netip.Addr) (closer, uint16, error) {
 		go p.run()
 		return p, uint16(pc.LocalAddr().(*net.UDPAddr).Port), nil
 	default:
-		l, err := net.Listen("tcp4", laddr)
+		l, err := net.Listen("tcp"+fam, laddr)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -203,7 +249,7 @@ func tcpProxy(l net.Listener, backend string) {
 		}
 		go func() {
 			defer c.Close()
-			b, err := net.DialTimeout("tcp4", backend, 10*time.Second)
+			b, err := net.DialTimeout("tcp", backend, 10*time.Second)
 			if err != nil {
 				return
 			}
@@ -256,9 +302,9 @@ func (p *udpProxy) run() {
 		p.mu.Lock()
 		c, ok := p.conns[from.String()]
 		if !ok {
-			raddr, rerr := net.ResolveUDPAddr("udp4", p.backend)
+			raddr, rerr := net.ResolveUDPAddr("udp", p.backend)
 			if rerr == nil {
-				c, rerr = net.DialUDP("udp4", nil, raddr)
+				c, rerr = net.DialUDP("udp", nil, raddr)
 			}
 			if rerr != nil {
 				p.mu.Unlock()

@@ -38,10 +38,14 @@ type Endpoint struct {
 	Addr        netip.Addr
 	Bits        int
 	Gateway     netip.Addr
-	MAC         string
-	Aliases     []string
-	DNSNames    []string
-	IPAMConfig  *network.EndpointIPAMConfig `json:",omitempty"`
+	// Addr6, Bits6, Gateway6: the IPv6 address on an IPv6 network.
+	Addr6      netip.Addr `json:",omitzero"`
+	Bits6      int        `json:",omitempty"`
+	Gateway6   netip.Addr `json:",omitzero"`
+	MAC        string
+	Aliases    []string
+	DNSNames   []string
+	IPAMConfig *network.EndpointIPAMConfig `json:",omitempty"`
 }
 
 // PortBinding is one published port.
@@ -87,6 +91,7 @@ type Attached struct {
 	Networks map[string]*network.EndpointSettings
 	Ports    network.PortMap
 	IP       netip.Addr // the first endpoint's address
+	IP6      netip.Addr // its IPv6 address, if any
 	Gateway  netip.Addr // its gateway (host-gateway)
 	// EmbeddedDNS: the container is on a user network and its resolver
 	// is ResolverAddr.
@@ -158,7 +163,7 @@ func (s *Service) attachedLocked(sb *Sandbox) Attached {
 	for i, ep := range sb.Endpoints {
 		att.Networks[ep.NetworkName] = ep.settings()
 		if i == 0 {
-			att.IP, att.Gateway = ep.Addr, ep.Gateway
+			att.IP, att.IP6, att.Gateway = ep.Addr, ep.Addr6, ep.Gateway
 		}
 	}
 	return att
@@ -170,6 +175,7 @@ func (ep *Endpoint) settings() *network.EndpointSettings {
 		IPAMConfig: ep.IPAMConfig.Copy(), Aliases: slices.Clone(ep.Aliases), DNSNames: slices.Clone(ep.DNSNames),
 		NetworkID: ep.NetworkID, EndpointID: ep.ID, Gateway: ep.Gateway, IPAddress: ep.Addr,
 		IPPrefixLen: ep.Bits, MacAddress: network.HardwareAddr(mac),
+		GlobalIPv6Address: ep.Addr6, GlobalIPv6PrefixLen: ep.Bits6, IPv6Gateway: ep.Gateway6,
 	}
 }
 
@@ -182,14 +188,21 @@ func (s *Service) addEndpointLocked(sb *Sandbox, n *Network, es *network.Endpoin
 	if p == nil {
 		return fmt.Errorf("network %s has no address pool", n.Name)
 	}
-	var want netip.Addr
+	var want, want6 netip.Addr
 	ep := &Endpoint{ID: newID(), NetworkID: n.ID, NetworkName: n.Name, Bits: n.Subnet.Bits(), Gateway: n.Gateway}
 	if es != nil {
-		if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
-			if n.Predefined() || !n.SubnetGiven {
+		if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address.IsValid() || es.IPAMConfig.IPv6Address.IsValid()) {
+			want, want6 = es.IPAMConfig.IPv4Address, es.IPAMConfig.IPv6Address
+			if a := want6; a.IsValid() && (!a.Is6() || a.Is4In6() || a.IsUnspecified() || a.Zone() != "") {
+				return errdefs.InvalidArgumentf("invalid config for network %s: invalid endpoint settings:\ninvalid IPv6 address: %s", n.Name, a)
+			}
+			p6 := s.pools6[n.ID]
+			if want6.IsValid() && (p6 == nil || !p6.subnet.Contains(want6)) {
+				return errdefs.InvalidArgumentf("invalid config for network %s: invalid endpoint settings:\nno configured subnet contains IP address %s", n.Name, want6)
+			}
+			if n.Predefined() || (want.IsValid() && !n.SubnetGiven) || (want6.IsValid() && !n.Subnet6Given) {
 				return errdefs.Forbiddenf("user specified IP address is supported only when connecting to networks with user configured subnets")
 			}
-			want = es.IPAMConfig.IPv4Address
 		}
 		ep.IPAMConfig = es.IPAMConfig.Copy()
 		if !n.Predefined() {
@@ -208,6 +221,18 @@ func (s *Service) addEndpointLocked(sb *Sandbox, n *Network, es *network.Endpoin
 			p.Release(addr)
 		}
 	}()
+	if p6 := s.pools6[n.ID]; p6 != nil {
+		a6, err := p6.Allocate(want6)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				p6.Release(a6)
+			}
+		}()
+		ep.Addr6, ep.Bits6, ep.Gateway6 = a6, n.Subnet6.Bits(), n.Gateway6
+	}
 	ep.Addr = addr
 	ep.MAC = macFor(addr).String()
 	ord := 0
@@ -236,14 +261,25 @@ func (s *Service) addEndpointLocked(sb *Sandbox, n *Network, es *network.Endpoin
 			sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *Endpoint) bool { return e == ep })
 		}
 	}()
-	if err := ensureBridge(n.Bridge, n.MTU, n.Gateway, n.Subnet); err != nil {
+	if err := ensureBridge(n); err != nil {
 		return err
 	}
 	hw, _ := net.ParseMAC(ep.MAC)
 	return createVeth(sb.NetNS, vethPlan{
 		HostName: ep.HostIf, IfName: ep.IfName, Bridge: n.Bridge, MTU: n.MTU, MAC: hw,
 		Addr: ep.Addr, Bits: ep.Bits, Gateway: n.Gateway, DefaultRoute: defRoute && !n.Internal,
+		Addr6: ep.Addr6, Bits6: ep.Bits6, Gateway6: ep.Gateway6,
 	})
+}
+
+// releaseLocked gives ep's addresses back to their pools.
+func (s *Service) releaseLocked(ep *Endpoint) {
+	if p := s.pools[ep.NetworkID]; p != nil {
+		p.Release(ep.Addr)
+	}
+	if p := s.pools6[ep.NetworkID]; p != nil && ep.Addr6.IsValid() {
+		p.Release(ep.Addr6)
+	}
 }
 
 // Detach removes a container's sandbox: proxies, veths, namespace,
@@ -286,9 +322,7 @@ func (s *Service) teardownLocked(id string) error {
 		return firstErr
 	}
 	for _, ep := range sb.Endpoints {
-		if p := s.pools[ep.NetworkID]; p != nil {
-			p.Release(ep.Addr)
-		}
+		s.releaseLocked(ep)
 	}
 	if err := os.Remove(s.sbPath(id)); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("remove sandbox record of %s: %w", id, err)
@@ -365,9 +399,7 @@ func (s *Service) Disconnect(ctx context.Context, containerID, ref string) (stri
 	if err := deleteLink(ep.HostIf); err != nil {
 		return "", err
 	}
-	if p := s.pools[n.ID]; p != nil {
-		p.Release(ep.Addr)
-	}
+	s.releaseLocked(ep)
 	sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *Endpoint) bool { return e == ep })
 	return n.Name, writeState(s.sbPath(containerID), sb)
 }
@@ -383,13 +415,11 @@ func (s *Service) Restore(ctx context.Context, running func(containerID string) 
 		if n.Driver != DriverBridge {
 			continue
 		}
-		if err := ensureBridge(n.Bridge, n.MTU, n.Gateway, n.Subnet); err != nil {
+		if err := ensureBridge(n); err != nil {
 			return err
 		}
-		if s.cfg.IPForward && !n.Internal {
-			if err := setIPForward(); err != nil {
-				return err
-			}
+		if err := s.enableForwarding(n); err != nil {
+			return err
 		}
 	}
 	ids := make([]string, 0, len(s.sandboxes))

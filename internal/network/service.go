@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +44,19 @@ type Config struct {
 	// always served by a userland proxy (loopback traffic, and how a host
 	// port in use is noticed).
 	IPTables bool
-	Logger   logrus.FieldLogger
+	// IPv6 gives the default network an IPv6 subnet: FixedCIDRv6, or one
+	// from the pools (dockerd's --ipv6, --fixed-cidr-v6).
+	IPv6        bool
+	FixedCIDRv6 netip.Prefix
+	// IP6Tables programs the same rules for IPv6 in table "ip6 berth" and
+	// (with IPForward) turns on IPv6 forwarding, as dockerd 27+'s
+	// --ip6tables (on by default).
+	IP6Tables bool
+	// AddressPools replace the default pools (dockerd's
+	// default-address-pools); without an IPv6 pool among them, a ULA /48
+	// derived from the host id is added, as dockerd 27+ does.
+	AddressPools []AddressPool
+	Logger       logrus.FieldLogger
 }
 
 // Service manages networks and container sandboxes.
@@ -54,6 +67,8 @@ type Service struct {
 	mu        sync.Mutex
 	nets      map[string]*Network // by id
 	pools     map[string]*pool    // by network id (bridge networks)
+	pools6    map[string]*pool    // by network id (IPv6 networks)
+	addrPools []AddressPool       // for networks without --subnet
 	sandboxes map[string]*Sandbox // by container id
 	proxies   map[string][]closer // by container id
 }
@@ -75,11 +90,22 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, nets: map[string]*Network{}, pools: map[string]*pool{}, sandboxes: map[string]*Sandbox{}, proxies: map[string][]closer{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, nets: map[string]*Network{}, pools: map[string]*pool{}, pools6: map[string]*pool{}, sandboxes: map[string]*Sandbox{}, proxies: map[string][]closer{}}
 	for _, d := range []string{s.netDir(), s.sbDir(), s.nsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
+	}
+	s.addrPools = slices.Clone(cfg.AddressPools)
+	if len(s.addrPools) == 0 {
+		s.addrPools = slices.Clone(defaultPools)
+	}
+	if !slices.ContainsFunc(s.addrPools, func(p AddressPool) bool { return p.Base.Addr().Is6() }) {
+		id, err := s.hostID()
+		if err != nil {
+			return nil, err
+		}
+		s.addrPools = append(s.addrPools, ulaPool(id))
 	}
 	nets, err := readDir[Network](s.netDir())
 	if err != nil {
@@ -95,9 +121,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	for _, n := range s.nets {
-		if n.Driver == DriverBridge {
-			s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway)
-		}
+		s.addPoolsLocked(n)
 	}
 	sbs, err := readDir[Sandbox](s.sbDir())
 	if err != nil {
@@ -112,9 +136,37 @@ func New(cfg Config) (*Service, error) {
 			if p := s.pools[ep.NetworkID]; p != nil {
 				p.Reserve(ep.Addr)
 			}
+			if p := s.pools6[ep.NetworkID]; p != nil && ep.Addr6.IsValid() {
+				p.Reserve(ep.Addr6)
+			}
 		}
 	}
 	return s, nil
+}
+
+// addPoolsLocked makes the address pools of bridge network n.
+func (s *Service) addPoolsLocked(n *Network) {
+	if n.Driver != DriverBridge {
+		return
+	}
+	s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway)
+	if n.EnableIPv6 && n.Subnet6.IsValid() {
+		s.pools6[n.ID] = newPool(n.Subnet6, n.IPRange6, n.Gateway6)
+	}
+}
+
+// hostID is <data-root>/network/host-id, made once: the seed of the IPv6
+// ULA pool (dockerd uses its engine's host id the same way).
+func (s *Service) hostID() (string, error) {
+	p := filepath.Join(s.cfg.DataRoot, "network", "host-id")
+	if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	id := newID()
+	if err := writeFileAtomic(p, []byte(id+"\n")); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 func (s *Service) byName(name string) *Network {
@@ -135,14 +187,18 @@ func (s *Service) ensurePredefined() error {
 	}
 	if s.cfg.DefaultBridge {
 		gw := s.cfg.BridgeIP.Addr()
-		want = append(want, &Network{
+		br := &Network{
 			Name: NameBridge, Driver: DriverBridge, Subnet: s.cfg.BridgeIP.Masked(), Gateway: gw,
 			Bridge: DefaultBridgeName, MTU: s.cfg.MTU,
 			Options: map[string]string{
 				OptDefault: "true", OptICC: "true", OptMasquerade: "true", OptHostBindIP: "0.0.0.0",
 				OptBridgeName: DefaultBridgeName, OptMTU: strconv.Itoa(mtuOr1500(s.cfg.MTU)),
 			},
-		})
+		}
+		if err := s.planDefaultIPv6(br); err != nil {
+			return err
+		}
+		want = append(want, br)
 	} else if old := s.byName(NameBridge); old != nil && old.Predefined() {
 		// --bridge=none after a run with the default bridge.
 		if err := os.Remove(s.netPath(old.ID)); err != nil && !os.IsNotExist(err) {
@@ -152,7 +208,8 @@ func (s *Service) ensurePredefined() error {
 	}
 	for _, w := range want {
 		old := s.byName(w.Name)
-		if old != nil && old.Driver == w.Driver && old.Subnet == w.Subnet && old.Gateway == w.Gateway && old.MTU == w.MTU {
+		if old != nil && old.Driver == w.Driver && old.Subnet == w.Subnet && old.Gateway == w.Gateway && old.MTU == w.MTU &&
+			old.EnableIPv6 == w.EnableIPv6 && old.Subnet6 == w.Subnet6 && old.Gateway6 == w.Gateway6 {
 			continue
 		}
 		w.ID, w.Created = newID(), time.Now().UTC()
@@ -171,6 +228,50 @@ func (s *Service) ensurePredefined() error {
 		s.nets[w.ID] = w
 	}
 	return nil
+}
+
+// planDefaultIPv6 gives the default bridge its IPv6 subnet (--ipv6):
+// --fixed-cidr-v6, else the one it had, else the next free one of the
+// pools.
+func (s *Service) planDefaultIPv6(br *Network) error {
+	if !s.cfg.IPv6 {
+		return nil
+	}
+	br.EnableIPv6 = true
+	if p := s.cfg.FixedCIDRv6; p.IsValid() {
+		br.Subnet6, br.Subnet6Given = p.Masked(), true
+		br.Gateway6 = firstHost(br.Subnet6)
+		return nil
+	}
+	if old := s.byName(NameBridge); old != nil && old.EnableIPv6 && old.Subnet6.IsValid() && !old.Subnet6Given {
+		br.Subnet6, br.Gateway6 = old.Subnet6, old.Gateway6
+		return nil
+	}
+	sub, err := nextSubnet(s.addrPools, true, s.takenLocked(true, NameBridge))
+	if err != nil {
+		return fmt.Errorf("create default bridge network: %w", err)
+	}
+	br.Subnet6, br.Gateway6 = sub, firstHost(sub)
+	return nil
+}
+
+// takenLocked lists the subnets of one family that networks other than
+// skip hold.
+func (s *Service) takenLocked(v6 bool, skip string) []netip.Prefix {
+	var taken []netip.Prefix
+	for _, other := range s.nets {
+		if other.Name == skip {
+			continue
+		}
+		if v6 {
+			if other.EnableIPv6 && other.Subnet6.IsValid() {
+				taken = append(taken, other.Subnet6)
+			}
+		} else if other.Subnet.IsValid() {
+			taken = append(taken, other.Subnet)
+		}
+	}
+	return taken
 }
 
 func mtuOr1500(m int) int {
@@ -227,11 +328,17 @@ type CreateOptions struct {
 	Labels     map[string]string
 	Options    map[string]string
 	IPAMDriver string
-	// Subnet, IPRange, Gateway: at most one IPv4 config.
+	// IPAM are the IPAM configs given: at most one IPv4 and, with
+	// EnableIPv6, one IPv6 (IPv6 ones are ignored without it, as dockerd
+	// does).
+	IPAM []IPAMConfig
+}
+
+// IPAMConfig is one subnet of a network create request.
+type IPAMConfig struct {
 	Subnet  netip.Prefix
 	IPRange netip.Prefix
 	Gateway netip.Addr
-	Configs int // number of IPAM configs given
 }
 
 // Create makes a user-defined network; the bridge is made now so that a
@@ -254,11 +361,19 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (id string, err e
 	if o.IPAMDriver != "" && o.IPAMDriver != "default" {
 		return "", errdefs.NotFoundf("plugin %q not found", o.IPAMDriver)
 	}
-	if o.EnableIPv6 {
-		return "", errdefs.NotImplementedf("IPv6 networks are not supported by berth yet")
+	var v4, v6 []IPAMConfig
+	for _, c := range o.IPAM {
+		if c.Subnet.IsValid() && c.Subnet.Addr().Is6() {
+			v6 = append(v6, c)
+		} else {
+			v4 = append(v4, c)
+		}
 	}
-	if o.Configs > 1 {
+	if len(v4) > 1 {
 		return "", errdefs.NotImplementedf("more than one IPv4 subnet per network is not supported by berth yet")
+	}
+	if o.EnableIPv6 && len(v6) > 1 {
+		return "", errdefs.NotImplementedf("more than one IPv6 subnet per network is not supported by berth yet")
 	}
 	mtu := s.cfg.MTU
 	brName := ""
@@ -307,10 +422,23 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (id string, err e
 		}
 	}
 	n.Bridge = brName
-	if err := s.planSubnet(n, o); err != nil {
+	var c4, c6 IPAMConfig
+	if len(v4) > 0 {
+		c4 = v4[0]
+	}
+	if err := s.planSubnet(n, c4); err != nil {
 		return "", err
 	}
-	if err := ensureBridge(n.Bridge, n.MTU, n.Gateway, n.Subnet); err != nil {
+	if o.EnableIPv6 {
+		if len(v6) > 0 {
+			c6 = v6[0]
+		}
+		if err := s.planSubnet6(n, c6); err != nil {
+			return "", err
+		}
+	}
+	if err := ensureBridge(n); err != nil {
+		deleteLink(n.Bridge)
 		return "", err
 	}
 	defer func() {
@@ -318,16 +446,14 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (id string, err e
 			deleteLink(n.Bridge)
 		}
 	}()
-	if s.cfg.IPForward && !n.Internal {
-		if err := setIPForward(); err != nil {
-			return "", err
-		}
+	if err := s.enableForwarding(n); err != nil {
+		return "", err
 	}
 	if err := writeJSON(s.netPath(n.ID), n); err != nil {
 		return "", err
 	}
 	s.nets[n.ID] = n
-	s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway)
+	s.addPoolsLocked(n)
 	if err := s.syncRulesLocked(); err != nil {
 		s.removeLocked(n)
 		return "", err
@@ -335,27 +461,35 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (id string, err e
 	return n.ID, nil
 }
 
-// planSubnet validates or picks the network's subnet, range and gateway.
-func (s *Service) planSubnet(n *Network, o CreateOptions) error {
-	var taken []netip.Prefix
-	for _, other := range s.nets {
-		if other.Subnet.IsValid() {
-			taken = append(taken, other.Subnet)
-		}
+// enableForwarding turns on forwarding for a network with a way out
+// (--ip-forward; IPv6 too with --ip6tables, as dockerd).
+func (s *Service) enableForwarding(n *Network) error {
+	if !s.cfg.IPForward || n.Internal {
+		return nil
 	}
+	if err := setIPForward(); err != nil {
+		return err
+	}
+	if n.EnableIPv6 && s.cfg.IP6Tables {
+		return setIPv6Forward()
+	}
+	return nil
+}
+
+// planSubnet validates or picks the network's IPv4 subnet, range and
+// gateway.
+func (s *Service) planSubnet(n *Network, o IPAMConfig) error {
+	taken := s.takenLocked(false, "")
 	if !o.Subnet.IsValid() {
 		if o.IPRange.IsValid() || o.Gateway.IsValid() {
 			return errdefs.InvalidArgumentf("invalid pool request: ip-range and gateway require a subnet")
 		}
-		sub, err := nextSubnet(taken)
+		sub, err := nextSubnet(s.addrPools, false, taken)
 		if err != nil {
 			return err
 		}
 		n.Subnet, n.Gateway = sub, firstHost(sub)
 		return nil
-	}
-	if !o.Subnet.Addr().Is4() {
-		return errdefs.NotImplementedf("IPv6 subnets are not supported by berth yet")
 	}
 	sub := o.Subnet.Masked()
 	if sub.Bits() > 30 {
@@ -379,6 +513,51 @@ func (s *Service) planSubnet(n *Network, o CreateOptions) error {
 			return errdefs.InvalidArgumentf("invalid gateway %s: it must be within subnet %s", o.Gateway, sub)
 		}
 		n.Gateway = o.Gateway
+	}
+	return nil
+}
+
+// planSubnet6 validates or picks an IPv6 network's subnet, range and
+// gateway.
+func (s *Service) planSubnet6(n *Network, o IPAMConfig) error {
+	n.EnableIPv6 = true
+	taken := s.takenLocked(true, "")
+	if !o.Subnet.IsValid() {
+		sub, err := nextSubnet(s.addrPools, true, taken)
+		if err != nil {
+			return err
+		}
+		n.Subnet6, n.Gateway6 = sub, firstHost(sub)
+		return nil
+	}
+	sub := o.Subnet.Masked()
+	if sub.Bits() > 126 {
+		return errdefs.InvalidArgumentf("invalid subnet %s: too small for a bridge network", o.Subnet)
+	}
+	for _, t := range taken {
+		if overlaps(sub, t) {
+			return errdefs.Forbiddenf("invalid pool request: Pool overlaps with other one on this address space")
+		}
+	}
+	n.Subnet6, n.Subnet6Given = sub, true
+	if o.IPRange.IsValid() {
+		if !o.IPRange.Addr().Is6() {
+			return errdefs.InvalidArgumentf("invalid network config:\ninvalid ip-range %s: parent subnet is an IPv6 block", o.IPRange)
+		}
+		if o.IPRange.Bits() < sub.Bits() || !sub.Contains(o.IPRange.Addr()) {
+			return errdefs.InvalidArgumentf("invalid ip-range %s: it must be within subnet %s", o.IPRange, sub)
+		}
+		n.IPRange6 = o.IPRange.Masked()
+	}
+	n.Gateway6 = firstHost(sub)
+	if o.Gateway.IsValid() {
+		if !o.Gateway.Is6() {
+			return errdefs.InvalidArgumentf("invalid network config:\ninvalid gateway %s: parent subnet is an IPv6 block", o.Gateway)
+		}
+		if !sub.Contains(o.Gateway) || o.Gateway == sub.Addr() {
+			return errdefs.InvalidArgumentf("invalid gateway %s: it must be within subnet %s", o.Gateway, sub)
+		}
+		n.Gateway6 = o.Gateway
 	}
 	return nil
 }
@@ -416,6 +595,7 @@ func (s *Service) removeLocked(n *Network) error {
 	}
 	delete(s.nets, n.ID)
 	delete(s.pools, n.ID)
+	delete(s.pools6, n.ID)
 	return s.syncRulesLocked()
 }
 
@@ -432,7 +612,7 @@ func (s *Service) syncRulesLocked() error {
 	for _, sb := range s.sandboxes {
 		sbs = append(sbs, sb)
 	}
-	return applyRules(planRules(nets, sbs))
+	return applyRules(planRules(nets, sbs, false), planRules(nets, sbs, true), s.cfg.IP6Tables)
 }
 
 // Prune removes user-defined networks without endpoints that match f

@@ -21,6 +21,10 @@ func (n *Network) apiNetwork() network.Network {
 	if n.Driver == DriverBridge {
 		c := network.IPAMConfig{Subnet: n.Subnet, Gateway: n.Gateway, IPRange: n.IPRange}
 		out.IPAM.Config = append(out.IPAM.Config, c)
+		if n.EnableIPv6 && n.Subnet6.IsValid() {
+			out.EnableIPv6 = true
+			out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.Subnet6, Gateway: n.Gateway6, IPRange: n.IPRange6})
+		}
 	}
 	if n.Driver != DriverBridge {
 		out.IPAM.Options = nil
@@ -92,6 +96,11 @@ func (s *Service) Inspect(ctx context.Context, ref string) (network.Inspect, err
 		out.Containers[sb.ContainerID] = network.EndpointResource{
 			Name: strings.TrimPrefix(sb.ContainerName, "/"), EndpointID: ep.ID, MacAddress: network.HardwareAddr(mac),
 			IPv4Address: prefixOf(ep),
+		}
+		if ep.Addr6.IsValid() {
+			r := out.Containers[sb.ContainerID]
+			r.IPv6Address = netip.PrefixFrom(ep.Addr6, ep.Bits6)
+			out.Containers[sb.ContainerID] = r
 		}
 	}
 	return out, nil

@@ -137,11 +137,17 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	for name, r := range cfg.AllRuntimes(exec.LookPath) {
 		runtimes[name] = r.Path
 	}
+	var addrPools []network.AddressPool
+	for _, p := range cfg.Network.AddressPools {
+		addrPools = append(addrPools, network.AddressPool{Base: p.BasePrefix(), Size: p.Size})
+	}
 	nets, err := network.New(network.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
 		DefaultBridge: cfg.Network.Bridge != "none", BridgeIP: cfg.Network.BridgeIP(),
 		MTU: cfg.Network.MTU, IPForward: cfg.Network.IPForward, IPTables: cfg.Network.IPTables,
-		Logger: logrus.StandardLogger(),
+		IPv6: cfg.Network.IPv6, FixedCIDRv6: cfg.Network.FixedCIDRv6Prefix(), IP6Tables: cfg.Network.IP6Tables,
+		AddressPools: addrPools,
+		Logger:       logrus.StandardLogger(),
 	})
 	if err != nil {
 		return fmt.Errorf("networks: %w", err)

@@ -37,6 +37,13 @@ func legacyNetworkSettings(ns *container.NetworkSettings) (map[string]any, error
 		}
 		m["IPPrefixLen"] = ep.IPPrefixLen
 		m["MacAddress"] = ep.MacAddress.String()
+		if ep.GlobalIPv6Address.IsValid() {
+			m["GlobalIPv6Address"] = ep.GlobalIPv6Address.String()
+			m["GlobalIPv6PrefixLen"] = ep.GlobalIPv6PrefixLen
+		}
+		if ep.IPv6Gateway.IsValid() {
+			m["IPv6Gateway"] = ep.IPv6Gateway.String()
+		}
 	}
 	return m, nil
 }
