@@ -428,6 +428,8 @@ func TestCopyFromStageAndImage(t *testing.T) {
 		"COPY --from=builder /out/artifact /artifact",
 		"COPY --from=0 /out/artifact /again",
 		"COPY --from=busybox /etc/os-name /os-name",
+		"ARG SRC=builder",
+		"COPY --from=$SRC /out/artifact /expanded",
 	)
 	img, out, err := h.build(files, Options{})
 	skipIfCopyMissing(t, err)
@@ -438,7 +440,7 @@ func TestCopyFromStageAndImage(t *testing.T) {
 		t.Errorf("unneeded stage built:\n%s", out)
 	}
 	root := h.be.get(img.ID).root
-	for _, p := range []string{"artifact", "again", "os-name"} {
+	for _, p := range []string{"artifact", "again", "os-name", "expanded"} {
 		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
 			t.Errorf("%s not copied: %v", p, err)
 		}
@@ -449,8 +451,8 @@ func TestCopyFromStageAndImage(t *testing.T) {
 	if got := h.be.count("ReadOnlyRootfs"); got != mounts {
 		t.Errorf("cached rebuild mounted %d rootfs", got-mounts)
 	}
-	if c := strings.Count(out, "Using cache"); c != 4 {
-		t.Errorf("%d cache hits, want 4:\n%s", c, out)
+	if c := strings.Count(out, "Using cache"); c != 6 {
+		t.Errorf("%d cache hits, want 6:\n%s", c, out)
 	}
 	_, _, err = h.build(df("FROM busybox", "COPY --from=1 /x /x"), Options{})
 	if err == nil || !strings.Contains(err.Error(), "invalid from flag value 1") {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/berth-dev/berth/internal/builder/buildctx"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -52,7 +53,16 @@ func (bd *build) dispatchCopy(ctx context.Context, st *stage, c *instructions.Co
 	}
 	var g copyGroup
 	if c.From != "" {
-		id, err := bd.fromImageID(ctx, st, c.From)
+		// --from expands with the stage's ENV and ARGs, as BuildKit does
+		// (the classic builder took it literally)
+		from, _, err := bd.lex.ProcessWord(c.From, shell.EnvsFromSlice(st.env()))
+		if err != nil {
+			return invalidf("%s", err)
+		}
+		if from == "" {
+			return errdefs.InvalidArgumentf("invalid from flag value %s: empty after expansion", c.From)
+		}
+		id, err := bd.fromImageID(ctx, st, from)
 		if err != nil {
 			return err
 		}
