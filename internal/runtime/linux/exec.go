@@ -77,6 +77,13 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil || waitExit(pidfd, 0) {
 		return nil, errdefs.Conflictf("container %s is not running", t.id)
 	}
+	userNS, err := ownUserNS(t.pid)
+	if err != nil {
+		return nil, errdefs.Conflictf("container %s is not running (%v)", t.id, err)
+	}
+	if userNS != nil {
+		defer userNS.Close()
+	}
 
 	// The cgroup: the process moves its own thread into the v1
 	// hierarchies (tasks files) and is forked into the unified one
@@ -85,7 +92,7 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 	// the parent moves it after the fork (Apply).
 	var tasks []string
 	cgFD, selfPlaced := -1, false
-	if cd, ok := t.cg.(interface{ Dirs() ([]string, string) }); ok {
+	if cd, ok := t.cg.(interface{ Dirs() ([]string, string) }); ok && userNS == nil {
 		v1, unified := cd.Dirs()
 		for _, dir := range v1 {
 			tasks = append(tasks, filepath.Join(dir, "tasks"))
@@ -118,6 +125,17 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 			UseCgroupFD: cgFD >= 0,
 			CgroupFD:    cgFD,
 		},
+	}
+	if userNS != nil {
+		var closeAfter []*os.File
+		names, closeAfter, err = execInUserNS(cmd, names, userNS, t.stateDir)
+		for _, f := range closeAfter {
+			defer f.Close()
+		}
+		if err != nil {
+			unix.Close(pair[0])
+			return nil, fmt.Errorf("exec %s in container %s: %w", execID, t.id, err)
+		}
 	}
 	if !opts.Process.Terminal {
 		if opts.Stdin != nil {
@@ -286,6 +304,10 @@ func runExec(m *message) (string, error) {
 		return "decode process", err
 	}
 	p := &initProc{spec: &specs.Spec{Process: &proc}, console: -1}
+	// Only stdio, the sync socket and the namespaces reach the program.
+	if err := unix.CloseRange(uint(initFd+1+len(m.NS)), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "close inherited fds", err
+	}
 	// The container's seccomp profile, read before joining its mount
 	// namespace; loaded as init loads it (see runInit).
 	filter, err := loadExecSeccomp()
@@ -316,6 +338,10 @@ func runExec(m *message) (string, error) {
 		}
 		for i, name := range m.NS {
 			fd := initFd + 1 + i
+			if name == "" {
+				unix.Close(fd) // joined by nsenter (a user-namespaced container)
+				continue
+			}
 			flag := -1
 			for _, ns := range execNamespaces {
 				if ns.name == name {

@@ -182,3 +182,82 @@ func mountSysfs(m specs.Mount, dest string, o mountOpts) error {
 	}
 	return mount("", dest, "", lockedFlags(dest, o.flags&^unix.MS_REC|unix.MS_BIND|unix.MS_REMOUNT), "")
 }
+
+// ownUserNS opens the user namespace of pid when it is not ours (nil
+// otherwise).
+func ownUserNS(pid int) (*os.File, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/user")
+	if err != nil {
+		return nil, err
+	}
+	var theirs, ours unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &theirs); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := unix.Stat("/proc/self/ns/user", &ours); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
+		f.Close()
+		return nil, nil
+	}
+	return f, nil
+}
+
+// execInUserNS makes cmd, the exec'd process of a user-namespaced
+// container, enter that namespace. A Go process cannot: setns(CLONE_NEWUSER)
+// refuses a multi-threaded caller, and the exec init is Go from its first
+// instruction (runc joins in C before its Go runtime starts). So nsenter
+// (util-linux, single-threaded C) runs first: it joins the other
+// namespaces as the host's root (a network namespace the host owns could
+// not be joined from inside the user namespace), then the user namespace,
+// becomes its root, and execs the exec init, which joins only the mount
+// namespace itself. That init is the namespace's root, so it is given the
+// seccomp profile as an open file, and the parent moves it into the
+// cgroups (cgroup.procs) instead of it writing the host's tasks files.
+// names are the namespaces whose fds follow the sync socket, in order;
+// the result names only those the init must still join ("" for the rest).
+// The files returned are the parent's to close once cmd started.
+func execInUserNS(cmd *exec.Cmd, names []string, userNS *os.File, stateDir string) ([]string, []*os.File, error) {
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return nil, nil, errdefs.NotImplementedf("exec in a container with a user namespace needs nsenter (util-linux): %v", err)
+	}
+	fdOf := func(f *os.File) string {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		return "/proc/self/fd/" + strconv.Itoa(2+len(cmd.ExtraFiles))
+	}
+	var closeAfter []*os.File
+	args := []string{"nsenter"}
+	left := make([]string, len(names))
+	for i, n := range names {
+		fd := "/proc/self/fd/" + strconv.Itoa(initFd+1+i)
+		if n == "mnt" {
+			left[i] = n
+			continue
+		}
+		args = append(args, "--"+n+"="+fd)
+	}
+	args = append(args, "--user="+fdOf(userNS))
+	cmd.Env = []string{}
+	for _, kv := range execSeccompEnviron(stateDir) {
+		p := strings.TrimPrefix(kv, execSeccompEnv+"=")
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open container seccomp profile: %w", err)
+		}
+		closeAfter = append(closeAfter, f)
+		fdOf(f)
+		cmd.Env = []string{execSeccompEnv + "=fd:" + strconv.Itoa(2+len(cmd.ExtraFiles)) + ":" + p}
+	}
+	bin, err := os.Open(cmd.Path)
+	if err != nil {
+		return nil, closeAfter, fmt.Errorf("open exec init: %w", err)
+	}
+	closeAfter = append(closeAfter, bin)
+	args = append(args, "--", fdOf(bin), "init")
+	cmd.Path, cmd.Args = nsenter, args
+	return left, closeAfter, nil
+}

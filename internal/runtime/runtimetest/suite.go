@@ -71,6 +71,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Exec", testExec},
 		{"UserNamespace", testUserNamespace},
 		{"UserNamespaceNetByPath", testUserNamespaceNetByPath},
+		{"UserNamespaceExec", testUserNamespaceExec},
 		{"StartLatency", testLatency},
 	}
 	for _, c := range cases {

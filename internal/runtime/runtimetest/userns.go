@@ -1,6 +1,7 @@
 package runtimetest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,9 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // The user namespace cases run with container IDs 0-65535 mapped to host
@@ -124,5 +128,49 @@ func testUserNamespaceNetByPath(t *testing.T, s *suite) {
 	got := s.mustRun(t, spec, "")
 	if got.stdout != want {
 		t.Errorf("got %q, want %q (stderr %q)", got.stdout, want, got.stderr)
+	}
+}
+
+// An exec'd process joins the container's user namespace (and its other
+// namespaces and cgroup), as its root with the container's capabilities.
+func testUserNamespaceExec(t *testing.T, s *suite) {
+	spec, rootfs := usernsSpec(t, "sh", "-c", "echo ready; exec sleep 100")
+	spec.Linux.Seccomp = nil
+	c, err := s.create(t, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		c.task.Kill(context.Background(), unix.SIGKILL, true)
+		c.wait(t)
+		s.delete(t, c)
+	}()
+	ex, ok := c.task.(runtime.Execer)
+	if !ok {
+		t.Skip("the runtime's tasks do not implement runtime.Execer")
+	}
+	startAndWaitReady(t, c)
+	pr := *spec.Process
+	pr.Args = []string{"sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/by-exec; grep ^CapEff /proc/self/status; for n in user net mnt; do readlink /proc/self/ns/$n; done"}
+	p, out := s.exec(t, c, ex, &pr)
+	if code := s.reap(t, p); code != 0 {
+		t.Errorf("exec exit %d", code)
+	}
+	got := strings.Fields(out.all(t))
+	var want []string
+	for _, ns := range []string{"user", "net", "mnt"} {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", c.task.Pid(), ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, l)
+	}
+	want = append([]string{"0", "0", "100000", "65536", "CapEff:", DefaultCapEff}, want...)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("exec printed %q, want %q", got, want)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(rootfs, "tmp/by-exec"), &st); err != nil || st.Uid != usernsHostID {
+		t.Errorf("file made by exec: owner %d (%v), want %d", st.Uid, err, usernsHostID)
 	}
 }
