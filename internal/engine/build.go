@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/internal/builder"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/storage"
 )
 
 // BuildImages is what builds need from the image store; *image.Store
@@ -29,7 +30,7 @@ type BuildImages interface {
 // with no container (work layers) and their diffs. *layer.Store provides
 // it.
 type BuildLayers interface {
-	CreateRW(ctx context.Context, id string, parent image.ChainID) error
+	CreateRW(ctx context.Context, id string, parent image.ChainID, opts ...storage.Opt) error
 	Mount(ctx context.Context, id string) (string, error)
 	RemoveRW(ctx context.Context, id string) error
 	DiffRW(ctx context.Context, id string, w io.Writer) error

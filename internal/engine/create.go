@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/health"
 	"github.com/berth-dev/berth/internal/ocispec"
+	"github.com/berth-dev/berth/internal/storage"
 )
 
 // Create makes a container: record, name and writable layer. On failure
@@ -50,6 +51,9 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 		return resp, errdefs.InvalidArgumentf("No image specified")
 	}
 	if err := ocispec.Validate(&cfg, hc); err != nil {
+		return resp, err
+	}
+	if err := ocispec.ValidateUserns(hc, !e.cfg.Remap.Empty()); err != nil {
 		return resp, err
 	}
 	if _, err := health.ParseOnFailure(cfg.Labels[health.OnFailureLabel]); err != nil {
@@ -111,7 +115,18 @@ func (e *Engine) Create(ctx context.Context, req containers.CreateRequest) (resp
 		}
 	}()
 
-	if err = e.cfg.Layers.CreateRW(ctx, id, img.TopLayer); err != nil {
+	var rwOpts []storage.Opt
+	if !e.cfg.Remap.Empty() && !hc.UsernsMode.IsHost() {
+		// The remapped root reaches its hosts/resolv.conf/hostname here
+		// (0710, group its gid, as dockerd's remapped data root).
+		if _, gid := e.cfg.Remap.Root(); gid >= 0 {
+			if err = os.Chown(dir, -1, gid); err != nil {
+				return resp, fmt.Errorf("create container %s: %w", id, err)
+			}
+		}
+		rwOpts = append(rwOpts, storage.WithIDMap(e.cfg.Remap))
+	}
+	if err = e.cfg.Layers.CreateRW(ctx, id, img.TopLayer, rwOpts...); err != nil {
 		return resp, fmt.Errorf("create writable layer of %s: %w", id, err)
 	}
 	defer func() {

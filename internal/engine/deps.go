@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/storage"
 )
 
 // Images resolves image references (name[:tag], id, id prefix). Get fails
@@ -31,7 +32,7 @@ type ImageCounter interface {
 //   - RemoveRW deletes the layer (unmounting it if needed).
 //   - Metadata is the driver name and data docker inspect's GraphDriver shows.
 type Layers interface {
-	CreateRW(ctx context.Context, id string, parent image.ChainID) error
+	CreateRW(ctx context.Context, id string, parent image.ChainID, opts ...storage.Opt) error
 	Mount(ctx context.Context, id string) (rootfs string, err error)
 	Unmount(ctx context.Context, id string) error
 	RemoveRW(ctx context.Context, id string) error

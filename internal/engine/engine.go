@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ocispec"
+	"github.com/berth-dev/berth/internal/userns"
 )
 
 // BuiltinRuntime is the name of berth's own runtime; the monitor runs it
@@ -54,6 +55,11 @@ type Config struct {
 	NoNewPrivileges bool
 	// SpecOpts amend every container's spec (the seccomp profile, ...).
 	SpecOpts []ocispec.SpecOpt
+	// Remap is the daemon's --userns-remap maps (empty: none). A container
+	// that does not ask for --userns=host gets an idmapped writable layer
+	// (storage.WithIDMap) and a directory its remapped root can traverse;
+	// SpecOpts should hold ocispec.WithUserns with the same maps.
+	Remap userns.IDMap
 	// StorageDriver is the layer store's driver name for docker info.
 	StorageDriver string
 	// SecurityOptions are shown by docker info ("name=seccomp,profile=builtin").

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/storage"
 )
 
 // ---- images ----
@@ -67,7 +68,7 @@ func (f *fakeLayers) failing(m string) error {
 	return f.fail[m]
 }
 
-func (f *fakeLayers) CreateRW(_ context.Context, id string, parent image.ChainID) error {
+func (f *fakeLayers) CreateRW(_ context.Context, id string, parent image.ChainID, _ ...storage.Opt) error {
 	if err := f.failing("CreateRW"); err != nil {
 		return err
 	}

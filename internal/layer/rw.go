@@ -15,8 +15,9 @@ import (
 )
 
 // CreateRW creates container id's writable layer on top of parent ("" =
-// scratch). It is volatile (see storage.WithVolatile).
-func (s *Store) CreateRW(ctx context.Context, id string, parent image.ChainID) (retErr error) {
+// scratch). It is volatile (see storage.WithVolatile); opts add to that
+// (storage.WithIDMap for a userns-remapped container).
+func (s *Store) CreateRW(ctx context.Context, id string, parent image.ChainID, opts ...storage.Opt) (retErr error) {
 	if err := storage.ValidateKey(id); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func (s *Store) CreateRW(ctx context.Context, id string, parent image.ChainID) (
 		}
 	}()
 
-	if _, err := s.driver.Prepare(ctx, rw.mountID, parentKey, storage.WithVolatile()); err != nil {
+	if _, err := s.driver.Prepare(ctx, rw.mountID, parentKey, append([]storage.Opt{storage.WithVolatile()}, opts...)...); err != nil {
 		return fmt.Errorf("create writable layer: %w", err)
 	}
 	defer func() {

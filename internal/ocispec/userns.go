@@ -2,6 +2,7 @@ package ocispec
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -51,6 +52,15 @@ func WithUserns(idm userns.IDMap, builtinRuntime string) SpecOpt {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		s.Linux.UIDMappings = specIDMaps(idm.UIDs)
 		s.Linux.GIDMappings = specIDMaps(idm.GIDs)
+		// Docker's default ICMP group range names gids a user namespace
+		// does not map (the kernel refuses it there): the mapped ones.
+		if s.Linux.Sysctl["net.ipv4.ping_group_range"] == defaultPingGroupRange && hc.Sysctls["net.ipv4.ping_group_range"] == "" {
+			var n uint64
+			for _, r := range idm.GIDs {
+				n += uint64(r.Size)
+			}
+			s.Linux.Sysctl["net.ipv4.ping_group_range"] = "0 " + strconv.FormatUint(n-1, 10)
+		}
 		for i, m := range s.Mounts {
 			if m.Type == "cgroup" || m.Type == "cgroup2" {
 				s.Mounts[i].Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "ro" })
@@ -73,6 +83,8 @@ func WithUserns(idm userns.IDMap, builtinRuntime string) SpecOpt {
 		return nil
 	}
 }
+
+const defaultPingGroupRange = "0 2147483647"
 
 func specIDMaps(rs []userns.Range) []specs.LinuxIDMapping {
 	out := make([]specs.LinuxIDMapping, len(rs))

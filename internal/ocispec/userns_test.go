@@ -41,6 +41,9 @@ func TestWithUserns(t *testing.T) {
 			t.Errorf("berth's runtime keeps sysfs: %+v", m)
 		}
 	}
+	if s.Linux.Sysctl["net.ipv4.ping_group_range"] != "0 65535" {
+		t.Errorf("ping_group_range %q, want the mapped gids", s.Linux.Sysctl["net.ipv4.ping_group_range"])
+	}
 	if s.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] != "0" {
 		t.Errorf("berth's runtime keeps the net sysctls: %v", s.Linux.Sysctl)
 	}

@@ -47,7 +47,16 @@ type Local struct {
 
 	mu   sync.Mutex
 	vols map[string]*localVolume
+	// root owns a new volume's _data (-1: root): a remapping daemon's
+	// containers' root (see SetRootOwner).
+	rootUID, rootGID int
 }
+
+// SetRootOwner makes new volumes' _data owned by uid:gid, the host IDs of
+// a remapped container's root (--userns-remap), as dockerd's remapped
+// daemon does: the container's root may write there. The volumes dir
+// stays root's (0701: traversable, not listable). Call before use.
+func (l *Local) SetRootOwner(uid, gid int) { l.rootUID, l.rootGID = uid, gid }
 
 var _ Driver = (*Local)(nil)
 
@@ -57,7 +66,7 @@ func NewLocal(root string) (*Local, error) {
 	if err := os.MkdirAll(root, 0o701); err != nil {
 		return nil, fmt.Errorf("create volumes dir: %w", err)
 	}
-	l := &Local{root: root, vols: map[string]*localVolume{}}
+	l := &Local{root: root, vols: map[string]*localVolume{}, rootUID: -1, rootGID: -1}
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("read volumes dir: %w", err)
@@ -201,6 +210,10 @@ func (l *Local) Create(ctx context.Context, name string, opts, labels map[string
 	}
 	if uid, gid, ok := ownerOpts(opts); ok && opts["type"] == "" {
 		if err := os.Lchown(filepath.Join(tmp, "_data"), uid, gid); err != nil {
+			return Info{}, fmt.Errorf("chown volume data dir: %w", err)
+		}
+	} else if l.rootUID >= 0 {
+		if err := os.Lchown(filepath.Join(tmp, "_data"), l.rootUID, l.rootGID); err != nil {
 			return Info{}, fmt.Errorf("chown volume data dir: %w", err)
 		}
 	}

@@ -246,3 +246,21 @@ func TestCopyUp(t *testing.T) {
 		}
 	}
 }
+
+// A remapping daemon's new volumes belong to the containers' root.
+func TestLocalRemappedRoot(t *testing.T) {
+	needRoot(t)
+	d, err := volume.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetRootOwner(100000, 200000)
+	info, err := d.Create(context.Background(), "remapped", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(info.Mountpoint, &st); err != nil || st.Uid != 100000 || st.Gid != 200000 {
+		t.Errorf("_data owner %d:%d (%v), want 100000:200000", st.Uid, st.Gid, err)
+	}
+}
