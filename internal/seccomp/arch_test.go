@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,5 +18,28 @@ func TestUnknownArchitecture(t *testing.T) {
 	p.Architectures = []specs.Arch{specs.ArchX86_64, specs.ArchS390X, specs.ArchRISCV64}
 	if _, err := Prepare(p); err != nil {
 		t.Errorf("known architectures of other families: %v", err)
+	}
+}
+
+func TestFilterBinaryRoundTrip(t *testing.T) {
+	errno := uint(1)
+	p := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mount", "keyctl"}, Action: specs.ActErrno, ErrnoRet: &errno}}}
+	f, err := Prepare(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.MarshalBinary()
+	g, err := UnmarshalFilter(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.flags != f.flags || !slices.Equal(g.prog, f.prog) {
+		t.Errorf("round trip changed the filter: %+v -> %+v", f, g)
+	}
+	for _, bad := range [][]byte{nil, b[:8], b[:len(b)-1], make([]byte, 8+8*(bpfMaxInsns+1))} {
+		if _, err := UnmarshalFilter(bad); err == nil {
+			t.Errorf("UnmarshalFilter of %d bytes: no error", len(bad))
+		}
 	}
 }

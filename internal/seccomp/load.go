@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 
@@ -52,3 +53,34 @@ func (f *Filter) Load() error {
 	}
 	return nil
 }
+
+// MarshalBinary encodes the compiled filter for another process of this
+// host to load (a filter compiled once, loaded by many inits): its flags
+// (8 bytes), then the program's instructions (8 bytes each), in the
+// host's byte order.
+func (f *Filter) MarshalBinary() ([]byte, error) {
+	b := binary.NativeEndian.AppendUint64(make([]byte, 0, 8+8*len(f.prog)), uint64(f.flags))
+	for _, in := range f.prog {
+		b = binary.NativeEndian.AppendUint16(b, in.Code)
+		b = append(b, in.Jt, in.Jf)
+		b = binary.NativeEndian.AppendUint32(b, in.K)
+	}
+	return b, nil
+}
+
+// UnmarshalFilter decodes what MarshalBinary encoded.
+func UnmarshalFilter(b []byte) (*Filter, error) {
+	n := (len(b) - 8) / 8
+	if len(b) < 16 || len(b)%8 != 0 || n > bpfMaxInsns {
+		return nil, fmt.Errorf("seccomp: encoded filter of %d bytes is malformed", len(b))
+	}
+	f := &Filter{flags: uintptr(binary.NativeEndian.Uint64(b)), prog: make([]unix.SockFilter, n)}
+	for i := range f.prog {
+		in := b[8+8*i:]
+		f.prog[i] = unix.SockFilter{Code: binary.NativeEndian.Uint16(in), Jt: in[2], Jf: in[3], K: binary.NativeEndian.Uint32(in[4:])}
+	}
+	return f, nil
+}
+
+// bpfMaxInsns is the kernel's limit on a classic BPF program (BPF_MAXINSNS).
+const bpfMaxInsns = 4096

@@ -21,7 +21,8 @@
 //	  (pid, mount, uts, ipc, net), setsid  -> Go runtime starts, reads fd 3
 //	cgroups.New(cgroupsPath).Apply(pid)
 //	  and Set(resources); oom_score_adj
-//	"config" {rootfs, spec (raw JSON)}     ->
+//	"config" {rootfs, spec (raw JSON),
+//	  seccomp program}                     ->
 //	                                          setns into namespaces given by path
 //	                                          unshare(CLONE_NEWCGROUP) (now that
 //	                                            the cgroup is final)
@@ -128,12 +129,15 @@
 //
 // # Seccomp
 //
-// spec.Linux.Seccomp is compiled by package seccomp (pure Go) when init
-// reads the config, so a bad profile fails Create. As runc: without
+// spec.Linux.Seccomp is compiled by package seccomp (pure Go) in the
+// parent, once per profile (seccomp.go keeps the programs, keyed by the
+// profile's JSON), and init gets the program in its config message
+// instead of compiling it (~0.6 ms for Docker's default profile, on the
+// start path), so a bad profile fails Create. As runc: without
 // no_new_privs the filter is loaded before the capabilities are dropped
 // (loading needs CAP_SYS_ADMIN then); with it, as the last step before
 // execve. Either way on init's locked thread, which the execve keeps.
-// Exec'd processes get the same profile (seccomp.go), as with runc.
+// Exec'd processes get the same program (seccomp.go), as with runc.
 //
 // # Deliberate differences from runc
 //

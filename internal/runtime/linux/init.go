@@ -68,7 +68,14 @@ func runInit(m *message) (string, error) {
 	p := &initProc{spec: &spec, rootfs: m.Rootfs, console: -1}
 	_, inUserNS = p.ns(specs.UserNamespace)
 	sysfsFD = m.SysfsFD
-	if spec.Linux != nil && spec.Linux.Seccomp != nil {
+	switch {
+	case m.Seccomp != nil: // compiled by the parent (seccomp.go)
+		f, err := seccomp.UnmarshalFilter(m.Seccomp)
+		if err != nil {
+			return "decode seccomp program", err
+		}
+		p.seccomp = f
+	case spec.Linux != nil && spec.Linux.Seccomp != nil:
 		f, err := seccomp.Prepare(spec.Linux.Seccomp)
 		if err != nil {
 			return "compile seccomp profile", err

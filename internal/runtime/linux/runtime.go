@@ -128,7 +128,8 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if err != nil {
 		return nil, err
 	}
-	if err := saveExecSeccomp(opts.StateDir, b.spec.Linux.Seccomp); err != nil { // seccomp.go
+	prog, err := prepareSeccomp(opts.StateDir, b.spec.Linux.Seccomp) // seccomp.go
+	if err != nil {
 		return nil, err
 	}
 	t, err := r.startInit(id, b, opts)
@@ -147,7 +148,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if err := r.place(t, &b.spec); err != nil {
 		return nil, err
 	}
-	if err := send(t.sock, &message{Type: msgConfig, Rootfs: b.rootfs, Spec: b.raw, SysfsFD: b.sysfsFD}); err != nil {
+	if err := send(t.sock, &message{Type: msgConfig, Rootfs: b.rootfs, Spec: b.raw, SysfsFD: b.sysfsFD, Seccomp: prog}); err != nil {
 		return nil, err
 	}
 	_, fds, err := expect(t.sock, msgReady)

@@ -39,6 +39,9 @@ type message struct {
 	// namespace a remapped init joins by path (0: none; see startIn)
 	SysfsFD int             `json:"sysfsFd,omitempty"`
 	Spec    json.RawMessage `json:"spec,omitempty"`
+	// config: spec.linux.seccomp compiled by the parent
+	// (seccomp.Filter.MarshalBinary); init compiles it when absent
+	Seccomp []byte `json:"seccomp,omitempty"`
 	// exec: the namespaces whose fds follow the sync socket (fd 4, ...)
 	NS []string `json:"ns,omitempty"`
 	// exec: the v1 cgroup tasks files the process moves its thread into
