@@ -93,6 +93,9 @@ type Daemon struct {
 	// (StartDaemonNetNS); without it berthd runs with --bridge=none so
 	// that it makes no network objects on the host.
 	NetNS string
+	// Wrap, when set, is a command line berthd runs under (its last
+	// word followed by berthd's path and arguments): StartDaemonWrapped.
+	Wrap []string
 }
 
 func needRoot(t *testing.T) {
@@ -109,7 +112,19 @@ func StartDaemon(t *testing.T, args ...string) *Daemon {
 	return startDaemon(t, "", args...)
 }
 
+// StartDaemonWrapped is StartDaemon with berthd run under wrap (say,
+// nsenter into a mount namespace of the test's), on every (re)start.
+func StartDaemonWrapped(t *testing.T, wrap []string, args ...string) *Daemon {
+	t.Helper()
+	return startDaemonWith(t, "", wrap, args...)
+}
+
 func startDaemon(t *testing.T, netns string, args ...string) *Daemon {
+	t.Helper()
+	return startDaemonWith(t, netns, nil, args...)
+}
+
+func startDaemonWith(t *testing.T, netns string, wrap []string, args ...string) *Daemon {
 	t.Helper()
 	needRoot(t)
 	bin := binaries(t)
@@ -125,6 +140,7 @@ func startDaemon(t *testing.T, netns string, args ...string) *Daemon {
 	d.CgroupParent = filepath.Base(root)
 	d.extra = append([]string{"--cgroup-parent", d.CgroupParent}, d.extra...)
 	d.NetNS = netns
+	d.Wrap = wrap
 	if netns == "" {
 		d.extra = append([]string{"--bridge=none"}, d.extra...)
 	}
@@ -146,6 +162,9 @@ func (d *Daemon) Start() {
 		// nsenter, unlike ip netns exec, keeps the mount namespace, so a
 		// restarted berthd sees the mounts of the one before.
 		d.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.NetNS, filepath.Join(d.bin, "berthd")}, args...)...)
+	}
+	if len(d.Wrap) > 0 {
+		d.cmd = exec.Command(d.Wrap[0], append(append(d.Wrap[1:len(d.Wrap):len(d.Wrap)], filepath.Join(d.bin, "berthd")), args...)...)
 	}
 	d.logBuf = &bytes.Buffer{}
 	lf, err := os.OpenFile(filepath.Join(d.Root, "berthd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
