@@ -64,6 +64,8 @@ type Config struct {
 	Registry
 	// Networking (see network.go).
 	Network
+	// User namespace remapping (see userns.go).
+	Userns
 }
 
 // Flags binds the command-line flags to a Config and remembers which were set.
@@ -97,6 +99,7 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 	registerTLSFlags(fs, &f.cfg.TLS)
 	registerRegistryFlags(fs, &f.cfg.Registry)
 	registerNetworkFlags(fs, &f.cfg.Network)
+	registerUsernsFlags(fs, &f.cfg.Userns)
 	return f
 }
 
@@ -201,7 +204,7 @@ func mergeFile(cfg *Config, data []byte, flagSet map[string]bool) error {
 
 func jsonKeys() []string {
 	return append([]string{"data-root", "exec-root", "hosts", "pidfile", "storage-driver", "log-level",
-		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug", "init"}, append(append(tlsJSONKeys(), registryJSONKeys()...), networkJSONKeys()...)...)
+		"runtimes", "default-runtime", "cgroup-parent", "log-driver", "log-opts", "live-restore", "debug", "init"}, append(append(append(tlsJSONKeys(), registryJSONKeys()...), networkJSONKeys()...), usernsJSONKeys()...)...)
 }
 
 func (c *Config) fillDefaults() {
@@ -249,6 +252,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateNetwork(); err != nil {
+		return err
+	}
+	if err := c.validateUserns(); err != nil {
 		return err
 	}
 	switch c.LogLevel {
