@@ -41,6 +41,9 @@ func Extract(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (_ *Co
 	if err != nil {
 		return nil, err
 	}
+	if tmpDir, err = filepath.Abs(tmpDir); err != nil {
+		return nil, fmt.Errorf("extract build context: %w", err)
+	}
 	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
 		return nil, fmt.Errorf("extract build context: %w", err)
 	}

@@ -220,6 +220,9 @@ func (c *copier) copyFile(src string, fi fs.FileInfo, dst string) error {
 	if err == nil {
 		err = out.Chmod(c.mode(fi.Mode()))
 	}
+	if err == nil {
+		err = copyCapability(in, out)
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -227,6 +230,16 @@ func (c *copier) copyFile(src string, fi fs.FileInfo, dst string) error {
 		return err
 	}
 	return setTimes(dst, fi.ModTime())
+}
+
+// copyCapability carries in's file capabilities over to out.
+func copyCapability(in, out *os.File) error {
+	buf := make([]byte, 128)
+	n, err := unix.Fgetxattr(int(in.Fd()), capabilityXattr, buf)
+	if err != nil || n == 0 {
+		return nil // none (ENODATA), or no xattrs on the source's filesystem
+	}
+	return setCapability(out, buf[:n])
 }
 
 // attrs gives a copied entry its owner, mode and mtime (owner first:

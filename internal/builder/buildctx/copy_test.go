@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
@@ -386,5 +389,54 @@ func BenchmarkCopy100MB(b *testing.B) {
 		b.StopTimer()
 		os.RemoveAll(rootfs)
 		b.StartTimer()
+	}
+}
+
+// File capabilities survive the context tar (the CLI sends them as a
+// PAX xattr record) and COPY, as with dockerd.
+func TestCapabilities(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("setcap"); err != nil {
+		t.Skip("setcap not installed")
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "ping")
+	os.WriteFile(f, []byte("bin"), 0o755)
+	if out, err := exec.Command("setcap", "cap_net_raw+ep", f).CombinedOutput(); err != nil {
+		t.Skipf("setcap: %v %s", err, out)
+	}
+	capOf := func(p string) string {
+		buf := make([]byte, 128)
+		n, err := unix.Lgetxattr(p, "security.capability", buf)
+		if err != nil {
+			return ""
+		}
+		return string(buf[:n])
+	}
+	want := capOf(f)
+	if want == "" {
+		t.Skip("no xattr support here")
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "ping", Mode: 0o755, Size: 3, Typeflag: tar.TypeReg,
+		PAXRecords: map[string]string{"SCHILY.xattr.security.capability": want}})
+	tw.Write([]byte("bin"))
+	tw.Close()
+	c, err := Extract(context.Background(), &b, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := capOf(filepath.Join(c.Root, "ping")); got != want {
+		t.Fatalf("extracted capability %q, want %q", got, want)
+	}
+	rootfs := t.TempDir()
+	srcs, _ := c.Resolve("ping")
+	if err := Copy(rootfs, "/", srcs, "/bin/", CopyOptions{UID: 5, GID: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if got := capOf(filepath.Join(rootfs, "bin/ping")); got != want {
+		t.Fatalf("copied capability %q, want %q", got, want)
 	}
 }

@@ -271,6 +271,9 @@ func (x *extractor) writeFile(p string, hdr *tar.Header, r io.Reader) error {
 	if err == nil {
 		err = f.Chmod(hdr.FileInfo().Mode() & modeBits)
 	}
+	if v, ok := hdr.PAXRecords["SCHILY.xattr."+capabilityXattr]; ok && err == nil {
+		err = setCapability(f, []byte(v))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -371,4 +374,19 @@ func setTimes(p string, mtime time.Time) error {
 		return &os.PathError{Op: "utimensat", Path: p, Err: err}
 	}
 	return nil
+}
+
+// capabilityXattr is the one extended attribute a build carries, as
+// dockerd's tar copies do: file capabilities (ping, ...).
+const capabilityXattr = "security.capability"
+
+// setCapability sets file capabilities on f (after its chown: chown
+// clears them). A filesystem without xattrs, or a caller without the
+// right, only loses them.
+func setCapability(f *os.File, v []byte) error {
+	err := unix.Fsetxattr(int(f.Fd()), capabilityXattr, v, 0)
+	if err == nil || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) {
+		return nil
+	}
+	return &os.PathError{Op: "setxattr " + capabilityXattr, Path: f.Name(), Err: err}
 }
