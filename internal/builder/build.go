@@ -131,10 +131,11 @@ func (bd *build) buildStage(ctx context.Context, i int) error {
 	if err := bd.beginStage(ctx, st, s); err != nil {
 		return err
 	}
-	bd.out.printf(" ---> %s\n", shortID(string(st.id)))
+	// the base's triggers run before the FROM step's " ---> <id>", as in dockerd
 	if err := bd.onBuildTriggers(ctx, st); err != nil {
 		return err
 	}
+	bd.out.printf(" ---> %s\n", shortID(string(st.id)))
 	for _, cmd := range s.Commands {
 		if err := ctx.Err(); err != nil {
 			bd.out.printf("Build cancelled\n")

@@ -661,6 +661,11 @@ func TestOnBuildTriggers(t *testing.T) {
 	if i, j := strings.Index(out, "from-trigger"), strings.Index(out, "Step 2/2"); i > j {
 		t.Errorf("triggers ran after the first step:\n%s", out)
 	}
+	n := normalize(out)
+	if !strings.HasPrefix(n, "Step 1/2 : FROM withtriggers\n# Executing 2 build triggers\n") ||
+		strings.Index(n, "\n ---> <id>\n") < strings.Index(n, "from-trigger") {
+		t.Errorf("trigger output not dockerd's (triggers before the FROM step's id):\n%s", out)
+	}
 	if !slices.Contains(img.Config.Config.Env, "TRIGGERED=yes") || len(img.Config.Config.OnBuild) != 0 {
 		t.Errorf("child config %+v", img.Config.Config)
 	}
