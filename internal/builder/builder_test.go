@@ -156,6 +156,14 @@ func TestNewEmptiesTmpDir(t *testing.T) {
 	}
 }
 
+func TestRunStderrInRed(t *testing.T) {
+	h := newHarness(t)
+	_, out := h.mustBuild(df("FROM busybox", "RUN echo out; warn err"), Options{})
+	if !strings.Contains(out, "out\n\033[91merr\n\033[0m") {
+		t.Errorf("stderr not framed as dockerd's:\n%q", out)
+	}
+}
+
 func TestQuiet(t *testing.T) {
 	h := newHarness(t)
 	img, out := h.mustBuild(df("FROM busybox", "RUN echo hi"), Options{Quiet: true, Remove: true})

@@ -61,6 +61,10 @@ type RunRequest struct {
 	Config     ctypes.Config     // Cmd = the command to run (Entrypoint is cleared), Env, User, WorkingDir, Shell, Labels of the stage
 	HostConfig ctypes.HostConfig // Options.HostConfig
 	Out        io.Writer         // stdout and stderr, interleaved, as the process writes them
+	// Stderr, when the backend can keep the streams apart, takes the
+	// process's stderr instead of Out (the builder shows it in dockerd's
+	// red, "\033[91m...\033[0m"). A backend that cannot ignores it.
+	Stderr io.Writer
 	// Created, when set, is called once with the container's ID after
 	// the container is created and before it starts (so the builder
 	// prints " ---> Running in <id>" ahead of the command's output).

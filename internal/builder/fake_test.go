@@ -280,6 +280,12 @@ func (f *fakeBackend) Run(ctx context.Context, req RunRequest) (string, int, err
 			continue
 		}
 		switch w[0] {
+		case "warn":
+			w := req.Out
+			if req.Stderr != nil {
+				w = req.Stderr
+			}
+			fmt.Fprintln(w, strings.Join(strings.Fields(part)[1:], " "))
 		case "echo":
 			env := map[string]string{}
 			for _, e := range req.Config.Env {

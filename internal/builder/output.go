@@ -70,3 +70,15 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// stderrWriter is a RUN's stderr: each write framed in red, as dockerd's
+// StderrFormatter does.
+type stderrWriter struct{ p *progress }
+
+func (w stderrWriter) Write(b []byte) (int, error) {
+	w.p.stream("\033[91m" + string(b) + "\033[0m")
+	if err := w.p.failed(); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

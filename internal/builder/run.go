@@ -62,6 +62,7 @@ func (bd *build) dispatchRun(ctx context.Context, st *stage, c *instructions.Run
 		Config:     cfg,
 		HostConfig: bd.opts.HostConfig,
 		Out:        bd.out,
+		Stderr:     stderrWriter{bd.out},
 		Created:    announce,
 	})
 	if cid != "" {
