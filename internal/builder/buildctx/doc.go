@@ -19,6 +19,8 @@
 // The tar may be plain, gzip, bzip2, xz or zstd (told apart by magic
 // bytes; xz through the xz binary, as dockerd). A body that is not a tar
 // at all is the Dockerfile itself. Device nodes and fifos are skipped.
+// Of extended attributes only file capabilities (security.capability)
+// are kept, here and by Copy, as dockerd's tar copies do.
 //
 // Safety of the unpacked tree: an entry with an absolute name or one that
 // climbs out with ".." is refused (errdefs.InvalidArgument); no entry is

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -385,5 +386,26 @@ func BenchmarkExtract100MB(b *testing.B) {
 			b.Fatal(err)
 		}
 		c.Close()
+	}
+}
+
+// 10,000 small files in 100 directories: per-entry cost.
+func BenchmarkExtract10kFiles(b *testing.B) {
+	var ents []tent
+	body := strings.Repeat("x", 1000)
+	for i := 0; i < 10000; i++ {
+		ents = append(ents, tent{name: "d" + strconv.Itoa(i%100) + "/f" + strconv.Itoa(i), body: body})
+	}
+	data := mkTar(b, ents...)
+	tmp := b.TempDir()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := Extract(context.Background(), bytes.NewReader(data), tmp, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
 	}
 }
