@@ -267,7 +267,12 @@ func (x *extractor) writeFile(p string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.CopyBuffer(writerOnly{f}, r, x.buf)
+	src := &streamReader{r: r}
+	_, err = io.CopyBuffer(writerOnly{f}, src, x.buf)
+	if err != nil && src.err != nil {
+		// A bad stream (corrupt compression, cut short) is the client's.
+		err = errdefs.With(errdefs.InvalidArgument, err)
+	}
 	if err == nil {
 		err = f.Chmod(hdr.FileInfo().Mode() & modeBits)
 	}
@@ -359,6 +364,21 @@ func (x *extractor) readIgnore(p string) error {
 		x.forget(rel)
 	}
 	return nil
+}
+
+// streamReader remembers a read error, to tell the stream's failures
+// from the disk's.
+type streamReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 // writerOnly hides *os.File's ReadFrom, whose fallback copies through a

@@ -264,6 +264,20 @@ func TestExtractTruncated(t *testing.T) {
 	}
 }
 
+func TestExtractCorruptCompression(t *testing.T) {
+	gz := compressWith(t, "gzip", mkTar(t, tent{name: "big", body: strings.Repeat("0123456789", 100000)}))
+	gz[len(gz)/2] ^= 0xff
+	gz[len(gz)/2+1] ^= 0xff
+	tmp := t.TempDir()
+	_, err := Extract(context.Background(), bytes.NewReader(gz), tmp, "")
+	if !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("err = %v (%v), want InvalidArgument", err, errdefs.ClassOf(err))
+	}
+	if got := listTree(t, tmp); len(got) != 0 {
+		t.Fatalf("left %v", got)
+	}
+}
+
 func TestDockerfileLookup(t *testing.T) {
 	c, err := Extract(context.Background(), bytes.NewReader(mkTar(t,
 		tent{name: "dockerfile", body: "lower"},
