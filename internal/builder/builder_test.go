@@ -748,3 +748,22 @@ func TestTagValidation(t *testing.T) {
 
 // keep imports used when some tests skip
 var _ = ocispec.History{}
+
+func TestEscapeDirectiveAndIgnoredSource(t *testing.T) {
+	h := newHarness(t)
+	_, out := h.mustBuild(map[string]string{"Dockerfile": "# syntax=docker/dockerfile:1\n# escape=`\nFROM busybox\nRUN echo one `\n  two\n"}, Options{})
+	if !strings.Contains(out, "\none two\n") {
+		t.Errorf("escape directive:\n%s", out)
+	}
+	files := df("FROM busybox", "COPY secret.txt /")
+	files[".dockerignore"] = "secret.txt\n"
+	files["secret.txt"] = "s"
+	_, _, err := h.build(files, Options{})
+	if err == nil || err.Error() != "COPY failed: file not found in build context or excluded by .dockerignore: stat secret.txt: file does not exist" || !errdefs.Is(err, errdefs.NotFound) {
+		t.Errorf("COPY of an ignored file: %v (%v)", err, errdefs.ClassOf(err))
+	}
+	_, _, err = h.build(df("FROM busybox", "COPY ../outside /"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "outside the build context") {
+		t.Errorf("COPY ../: %v", err)
+	}
+}
