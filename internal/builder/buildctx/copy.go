@@ -89,7 +89,7 @@ func (c *copier) copySource(s Source, destPath string, toDir bool) error {
 		return err
 	}
 	if fi.IsDir() {
-		return c.copyDirInto(s, srcPath, fi, destPath)
+		return c.copyDirInto(s, srcPath, destPath)
 	}
 	if c.opts.Extract && fi.Mode().IsRegular() && isArchive(srcPath) {
 		return c.extract(srcPath, destPath)
@@ -110,18 +110,15 @@ func (c *copier) copySource(s Source, destPath string, toDir bool) error {
 }
 
 // copyDirInto copies the contents of directory srcPath into destPath.
-func (c *copier) copyDirInto(s Source, srcPath string, fi fs.FileInfo, destPath string) error {
+func (c *copier) copyDirInto(s Source, srcPath, destPath string) error {
 	di, err := os.Lstat(destPath)
 	switch {
 	case err == nil && !di.IsDir():
 		return errdefs.InvalidArgumentf("cannot copy a directory to %s: not a directory", c.inRootfs(destPath))
 	case errors.Is(err, os.ErrNotExist):
+		// Made 0755 like any parent: dockerd's tar copy leaves the
+		// source directory itself out, so its mode is not carried.
 		if err := c.mkdirAll(destPath); err != nil {
-			return err
-		}
-		// A directory made for the copy takes the source's mode, as
-		// dockerd's tar copy gives it.
-		if err := os.Chmod(destPath, c.mode(fi.Mode())); err != nil {
 			return err
 		}
 	case err != nil:

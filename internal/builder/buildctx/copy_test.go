@@ -187,6 +187,7 @@ func TestCopyOwnerModeTimes(t *testing.T) {
 	mt := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
 	os.Chmod(filepath.Join(ctxRoot, "dir/x.txt"), 0o751)
 	os.Chmod(filepath.Join(ctxRoot, "dir/sub"), 0o711)
+	os.Chmod(filepath.Join(ctxRoot, "dir"), 0o700) // a dest made for it is 0755 all the same
 	os.Chtimes(filepath.Join(ctxRoot, "dir/x.txt"), mt, mt)
 	os.Chtimes(filepath.Join(ctxRoot, "dir/sub"), mt, mt)
 
