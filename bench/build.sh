@@ -114,31 +114,6 @@ us_since() { echo $((($(date +%s%N) - $1) / 1000)); }
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'; }
 record() { echo "$1 $2 $3" >>"$RESULTS"; log "$1 $2 $3 ms"; }
 
-# bench ENGINE BUILD-FN CLEAN-FN: CLEAN-FN empties the cache before a cold build.
-bench() {
-	local engine=$1 build=$2 clean=$3 t a out
-	t=()
-	for _ in $(seq "$RUNS"); do
-		$clean
-		a=$(date +%s%N)
-		$build --no-cache >/dev/null || { echo "$engine: cold build failed" >&2; $build --no-cache | tail -5 >&2; return 1; }
-		t+=($(us_since "$a"))
-	done
-	record "$engine" build.cold "$(printf '%s\n' "${t[@]}" | median)"
-	# warm: fills the cache the cold runs did not use
-	out=$($build 2>&1) || { echo "$engine: warm build failed: $out" >&2; return 1; }
-	t=()
-	for _ in $(seq "$RUNS"); do
-		a=$(date +%s%N)
-		out=$($build 2>&1) || { echo "$engine: cached build failed: $out" >&2; return 1; }
-		t+=($(us_since "$a"))
-	done
-	record "$engine" build.cached "$(printf '%s\n' "${t[@]}" | median)"
-	local hits
-	hits=$(grep -c 'Using cache' <<<"$out" || true)
-	[ "$hits" -ge 10 ] || log "$engine: the cached build hit the cache $hits times, not 10"
-}
-
 # --- berth and docker: the docker CLI with the classic builder ---
 start_daemon() { # name binary extra-flags...
 	local s=$1 bin=$2
@@ -150,22 +125,24 @@ start_daemon() { # name binary extra-flags...
 	wait_up "$DOCKER_CLI" -H "unix://$W/$s.sock" || { tail -20 "$W/$s/log" >&2; die "$s did not come up"; }
 	"$DOCKER_CLI" -H "unix://$W/$s.sock" import --change 'CMD ["sh"]' "$W/busybox.tar" busybox:latest >/dev/null
 }
-docker_build() { DOCKER_BUILDKIT=0 "$DOCKER_CLI" -H "unix://$W/$ENGINE.sock" build --network none -t bench "$@" "$C" 2>&1; }
-docker_clean() {
-	local D=("$DOCKER_CLI" -H "unix://$W/$ENGINE.sock")
+cli_build() { DOCKER_BUILDKIT=0 "$DOCKER_CLI" -H "unix://$W/$1.sock" build --network none -t bench "${@:2}" "$C" 2>&1; }
+cli_clean() {
+	local D=("$DOCKER_CLI" -H "unix://$W/$1.sock")
 	"${D[@]}" rmi -f bench >/dev/null 2>&1 || true
 	"${D[@]}" image prune -f >/dev/null 2>&1 || true
 	"${D[@]}" builder prune -af >/dev/null 2>&1 || true
 }
+build_berth() { cli_build berth "$@"; }
+clean_berth() { cli_clean berth; }
+build_docker() { cli_build docker "$@"; }
+clean_docker() { cli_clean docker; }
 if want berth; then
 	log "berth: $BERTHD"
 	start_daemon berth "$BERTHD"
-	ENGINE=berth bench berth docker_build docker_clean || FAILED="$FAILED berth"
 fi
 if want docker; then
 	log "docker: $(dockerd --version)"
 	start_daemon docker dockerd --ip6tables=false --ip-forward=false --ip-masq=false --log-level warn
-	ENGINE=docker bench docker docker_build docker_clean || FAILED="$FAILED docker"
 fi
 
 # --- podman build (buildah), on roots of its own ---
@@ -184,13 +161,46 @@ if want podman; then
 		PODMAN_GLOBALS+=(--runtime "$W/podman/oci-wrap")
 	fi
 	podman "${PODMAN_GLOBALS[@]}" import --change 'CMD ["sh"]' "$W/busybox.tar" busybox:latest >/dev/null 2>&1 || die "podman import failed"
-	podman_build() { podman "${PODMAN_GLOBALS[@]}" build --network none --layers -t bench "$@" "$C" 2>&1; }
-	podman_clean() {
-		podman "${PODMAN_GLOBALS[@]}" rmi -f bench >/dev/null 2>&1 || true
-		podman "${PODMAN_GLOBALS[@]}" image prune -f >/dev/null 2>&1 || true
-	}
-	bench podman podman_build podman_clean || FAILED="$FAILED podman"
 fi
+build_podman() { podman "${PODMAN_GLOBALS[@]}" build --network none --layers -t bench "$@" "$C" 2>&1; }
+clean_podman() {
+	podman "${PODMAN_GLOBALS[@]}" rmi -f bench >/dev/null 2>&1 || true
+	podman "${PODMAN_GLOBALS[@]}" image prune -f >/dev/null 2>&1 || true
+}
+
+# Rounds interleave the engines, so that the load of a shared machine
+# falls on all of them alike.
+ACTIVE=()
+for e in berth docker podman; do want "$e" && ACTIVE+=("$e"); done
+for e in "${ACTIVE[@]}"; do : >"$W/$e.cold"; : >"$W/$e.cached"; done
+timed() { # engine file build-args...: appends the build's µs to file
+	local a out
+	a=$(date +%s%N)
+	out=$("build_$1" "${@:3}") || { echo "$1: build ${*:3} failed: $(tail -5 <<<"$out")" >&2; return 1; }
+	us_since "$a" >>"$2"
+	LAST_OUT=$out
+}
+log "cold builds (--no-cache after removing the image and pruning), $RUNS rounds"
+for _ in $(seq "$RUNS"); do
+	for e in "${ACTIVE[@]}"; do
+		"clean_$e"
+		timed "$e" "$W/$e.cold" --no-cache || FAILED="$FAILED $e"
+	done
+done
+log "cached builds, one warm-up then $RUNS rounds"
+for e in "${ACTIVE[@]}"; do timed "$e" /dev/null || FAILED="$FAILED $e"; done
+for _ in $(seq "$RUNS"); do
+	for e in "${ACTIVE[@]}"; do
+		timed "$e" "$W/$e.cached" || FAILED="$FAILED $e"
+		hits=$(grep -c 'Using cache' <<<"$LAST_OUT" || true)
+		[ "$hits" -ge 10 ] || log "$e: a cached build hit the cache $hits times, not 10"
+	done
+done
+for e in "${ACTIVE[@]}"; do
+	for m in cold cached; do
+		[ -s "$W/$e.$m" ] && record "$e" "build.$m" "$(median <"$W/$e.$m")"
+	done
+done
 
 echo
 echo "berth build bench: $RUNS runs (medians), $(du -sh "$C" | cut -f1) context; kernel $(uname -r), $(nproc) CPUs"
