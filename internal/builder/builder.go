@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -54,6 +55,9 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	}()
 	tags, err := parseTags(opts.Tags)
 	if err != nil {
+		return "", err
+	}
+	if err := checkPlatform(opts.Platform); err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(b.cfg.TmpDir, 0o700); err != nil {
@@ -134,7 +138,23 @@ func parseTags(in []string) ([]string, error) {
 	return out, nil
 }
 
-// errorf classifies builder errors as InvalidArgument unless they
+// checkPlatform accepts "" or "linux[/arch[/variant]]": berth builds
+// linux images with local bases only, so the architecture is the base's.
+func checkPlatform(p string) error {
+	if p == "" {
+		return nil
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) > 3 || parts[0] == "" {
+		return errdefs.InvalidArgumentf("%q: unknown operating system or architecture: invalid argument", p)
+	}
+	if !strings.EqualFold(parts[0], "linux") {
+		return errdefs.InvalidArgumentf("operating system is not supported")
+	}
+	return nil
+}
+
+// invalidf classifies builder errors as InvalidArgument unless they
 // already carry a class.
 func invalidf(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)

@@ -737,6 +737,9 @@ func TestRunHeredoc(t *testing.T) {
 
 func TestTagValidation(t *testing.T) {
 	h := newHarness(t)
+	if _, _, err := h.build(df("FROM busybox"), Options{Platform: "windows/amd64"}); err == nil || err.Error() != "operating system is not supported" {
+		t.Errorf("windows platform: %v", err)
+	}
 	_, _, err := h.build(df("FROM busybox"), Options{Tags: []string{"Bad:Tag"}})
 	if !errdefs.Is(err, errdefs.InvalidArgument) {
 		t.Errorf("bad tag: %v", err)
