@@ -111,6 +111,11 @@ func TestUsernsRemap(t *testing.T) {
 			t.Errorf("writable layer %s owned by %d on the host, want %d", p, got, remapRoot)
 		}
 	}
+	// Committed, the layer records the container's view: root's files.
+	d.MustDocker("commit", "wl", "remapped-commit")
+	if got := d.MustDocker("run", "--rm", "--userns=host", "remapped-commit", "stat", "-c", "%u:%g", "/made", "/etc/newdir"); got != "0:0\n0:0" {
+		t.Errorf("committed files owned %q, want 0:0", got)
+	}
 	d.MustDocker("rm", "wl")
 	if got := d.MustDocker("run", "--rm", "-v", "vol1:/data", "busybox", "sh", "-c", "touch /data/f && stat -c %u:%g /data /data/f"); got != "0:0\n0:0" {
 		t.Errorf("volume owned %q inside", got)
@@ -157,6 +162,12 @@ func TestUsernsRemap(t *testing.T) {
 	}
 	if got := d.MustDocker("exec", "rc", "id", "-u"); got != "0" {
 		t.Errorf("exec after restart: %q", got)
+	}
+	// Restarted by the new berthd, its rootfs is mounted again, remapped.
+	d.MustDocker("stop", "-t", "1", "rc")
+	d.MustDocker("start", "rc")
+	if got := d.MustDocker("exec", "rc", "stat", "-c", "%u", "/bin/busybox", "/tmp/by-exec"); got != "0\n0" {
+		t.Errorf("after stop and start: %q", got)
 	}
 	d.MustDocker("rm", "-f", "rc")
 
