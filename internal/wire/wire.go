@@ -27,6 +27,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/builder"
 	"github.com/berth-dev/berth/internal/config"
 	"github.com/berth-dev/berth/internal/diskusage"
 	"github.com/berth-dev/berth/internal/distribution"
@@ -76,6 +77,9 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	if err := prepareRemap(cfg); err != nil {
+		return err
+	}
 	release, err := lockDataRoot(cfg.DataRoot)
 	if err != nil {
 		return err
@@ -99,6 +103,11 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	if err != nil {
 		return err
 	}
+	buildCache, err := openBuildCache(cfg.DataRoot, images)
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() { buildCache.Close() })
 	registry, err := distribution.NewService(distribution.Config{
 		Mirrors: cfg.Mirrors, Insecure: cfg.InsecureRegistries, CertsDir: "/etc/docker/certs.d",
 	}, images, cfg.DataRoot)
@@ -115,6 +124,9 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	localVolumes, err := volume.NewLocal(filepath.Join(cfg.DataRoot, "volumes"))
 	if err != nil {
 		return err
+	}
+	if !cfg.Remap.Empty() {
+		localVolumes.SetRootOwner(cfg.Remap.Root())
 	}
 	volumes := volume.NewService(logrus.StandardLogger(), localVolumes)
 	volumes.SetPublisher(bus)
@@ -167,8 +179,9 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		StorageDriver:  driver.Name(),
 		// Docker's default seccomp profile, --security-opt seccomp=...
 		// and --init (berthd itself as /sbin/docker-init).
-		SpecOpts:        []ocispec.SpecOpt{seccompDefault.SpecOpt(), ocispec.WithInit(initBinary(), cfg.Init)},
-		SecurityOptions: []string{seccompDefault.SecurityOption()},
+		SpecOpts:        []ocispec.SpecOpt{seccompDefault.SpecOpt(), ocispec.WithInit(initBinary(), cfg.Init), ocispec.WithUserns(cfg.Remap.IDMap, engine.BuiltinRuntime)},
+		SecurityOptions: securityOptions(seccompDefault.SecurityOption(), cfg),
+		Remap:           cfg.Remap.IDMap,
 		Registry:        registry.Resolver().ServiceConfig(),
 		Images:          images,
 		ImageCounter:    images,
@@ -183,8 +196,19 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return err
 	}
 	undo = append(undo, func() { eng.Close() })
+	if err := remapContainersDir(cfg); err != nil {
+		return err
+	}
 	images.SetInUse(eng.ImageUser)
+	// The classic builder: RUN steps are engine containers, COPY writes
+	// into work layers; contexts unpack under <data-root>/builder/tmp.
+	classic := builder.New(builder.Config{
+		Backend: engine.NewBuildBackend(eng, images, layers),
+		Cache:   buildCache,
+		TmpDir:  filepath.Join(cfg.DataRoot, "builder", "tmp"),
+	})
 	images.SetPublisher(bus)
+	buildCache.SetPublisher(bus)
 	if err := eng.Restore(ctx); err != nil {
 		return fmt.Errorf("restore containers: %w", err)
 	}
@@ -197,7 +221,8 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		return err
 	}
 	srv := apiserver.New(apiserver.Config{Version: version.Version, TLSConfig: tlsConfig}, apiserver.Backends{
-		Containers: eng, Images: images, Registry: registry, System: &diskusage.Service{Backend: eng, Images: images, Layers: layers, Containers: eng, Volumes: volumes}, Events: bus, Exec: eng, Volumes: volumes, Networks: eng,
+		Containers: eng, Images: images, Registry: registry, System: &diskusage.Service{Backend: eng, Images: images, Layers: layers, Containers: eng, Volumes: volumes, BuildCache: buildCache}, Events: bus, Exec: eng, Volumes: volumes, Networks: eng,
+		Build: buildBackend{classic}, BuildCache: buildCache,
 	})
 	listeners, err := srv.Listen(cfg.Hosts...)
 	if err != nil {
