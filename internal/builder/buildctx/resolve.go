@@ -40,9 +40,13 @@ func (s Source) name() string {
 // inside root only; symlinks inside root are followed but never out of
 // it). Errors (as dockerd's classic builder words them):
 //   - a path leaving root: errdefs.InvalidArgument "forbidden path outside the build context: ../x ()"
-//   - nothing matches / missing / excluded by .dockerignore (excluded !=
-//     nil and excluded(rel)): errdefs.NotFound
+//   - missing / excluded by .dockerignore (excluded != nil and
+//     excluded(rel)): errdefs.NotFound
 //     "file not found in build context or excluded by .dockerignore: stat x: file does not exist"
+//
+// A wildcard that matches nothing is no error but no sources, as in
+// dockerd, whose COPY fails only when all its sources together are none
+// ("no source files were specified", the caller's to say).
 func Resolve(root, src string, excluded func(rel string) bool) ([]Source, error) {
 	return resolve(root, src, excluded, nil)
 }
@@ -70,9 +74,6 @@ func resolve(root, src string, excluded func(string) bool, hashes *hashCache) ([
 		rels, err := matchWildcards(root, clean, excluded)
 		if err != nil {
 			return nil, err
-		}
-		if len(rels) == 0 {
-			return nil, notFound(orig)
 		}
 		srcs := make([]Source, 0, len(rels))
 		for _, rel := range rels {
