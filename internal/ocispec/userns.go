@@ -14,8 +14,12 @@ import (
 
 // ValidateUserns makes dockerd's create-time checks of a container under
 // a remapping daemon (remapped): --privileged, --network=host and
-// --pid=host need --userns=host. Messages are dockerd's.
+// --pid=host need --userns=host. Messages are dockerd's. A mode other
+// than "" and "host" is refused either way (the docker CLI's check).
 func ValidateUserns(hc *container.HostConfig, remapped bool) error {
+	if hc != nil && !hc.UsernsMode.Valid() {
+		return errdefs.InvalidArgumentf("invalid USER mode: %s", hc.UsernsMode)
+	}
 	if !remapped || hc == nil || hc.UsernsMode.IsHost() {
 		return nil
 	}

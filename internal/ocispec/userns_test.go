@@ -74,6 +74,9 @@ func TestWithUserns(t *testing.T) {
 }
 
 func TestValidateUserns(t *testing.T) {
+	if err := ValidateUserns(&container.HostConfig{UsernsMode: "private"}, false); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Errorf("--userns=private: %v", err)
+	}
 	for _, tc := range []struct {
 		hc   container.HostConfig
 		want string
