@@ -162,50 +162,10 @@ func (bd *build) heredocSources(cs *copyStep, contents []instructions.SourceCont
 // copies into a work layer on the stage's image and commits it. The
 // history entry is dockerd's: "<shell> #(nop) COPY [--chown=u ]file:<hex> in <dest> ".
 func (bd *build) performCopy(ctx context.Context, st *stage, cs copyStep) error {
-	n := 0
-	var hashes []string
-	for _, g := range cs.groups {
-		for _, s := range g.srcs {
-			h, err := buildctx.Checksum([]buildctx.Source{s})
-			if err != nil {
-				return fmt.Errorf("%s failed: %w", cs.name, err)
-			}
-			kind := "file:"
-			if s.Info != nil && s.Info.IsDir() {
-				kind = "dir:"
-			}
-			hashes = append(hashes, kind+strings.TrimPrefix(h, "sha256:"))
-			n++
-		}
+	createdBy, mode, err := copyHistory(st, cs)
+	if err != nil {
+		return err
 	}
-	if n == 0 {
-		return errdefs.InvalidArgumentf("%s failed: no source files were specified", cs.name)
-	}
-	if n > 1 && !strings.HasSuffix(cs.dest, "/") {
-		return errdefs.InvalidArgumentf("When using %s with more than one source file, the destination must be a directory and end with a /", cs.name)
-	}
-	srcHash := hashes[0]
-	if n > 1 {
-		sum := sha256.Sum256([]byte(strings.Join(hashes, ",")))
-		srcHash = "multi:" + hex.EncodeToString(sum[:])
-	}
-	var mode *os.FileMode
-	if cs.chmod != "" {
-		m, err := strconv.ParseUint(cs.chmod, 8, 32)
-		if err != nil || m > 0o7777 {
-			return errdefs.InvalidArgumentf("invalid chmod parameter: %s", cs.chmod)
-		}
-		fm := os.FileMode(m)
-		mode = &fm
-	}
-	flags := ""
-	if cs.chown != "" {
-		flags += "--chown=" + cs.chown + " "
-	}
-	if cs.chmod != "" {
-		flags += "--chmod=" + cs.chmod + " "
-	}
-	createdBy := strings.Join(append(shellOf(&st.config), fmt.Sprintf("#(nop) %s %s%s in %s ", cs.name, flags, srcHash, cs.dest)), " ")
 	key := cs.key
 	if key == "" {
 		key = stepKey(st, createdBy, "")
@@ -243,6 +203,56 @@ func (bd *build) performCopy(ctx context.Context, st *stage, cs copyStep) error 
 	bd.madeImage(id)
 	st.id = id
 	return bd.cache.put(ctx, key, id, CacheEntry{Parent: parent, Description: cs.text})
+}
+
+// copyHistory checksums a COPY/ADD's sources and returns its history
+// text and --chmod mode.
+func copyHistory(st *stage, cs copyStep) (string, *os.FileMode, error) {
+	n := 0
+	var hashes []string
+	for _, g := range cs.groups {
+		for _, s := range g.srcs {
+			h, err := buildctx.Checksum([]buildctx.Source{s})
+			if err != nil {
+				return "", nil, fmt.Errorf("%s failed: %w", cs.name, err)
+			}
+			kind := "file:"
+			if s.Info != nil && s.Info.IsDir() {
+				kind = "dir:"
+			}
+			hashes = append(hashes, kind+strings.TrimPrefix(h, "sha256:"))
+			n++
+		}
+	}
+	if n == 0 {
+		return "", nil, errdefs.InvalidArgumentf("%s failed: no source files were specified", cs.name)
+	}
+	if n > 1 && !strings.HasSuffix(cs.dest, "/") {
+		return "", nil, errdefs.InvalidArgumentf("When using %s with more than one source file, the destination must be a directory and end with a /", cs.name)
+	}
+	srcHash := hashes[0]
+	if n > 1 {
+		sum := sha256.Sum256([]byte(strings.Join(hashes, ",")))
+		srcHash = "multi:" + hex.EncodeToString(sum[:])
+	}
+	var mode *os.FileMode
+	if cs.chmod != "" {
+		m, err := strconv.ParseUint(cs.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return "", nil, errdefs.InvalidArgumentf("invalid chmod parameter: %s", cs.chmod)
+		}
+		fm := os.FileMode(m)
+		mode = &fm
+	}
+	flags := ""
+	if cs.chown != "" {
+		flags += "--chown=" + cs.chown + " "
+	}
+	if cs.chmod != "" {
+		flags += "--chmod=" + cs.chmod + " "
+	}
+	createdBy := strings.Join(append(shellOf(&st.config), fmt.Sprintf("#(nop) %s %s%s in %s ", cs.name, flags, srcHash, cs.dest)), " ")
+	return createdBy, mode, nil
 }
 
 func contentsText(cs []instructions.SourceContent) []string {

@@ -114,7 +114,20 @@ func planBuild(dt []byte, opts Options) (*plan, error) {
 		p.stages[p.target].AddCommand(instructions.NewLabelCommand(k, opts.Labels[k], true))
 	}
 
-	p.needed = make([]bool, len(stages))
+	p.markNeeded(lex)
+	p.steps = len(p.metaArgs)
+	for i, s := range p.stages {
+		if p.needed[i] {
+			p.steps += 1 + len(s.Commands)
+		}
+	}
+	return p, nil
+}
+
+// markNeeded marks the target and the earlier stages its FROM and COPY
+// --from lines name, transitively, with --from expanded by the meta args.
+func (p *plan) markNeeded(lex *shell.Lex) {
+	p.needed = make([]bool, len(p.stages))
 	metaEnv := shell.EnvsFromSlice(p.args.metaEnv())
 	var mark func(i int)
 	mark = func(i int) {
@@ -144,13 +157,6 @@ func planBuild(dt []byte, opts Options) (*plan, error) {
 	}
 	mark(p.target)
 
-	p.steps = len(p.metaArgs)
-	for i, s := range p.stages {
-		if p.needed[i] {
-			p.steps += 1 + len(s.Commands)
-		}
-	}
-	return p, nil
 }
 
 func expandMetaArg(a *instructions.ArgCommand, lex *shell.Lex, args *buildArgs) error {
