@@ -265,13 +265,17 @@ func TestNetworkIPv6(t *testing.T) {
 	}
 }
 
-// TestNetworkIPv6Pools: configured default-address-pools with one IPv6
-// subnet; the second --ipv6 network without a subnet gets dockerd's
+// TestNetworkIPv6Pools: configured default-address-pools with two IPv6
+// subnets and --ipv6 without --fixed-cidr-v6: the default bridge takes
+// the first, a --ipv6 network the second, and the next one gets dockerd's
 // error and leaves nothing behind.
 func TestNetworkIPv6Pools(t *testing.T) {
-	d := StartDaemonNetNS(t, "--default-address-pool", "base=10.77.0.0/16,size=24", "--default-address-pool", "base=fd00:77::/64,size=64")
+	d := StartDaemonNetNS(t, "--ipv6", "--default-address-pool", "base=10.77.0.0/16,size=24", "--default-address-pool", "base=fd00:77::/63,size=64")
+	if out := d.MustDocker("network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", "bridge"); out != "true 172.31.0.0/16 fd00:77::/64" {
+		t.Fatalf("default bridge: %q", out)
+	}
 	d.MustDocker("network", "create", "--ipv6", "p1")
-	if out := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "p1"); out != "10.77.0.0/24 fd00:77::/64" {
+	if out := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "p1"); out != "10.77.0.0/24 fd00:77:0:1::/64" {
 		t.Fatalf("p1 subnets: %q", out)
 	}
 	links := len(d.links(t))
@@ -286,4 +290,10 @@ func TestNetworkIPv6Pools(t *testing.T) {
 		t.Errorf("p2 exists: %q", out)
 	}
 	d.MustDocker("network", "rm", "p1")
+	// The default bridge keeps its IPv6 subnet across a restart.
+	d.Stop()
+	d.Start()
+	if out := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "bridge"); out != "172.31.0.0/16 fd00:77::/64" {
+		t.Fatalf("default bridge after restart: %q", out)
+	}
 }
