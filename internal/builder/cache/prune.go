@@ -111,7 +111,13 @@ func (s *Store) prune(ctx context.Context, opts buildrouter.PruneOptions) (build
 		rep.CachesDeleted = append(rep.CachesDeleted, e.ID)
 	}
 	if im := s.imageOps(); im != nil {
-		rep.SpaceReclaimed = removeImages(ctx, im, entries, cands, sized)
+		// A build may have Put a record for one of these images since
+		// the records were read: what the cache holds now stays.
+		now, err := s.all()
+		if err != nil {
+			return rep, err
+		}
+		rep.SpaceReclaimed = removeImages(ctx, im, entries, cands, now, sized)
 	}
 	return rep, nil
 }
@@ -145,10 +151,10 @@ func (s *Store) danglingImages(ctx context.Context, entries []entry, sized map[i
 }
 
 // removeImages removes the images of the deleted records that no kept
-// record points to, children before parents: an image is removed only
+// or current record points to, children before parents: an image is removed only
 // when none of its children (by the records' parents) still exists. It
 // returns the bytes reclaimed (the removed images' own layers).
-func removeImages(ctx context.Context, im Images, entries, deleted []entry, sized map[image.ID]int64) uint64 {
+func removeImages(ctx context.Context, im Images, entries, deleted, current []entry, sized map[image.ID]int64) uint64 {
 	isDeleted := map[string]bool{}
 	for _, e := range deleted {
 		isDeleted[e.key] = true
@@ -158,6 +164,9 @@ func removeImages(ctx context.Context, im Images, entries, deleted []entry, size
 		exists[id] = true
 	}
 	keep := map[image.ID]bool{}
+	for _, e := range current {
+		keep[e.Image] = true
+	}
 	children := map[image.ID][]image.ID{}
 	for _, e := range entries {
 		if !isDeleted[e.key] {

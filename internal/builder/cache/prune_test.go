@@ -314,3 +314,20 @@ func TestPrunePublishesEvent(t *testing.T) {
 		t.Errorf("events %+v", rec.msgs)
 	}
 }
+
+// An image a record points to again (a build's Put during the prune)
+// is not removed.
+func TestRemoveImagesSparesCurrentRecords(t *testing.T) {
+	im := newFakeImages()
+	im.add(img(1), 10)
+	im.add(img(2), 20)
+	old := []entry{{key: "a", record: record{Image: img(1)}}, {key: "b", record: record{Image: img(2), Parent: img(1)}}}
+	current := []entry{{key: "b2", record: record{Image: img(2)}}}
+	sized := map[image.ID]int64{img(1): 10, img(2): 20}
+	if got := removeImages(context.Background(), im, old, old, current, sized); got != 0 {
+		t.Errorf("reclaimed %d, want 0", got)
+	}
+	if !im.exists(img(2)) || !im.exists(img(1)) {
+		t.Errorf("removed %v: image 2 is cached again, and 1 is its parent", im.removed)
+	}
+}
