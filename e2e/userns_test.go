@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"context"
 	"os"
 	"os/exec"
@@ -150,6 +151,22 @@ func TestUsernsRemap(t *testing.T) {
 	if got := d.MustDocker("exec", "rc", "sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/by-exec; stat -c %u /tmp/by-exec"); strings.Join(strings.Fields(got), " ") != "0 0 231072 65536 0" {
 		t.Errorf("exec: %q", got)
 	}
+	// docker cp in (without -a) gives files to the container's root; out,
+	// the tar shows the container's IDs; /etc/hosts is root's to edit.
+	in := filepath.Join(filepath.Dir(filepath.Dir(ns)), "cp-in")
+	os.WriteFile(in, []byte("x"), 0o644)
+	d.MustDocker("cp", in, "rc:/tmp/cp-in")
+	if got := d.MustDocker("exec", "rc", "sh", "-c", "stat -c %u:%g /tmp/cp-in; echo '10.9.8.7 extra' >> /etc/hosts && stat -c %u /etc/hosts"); got != "0:0\n0" {
+		t.Errorf("cp in / hosts: %q", got)
+	}
+	if hostOwner(t, filepath.Join(d.MustDocker("inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", "rc"), "tmp/cp-in")) != remapRoot {
+		t.Errorf("copied-in file not the remapped root's on the host")
+	}
+	r := d.Docker("", "cp", "rc:/tmp/by-exec", "-")
+	if h, err := tar.NewReader(strings.NewReader(r.Stdout)).Next(); err != nil || h.Uid != 0 || h.Gid != 0 {
+		t.Errorf("cp out: %+v, %v (%s)", h, err, r.Stderr)
+	}
+
 	// A running remapped container survives berthd's SIGKILL.
 	pid := d.MustDocker("inspect", "--format", "{{.State.Pid}}", "rc")
 	d.Kill()

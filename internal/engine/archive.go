@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/userns"
 )
 
 // containerPath is a path the client named inside a container, resolved
@@ -142,7 +143,14 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctype
 		if cp.abs == "/" {
 			name = "."
 		}
-		if err := archive.WriteTarRebased(ctx, w, rootfs, src, name); err != nil {
+		write := func(w io.Writer) error { return archive.WriteTarRebased(ctx, w, rootfs, src, name) }
+		if m := e.remapIDs(c.HostConfig); !m.Empty() {
+			// Files show the host IDs of a remapped container's root
+			// here; the tar says what the container sees.
+			inner := write
+			write = func(w io.Writer) error { return userns.WriteTarToContainer(w, m, inner) }
+		}
+		if err := write(w); err != nil {
 			return err
 		}
 		e.logEvent(c, eventtypes.ActionArchivePath, map[string]string{"path": p})
@@ -176,6 +184,9 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts container
 		ao := archive.Options{Whiteouts: archive.WhiteoutNone, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
 		if !opts.CopyUIDGID {
 			ao.Owner = &archive.Owner{}
+			if m := e.remapIDs(c.HostConfig); !m.Empty() {
+				ao.Owner.UID, ao.Owner.GID = m.Root() // the container's root
+			}
 		}
 		if _, err := archive.Apply(ctx, dir, r, ao); err != nil {
 			return err

@@ -124,6 +124,9 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 	if err = writeEtcFiles(c, att); err != nil {
 		return err
 	}
+	if err = e.chownEtcFiles(c); err != nil {
+		return err
+	}
 
 	volSources, volExtra, err := e.mountVolumes(ctx, c)
 	if err != nil {

@@ -37,7 +37,6 @@
 package overlay2
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -595,28 +594,9 @@ func (d *Driver) Diff(ctx context.Context, key string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(archive.WriteTar(ctx, pw, dir, archive.TarOptions{OverlayWhiteouts: true}))
-	}()
-	defer pr.Close()
-	tr, tw := tar.NewReader(pr), tar.NewWriter(w)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
-		hdr.Uid, hdr.Gid = idm.ToContainer(hdr.Uid, hdr.Gid)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
+	return userns.WriteTarToContainer(w, idm, func(w io.Writer) error {
+		return archive.WriteTar(ctx, w, dir, archive.TarOptions{OverlayWhiteouts: true})
+	})
 }
 
 // Status implements storage.Statuser with dockerd's overlay2 lines. New
