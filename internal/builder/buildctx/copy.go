@@ -38,16 +38,21 @@ type CopyOptions struct {
 // destination must be a directory and end with a /"); dest symlinks are
 // resolved inside rootfs (securejoin), never out of it.
 //
-// Details, as dockerd's classic builder: a file goes to dest, or to
-// dest/<its name> when dest ends in "/" or is a directory; missing
-// parents are made 0755 and owned by UID:GID; inside a copied
-// directory, whatever is at an entry's place is replaced unless both
-// are directories (a symlink there is never followed); symlinks are
-// copied as symlinks, hardlinks as separate files, modes (unless Mode)
-// and mtimes kept, everything owned by UID:GID. With Extract, a source
-// that is a tar (any compression) is unpacked into dest (made a
-// directory) with internal/archive's path rules; its entries keep the
-// tar's owners unless UID:GID is not 0:0 (then they get it).
+// Details, as dockerd's classic builder (checked side by side with
+// dockerd 20.10): a file goes to dest, or to dest/<its name> when dest
+// ends in "/" or is a directory, and its missing parents are made 0755
+// owned by UID:GID; a directory's missing parents are made 0755 owned
+// by root and dest itself 0755 owned by UID:GID (an existing dest keeps
+// its owner and mode); inside a copied directory, whatever is at an
+// entry's place is replaced unless both are directories (a symlink there
+// is never followed); symlinks are copied as symlinks, hardlinks inside
+// one directory source stay hardlinks, modes (unless Mode) and mtimes
+// are kept, everything copied is owned by UID:GID. One difference on
+// purpose: setuid/setgid bits are kept (dockerd's chown after copying
+// clears them; BuildKit keeps them). With Extract, a source that is a
+// tar (any compression) is unpacked into dest (made a directory, with
+// root-owned parents) with internal/archive's path rules; its entries
+// keep the tar's owners unless UID:GID is not 0:0 (then they get it).
 func Copy(rootfs, workdir string, srcs []Source, dest string, opts CopyOptions) error {
 	if len(srcs) == 0 {
 		return nil
@@ -80,9 +85,13 @@ func Copy(rootfs, workdir string, srcs []Source, dest string, opts CopyOptions) 
 type copier struct {
 	rootfs string
 	opts   CopyOptions
+	links  map[fileID]string // within one source: a multiply linked file's first copy
 }
 
+type fileID struct{ dev, ino uint64 }
+
 func (c *copier) copySource(s Source, destPath string, toDir bool) error {
+	c.links = nil
 	srcPath := filepath.Join(s.Root, filepath.FromSlash(s.Rel))
 	fi, err := os.Lstat(srcPath)
 	if err != nil {
@@ -103,7 +112,7 @@ func (c *copier) copySource(s Source, destPath string, toDir bool) error {
 	if toDir {
 		target = filepath.Join(destPath, s.name())
 	}
-	if err := c.mkdirAll(filepath.Dir(target)); err != nil {
+	if err := c.mkdirAll(filepath.Dir(target), c.opts.UID, c.opts.GID); err != nil {
 		return err
 	}
 	return c.copyEntry(s, "", srcPath, fi, target)
@@ -116,9 +125,13 @@ func (c *copier) copyDirInto(s Source, srcPath, destPath string) error {
 	case err == nil && !di.IsDir():
 		return errdefs.InvalidArgumentf("cannot copy a directory to %s: not a directory", c.inRootfs(destPath))
 	case errors.Is(err, os.ErrNotExist):
-		// Made 0755 like any parent: dockerd's tar copy leaves the
-		// source directory itself out, so its mode is not carried.
-		if err := c.mkdirAll(destPath); err != nil {
+		// As dockerd's tar copy: parents are made root's, the
+		// directory itself 0755 (the source directory's own mode is
+		// not carried) and then owned like the copy.
+		if err := c.mkdirAll(destPath, 0, 0); err != nil {
+			return err
+		}
+		if err := os.Lchown(destPath, c.opts.UID, c.opts.GID); err != nil {
 			return err
 		}
 	case err != nil:
@@ -172,6 +185,18 @@ func (c *copier) copyEntry(s Source, rel, src string, fi fs.FileInfo, dst string
 		}
 		return c.attrs(dst, fi, true)
 	case mode.IsRegular():
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Nlink < 2 {
+			return c.copyFile(src, fi, dst)
+		}
+		id := fileID{uint64(st.Dev), st.Ino}
+		if first, ok := c.links[id]; ok {
+			return os.Link(first, dst)
+		}
+		if c.links == nil {
+			c.links = map[fileID]string{}
+		}
+		c.links[id] = dst
 		return c.copyFile(src, fi, dst)
 	case mode&os.ModeSymlink != 0:
 		target, err := os.Readlink(src)
@@ -263,9 +288,9 @@ func (c *copier) mode(m os.FileMode) os.FileMode {
 
 // mkdirAll makes the missing directories of p (a path securejoin
 // resolved inside the rootfs, or one below such a path that Copy made)
-// 0755, owned by UID:GID, as dockerd's MkdirAllAndChownNew. A component
+// 0755, owned by uid:gid, as dockerd's MkdirAllAndChownNew. A component
 // that is not a directory is an error, never followed.
-func (c *copier) mkdirAll(p string) error {
+func (c *copier) mkdirAll(p string, uid, gid int) error {
 	rel, err := filepath.Rel(c.rootfs, p)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return errdefs.InvalidArgumentf("%s is outside the rootfs", p)
@@ -289,7 +314,7 @@ func (c *copier) mkdirAll(p string) error {
 		if err := os.Mkdir(cur, 0o755); err != nil {
 			return err
 		}
-		if err := os.Lchown(cur, c.opts.UID, c.opts.GID); err != nil {
+		if err := os.Lchown(cur, uid, gid); err != nil {
 			return err
 		}
 	}
@@ -327,7 +352,7 @@ func (c *copier) extract(src, destPath string) error {
 	if di, err := os.Lstat(destPath); err == nil && !di.IsDir() {
 		return errdefs.InvalidArgumentf("cannot extract an archive to %s: not a directory", c.inRootfs(destPath))
 	}
-	if err := c.mkdirAll(destPath); err != nil {
+	if err := c.mkdirAll(destPath, 0, 0); err != nil { // dockerd's untar makes them root's
 		return err
 	}
 	f, err := os.Open(src)

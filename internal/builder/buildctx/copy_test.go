@@ -196,8 +196,8 @@ func TestCopyOwnerModeTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.Join([]string{
-		"new drwxr-xr-x 1234:5678",
-		"new/parent drwxr-xr-x 1234:5678",
+		"new drwxr-xr-x 0:0", // a directory's parents are root's, as dockerd's
+		"new/parent drwxr-xr-x 0:0",
 		"new/parent/app drwxr-xr-x 1234:5678",
 		"new/parent/app/abs Lrwxrwxrwx 1234:5678 -> /etc/passwd",
 		"new/parent/app/link Lrwxrwxrwx 1234:5678 -> x.txt",
@@ -215,6 +215,38 @@ func TestCopyOwnerModeTimes(t *testing.T) {
 		}
 	}
 
+	// A file's parents are the copy's; setuid survives the chown;
+	// hardlinks inside one directory source stay hardlinks.
+	os.Chmod(filepath.Join(ctxRoot, "a.txt"), 0o755|os.ModeSetuid)
+	os.Link(filepath.Join(ctxRoot, "dir/x.txt"), filepath.Join(ctxRoot, "dir/hard"))
+	rootfs3 := t.TempDir()
+	if err := Copy(rootfs3, "/", resolveAll(t, ctxRoot, "a.txt"), "/p/q/", CopyOptions{UID: 7, GID: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Copy(rootfs3, "/", resolveAll(t, ctxRoot, "dir"), "/d", CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Copy(rootfs3, "/", resolveAll(t, ctxRoot, "dir/x.txt", "dir/hard"), "/sep/", CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := describe(t, rootfs3)
+	for _, want := range []string{"p drwxr-xr-x 7:8", "p/q drwxr-xr-x 7:8", "p/q/a.txt urwxr-xr-x 7:8 =a"} {
+		if !strings.Contains(got, want+"\n") && !strings.HasSuffix(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	sameFile := func(a, b string) bool {
+		fa, _ := os.Stat(filepath.Join(rootfs3, a))
+		fb, _ := os.Stat(filepath.Join(rootfs3, b))
+		return os.SameFile(fa, fb)
+	}
+	if !sameFile("d/x.txt", "d/hard") {
+		t.Error("hardlink inside a directory source became two files")
+	}
+	if sameFile("sep/x.txt", "sep/hard") {
+		t.Error("separate sources share an inode")
+	}
+
 	// --chmod applies to files and directories; an existing dest keeps
 	// its owner.
 	mode := os.FileMode(0o640)
@@ -227,6 +259,7 @@ func TestCopyOwnerModeTimes(t *testing.T) {
 		"app drwx------ 0:0",
 		"app/a.txt -rw-r----- 0:0 =a",
 		"app/abs Lrwxrwxrwx 0:0 -> /etc/passwd",
+		"app/hard -rw-r----- 0:0 =x",
 		"app/link Lrwxrwxrwx 0:0 -> x.txt",
 		"app/sub drw-r----- 0:0",
 		"app/sub/z.txt -rw-r----- 0:0 =z",
