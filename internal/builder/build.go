@@ -117,6 +117,20 @@ func (bd *build) run(ctx context.Context) (image.ID, error) {
 			break
 		}
 	}
+	// ARGs of stages the target did not need still consume their
+	// --build-arg (dockerd builds those stages): no unused warning.
+	for i, s := range bd.plan.stages {
+		if bd.built[i] != nil {
+			continue
+		}
+		for _, c := range s.Commands {
+			if a, ok := c.(*instructions.ArgCommand); ok {
+				for _, kv := range a.Args {
+					bd.args.referenced[kv.Key] = true
+				}
+			}
+		}
+	}
 	res := bd.built[bd.plan.target]
 	if res == nil || res.id == "" {
 		return "", errdefs.InvalidArgumentf("No image was generated. Is your Dockerfile empty?")

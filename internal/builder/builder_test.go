@@ -414,8 +414,14 @@ func TestMultiStageTargetPruning(t *testing.T) {
 	if got := history(img); got[len(got)-1] != "/bin/sh -c echo mid-stage" || got[len(got)-2] != "/bin/sh -c echo base-stage" {
 		t.Errorf("target image history %q", got)
 	}
-	// default target: the last stage only
-	_, out = h.mustBuild(files, Options{})
+	// default target: the last stage only; an ARG of a skipped stage
+	// still consumes its --build-arg
+	files["Dockerfile"] = strings.Replace(files["Dockerfile"], "RUN echo base-stage", "ARG SKIPPED\nRUN echo base-stage", 1)
+	v := "1"
+	_, out = h.mustBuild(files, Options{BuildArgs: map[string]*string{"SKIPPED": &v}})
+	if strings.Contains(out, "[Warning]") {
+		t.Errorf("warned about an ARG of a skipped stage:\n%s", out)
+	}
 	if strings.Contains(out, "base-stage") || !strings.Contains(out, "Step 2/2 : RUN echo last-stage") {
 		t.Errorf("default target built others:\n%s", out)
 	}
