@@ -72,6 +72,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"UserNamespace", testUserNamespace},
 		{"UserNamespaceNetByPath", testUserNamespaceNetByPath},
 		{"UserNamespaceExec", testUserNamespaceExec},
+		{"UserNamespaceLatency", testUserNamespaceLatency},
 		{"StartLatency", testLatency},
 	}
 	for _, c := range cases {

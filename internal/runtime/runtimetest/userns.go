@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -173,4 +174,40 @@ func testUserNamespaceExec(t *testing.T, s *suite) {
 	if err := syscall.Stat(filepath.Join(rootfs, "tmp/by-exec"), &st); err != nil || st.Uid != usernsHostID {
 		t.Errorf("file made by exec: owner %d (%v), want %d", st.Uid, err, usernsHostID)
 	}
+}
+
+// testUserNamespaceLatency logs create+start+exit of `true` with and
+// without a user namespace, interleaved (so that the host's load weighs on
+// both alike).
+func testUserNamespaceLatency(t *testing.T, s *suite) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	const n = 20
+	remapped, _ := usernsSpec(t, "true")
+	var with, without []time.Duration
+	for i := 0; i < 2*n; i++ {
+		spec := s.spec("true")
+		if i%2 == 1 {
+			cp := *remapped
+			spec = &cp
+		}
+		c, err := s.create(t, spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.task.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.wait(t)
+		d := time.Since(c.created)
+		s.delete(t, c)
+		if i%2 == 1 {
+			with = append(with, d)
+		} else {
+			without = append(without, d)
+		}
+	}
+	t.Logf("%s: create+start+exit of true, median of %d: %v without a user namespace, %v with one (min %v / %v)",
+		s.rt.Name(), n, median(without), median(with), minOf(without), minOf(with))
 }
