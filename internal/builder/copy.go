@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,8 +13,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -208,21 +211,14 @@ func (bd *build) performCopy(ctx context.Context, st *stage, cs copyStep) error 
 // copyHistory checksums a COPY/ADD's sources and returns its history
 // text and --chmod mode.
 func copyHistory(st *stage, cs copyStep) (string, *os.FileMode, error) {
-	n := 0
-	var hashes []string
+	var srcs []buildctx.Source
 	for _, g := range cs.groups {
-		for _, s := range g.srcs {
-			h, err := buildctx.Checksum([]buildctx.Source{s})
-			if err != nil {
-				return "", nil, fmt.Errorf("%s failed: %w", cs.name, err)
-			}
-			kind := "file:"
-			if s.Info != nil && s.Info.IsDir() {
-				kind = "dir:"
-			}
-			hashes = append(hashes, kind+strings.TrimPrefix(h, "sha256:"))
-			n++
-		}
+		srcs = append(srcs, g.srcs...)
+	}
+	n := len(srcs)
+	hashes, err := checksums(srcs)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s failed: %w", cs.name, err)
 	}
 	if n == 0 {
 		return "", nil, errdefs.InvalidArgumentf("%s failed: no source files were specified", cs.name)
@@ -253,6 +249,30 @@ func copyHistory(st *stage, cs copyStep) (string, *os.FileMode, error) {
 	}
 	createdBy := strings.Join(append(shellOf(&st.config), fmt.Sprintf("#(nop) %s %s%s in %s ", cs.name, flags, srcHash, cs.dest)), " ")
 	return createdBy, mode, nil
+}
+
+// checksums digests each source ("file:<hex>" or "dir:<hex>", as
+// dockerd names them), several at once: a wildcard COPY can name many.
+func checksums(srcs []buildctx.Source) ([]string, error) {
+	out := make([]string, len(srcs))
+	errs := make([]error, len(srcs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			h, err := buildctx.Checksum([]buildctx.Source{s})
+			kind := "file:"
+			if s.Info != nil && s.Info.IsDir() {
+				kind = "dir:"
+			}
+			out[i], errs[i] = kind+strings.TrimPrefix(h, "sha256:"), err
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func contentsText(cs []instructions.SourceContent) []string {
