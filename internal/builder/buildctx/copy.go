@@ -52,12 +52,14 @@ type CopyOptions struct {
 // clears them; BuildKit keeps them). With Extract, a source that is a
 // tar (any compression) is unpacked into dest (made a directory, with
 // root-owned parents) with internal/archive's path rules; its entries
-// keep the tar's owners unless UID:GID is not 0:0 (then they get it).
+// keep the tar's owners and modes whatever UID, GID and Mode say.
 func Copy(rootfs, workdir string, srcs []Source, dest string, opts CopyOptions) error {
 	if len(srcs) == 0 {
 		return nil
 	}
-	toDir := strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, "/.") || dest == "."
+	// Only a trailing "/" says "directory" ("." or "/x/." do not, as in
+	// dockerd: they name a file unless a directory is there).
+	toDir := strings.HasSuffix(dest, "/")
 	if len(srcs) > 1 && !strings.HasSuffix(dest, "/") {
 		cmd := "COPY"
 		if opts.Extract {
@@ -365,10 +367,7 @@ func (c *copier) extract(src, destPath string) error {
 		return err
 	}
 	defer r.Close()
-	var owner *archive.Owner
-	if c.opts.UID != 0 || c.opts.GID != 0 {
-		owner = &archive.Owner{UID: c.opts.UID, GID: c.opts.GID}
-	}
-	_, err = archive.Apply(context.Background(), destPath, r, archive.Options{Whiteouts: archive.WhiteoutNone, Owner: owner})
+	// The tar's owners stay, --chown or not (dockerd's UntarPath).
+	_, err = archive.Apply(context.Background(), destPath, r, archive.Options{Whiteouts: archive.WhiteoutNone})
 	return err
 }

@@ -107,8 +107,10 @@ func TestCopyRules(t *testing.T) {
 			check: []string{"multi/a.txt =a", "multi/b.txt =b", "multi/x.txt =x", "multi/sub/z.txt =z"}},
 		{name: "relative dest", srcs: []string{"a.txt"}, dest: "rel/", workdir: "/w",
 			check: []string{"w/rel/a.txt =a"}},
-		{name: "dot dest", srcs: []string{"a.txt"}, dest: ".", workdir: "/w",
+		{name: "dot dest is the workdir", srcs: []string{"a.txt"}, dest: ".", workdir: "/w", prep: map[string]string{"w/": ""},
 			check: []string{"w/a.txt =a"}},
+		{name: "dot dest is no dir by itself", srcs: []string{"a.txt"}, dest: "/x/.",
+			check: []string{"x =a"}},
 		{name: "symlink source keeps its name", srcs: []string{"dir/link"}, dest: "/l/",
 			check: []string{"l/link =x"}},
 		{name: "dest through symlink to root", srcs: []string{"a.txt"}, dest: "/root-link/etc/",
@@ -322,6 +324,15 @@ func TestCopyExtract(t *testing.T) {
 		if got != "opt opt/bin opt/bin/tool opt/etc opt/etc/conf opt/lnk" {
 			t.Fatalf("%s: %s", src, got)
 		}
+	}
+	// --chown does not reach into an unpacked tar (dockerd's UntarPath);
+	// the dest dir it makes is root's.
+	rootfsOwn := t.TempDir()
+	if err := Copy(rootfsOwn, "/", resolveAll(t, ctxRoot, "l.tar"), "/o", CopyOptions{Extract: true, UID: 5, GID: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(t, rootfsOwn); !strings.Contains(got, "o drwxr-xr-x 0:0\n") || !strings.Contains(got, "o/etc/conf -rw------- 0:0 =c") {
+		t.Fatalf("owners:\n%s", got)
 	}
 	// Not a tar: copied as a file, even with Extract.
 	rootfs := t.TempDir()
