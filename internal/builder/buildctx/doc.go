@@ -42,6 +42,14 @@
 // Copy writes them into a rootfs: the destination is resolved inside the
 // rootfs (a symlink to "/" means the rootfs), files inside a copied
 // directory never follow what is already at their place (a symlink there
-// is replaced), new parent directories are 0755 and owned like the copy.
-// Chown resolves --chown against the rootfs's /etc/passwd and /etc/group.
+// is replaced). Chown resolves --chown against the rootfs's /etc/passwd
+// and /etc/group.
+//
+// What Copy makes (owners, modes, which directories, error texts) was
+// compared side by side with dockerd 20.10's classic builder over
+// COPY/ADD of files, directories, wildcards, symlinks, tars, --chown,
+// WORKDIR-relative and symlinked destinations; it matches except that
+// setuid/setgid bits survive (dockerd's chown after copying clears them,
+// BuildKit keeps them). Where dockerd silently drops escaping entries of
+// a context tar, Extract refuses the context.
 package buildctx
