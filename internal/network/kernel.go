@@ -89,7 +89,10 @@ func ipNet(a netip.Addr, bits int) *net.IPNet {
 
 // ensureBridge makes (or adopts) n's bridge with its gateway addresses,
 // up. An IPv6 network's bridge gets IPv6 turned on (disable_ipv6=0) and
-// router advertisements off (accept_ra=0), as dockerd sets them.
+// router advertisements off (accept_ra=0), as dockerd sets them, and no
+// duplicate address detection (accept_dad=0): berth owns the link, and
+// while the bridge's link-local address is tentative (1-2 s after its
+// first port comes up) the first packets routed onto it wait.
 func ensureBridge(n *Network) error {
 	name := n.Bridge
 	link, err := netlink.LinkByName(name)
@@ -116,7 +119,7 @@ func ensureBridge(n *Network) error {
 		return err
 	}
 	if n.EnableIPv6 && n.Gateway6.IsValid() {
-		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_ra", "0"}} {
+		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_ra", "0"}, {"accept_dad", "0"}} {
 			if err := writeSysctl("/proc/sys/net/ipv6/conf/"+name+"/"+kv[0], kv[1]); err != nil {
 				return err
 			}
