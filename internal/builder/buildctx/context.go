@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -53,7 +54,7 @@ func Extract(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (_ *Co
 	}
 	defer func() {
 		if retErr != nil {
-			_ = os.RemoveAll(root)
+			_ = removeTree(root)
 		}
 	}()
 	x := &extractor{
@@ -95,7 +96,22 @@ func (c *Context) Close() error {
 	if c == nil || c.Root == "" {
 		return nil
 	}
-	return os.RemoveAll(c.Root)
+	return removeTree(c.Root)
+}
+
+// removeTree removes dir even where the tar made a directory read-only
+// (which stops an unprivileged daemon, and tests, from emptying it).
+func removeTree(dir string) error {
+	if err := os.RemoveAll(dir); err == nil || !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
 }
 
 // Dockerfile reads the Dockerfile (path relative to Root; "" =
