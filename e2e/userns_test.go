@@ -235,3 +235,31 @@ func TestUsernsRemapBadInput(t *testing.T) {
 		t.Errorf("malformed subgid: %s", out)
 	}
 }
+
+// A container keeps the remapping it was created with when berthd's
+// --userns-remap is turned on or off afterwards.
+func TestUsernsRemapToggle(t *testing.T) {
+	needRoot(t)
+	ns := remapNS(t, remapUser, remapGrp, remapIDs, remapIDs)
+	d := StartDaemonWrapped(t, remapWrap(ns))
+	d.ImportBusybox()
+	script := "cat /proc/self/uid_map; stat -c %u /bin/busybox"
+	d.MustDocker("create", "--name", "before", "busybox", "sh", "-c", script)
+	extra := d.extra
+	d.Stop()
+	d.extra = append(extra, "--userns-remap", "berthremap")
+	d.Start()
+	if got := strings.Fields(d.MustDocker("start", "-a", "before")); strings.Join(got, " ") != "0 0 4294967295 0" {
+		t.Errorf("created before remapping: %q", got)
+	}
+	d.MustDocker("create", "--name", "during", "busybox", "sh", "-c", script)
+	d.Stop()
+	d.extra = extra
+	d.Start()
+	if got := strings.Fields(d.MustDocker("start", "-a", "during")); strings.Join(got, " ") != "0 231072 65536 0" {
+		t.Errorf("created while remapping, started after: %q", got)
+	}
+	if got := strings.Fields(d.MustDocker("run", "--rm", "busybox", "cat", "/proc/self/uid_map")); strings.Join(got, " ") != "0 0 4294967295" {
+		t.Errorf("new container without remapping: %q", got)
+	}
+}

@@ -144,7 +144,7 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctype
 			name = "."
 		}
 		write := func(w io.Writer) error { return archive.WriteTarRebased(ctx, w, rootfs, src, name) }
-		if m := e.remapIDs(c.HostConfig); !m.Empty() {
+		if m := e.remapIDs(ctx, c); !m.Empty() {
 			// Files show the host IDs of a remapped container's root
 			// here; the tar says what the container sees.
 			inner := write
@@ -184,7 +184,7 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts container
 		ao := archive.Options{Whiteouts: archive.WhiteoutNone, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
 		if !opts.CopyUIDGID {
 			ao.Owner = &archive.Owner{}
-			if m := e.remapIDs(c.HostConfig); !m.Empty() {
+			if m := e.remapIDs(ctx, c); !m.Empty() {
 				ao.Owner.UID, ao.Owner.GID = m.Root() // the container's root
 			}
 		}

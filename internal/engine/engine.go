@@ -56,9 +56,10 @@ type Config struct {
 	// SpecOpts amend every container's spec (the seccomp profile, ...).
 	SpecOpts []ocispec.SpecOpt
 	// Remap is the daemon's --userns-remap maps (empty: none). A container
-	// that does not ask for --userns=host gets an idmapped writable layer
-	// (storage.WithIDMap) and a directory its remapped root can traverse;
-	// SpecOpts should hold ocispec.WithUserns with the same maps.
+	// created while it is set, that does not ask for --userns=host, gets an
+	// idmapped writable layer (storage.WithIDMap) and a directory its
+	// remapped root can traverse, and runs in a user namespace with the
+	// maps its layer was made with (ocispec.WithUserns at start).
 	Remap userns.IDMap
 	// StorageDriver is the layer store's driver name for docker info.
 	StorageDriver string

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -124,7 +125,7 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 	if err = writeEtcFiles(c, att); err != nil {
 		return err
 	}
-	if err = e.chownEtcFiles(c); err != nil {
+	if err = e.chownEtcFiles(ctx, c); err != nil {
 		return err
 	}
 
@@ -150,7 +151,8 @@ func (e *Engine) startLocked(ctx context.Context, ent *container.Entry) (err err
 		VolumeSources:   volSources,
 		ExtraMounts:     volExtra,
 		NetNSPath:       netnsPath,
-		Opts:            e.cfg.SpecOpts,
+		// The remapping the container was created with (see remapIDs).
+		Opts: append(slices.Clip(e.cfg.SpecOpts), ocispec.WithUserns(e.remapIDs(ctx, c), BuiltinRuntime)),
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/storage"
+	"github.com/berth-dev/berth/internal/userns"
 )
 
 // CreateRW creates container id's writable layer on top of parent ("" =
@@ -183,6 +184,21 @@ func (s *Store) RemoveRW(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// IDMap returns the user namespace map container id's writable layer was
+// created with (storage.WithIDMap; empty: none, or a driver that cannot
+// remap).
+func (s *Store) IDMap(ctx context.Context, id string) (userns.IDMap, error) {
+	rw, err := s.rw(id)
+	if err != nil {
+		return userns.IDMap{}, err
+	}
+	im, ok := s.driver.(storage.IDMapper)
+	if !ok {
+		return userns.IDMap{}, nil
+	}
+	return im.IDMap(ctx, rw.mountID)
 }
 
 // Metadata returns the driver's name and GraphDriver data of container

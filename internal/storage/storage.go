@@ -163,6 +163,13 @@ type Mountpointer interface {
 	Mountpoint(key string) string
 }
 
+// IDMapper reports the user namespace map an active snapshot was
+// prepared with (WithIDMap; empty: none), so that a container keeps the
+// remapping it was created with (overlay2).
+type IDMapper interface {
+	IDMap(ctx context.Context, key string) (userns.IDMap, error)
+}
+
 // Metadataer reports a snapshot's GraphDriver data for inspect
 // (overlay2: LowerDir, UpperDir, MergedDir, WorkDir).
 type Metadataer interface {

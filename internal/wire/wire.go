@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 		StorageDriver:  driver.Name(),
 		// Docker's default seccomp profile, --security-opt seccomp=...
 		// and --init (berthd itself as /sbin/docker-init).
-		SpecOpts:        []ocispec.SpecOpt{seccompDefault.SpecOpt(), ocispec.WithInit(initBinary(), cfg.Init), ocispec.WithUserns(cfg.Remap.IDMap, engine.BuiltinRuntime)},
+		SpecOpts:        []ocispec.SpecOpt{seccompDefault.SpecOpt(), ocispec.WithInit(initBinary(), cfg.Init)},
 		SecurityOptions: securityOptions(seccompDefault.SecurityOption(), cfg),
 		Remap:           cfg.Remap.IDMap,
 		Registry:        registry.Resolver().ServiceConfig(),

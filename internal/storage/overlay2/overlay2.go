@@ -587,16 +587,31 @@ func (d *Driver) Diff(ctx context.Context, key string, w io.Writer) error {
 	// A remapped container's files are owned by its host IDs on disk;
 	// the layer records them as the container sees them (dockerd's
 	// remapped commits do the same).
-	var idm userns.IDMap
-	if idm.UIDs, err = userns.ParseRanges(m.UIDMap); err == nil {
-		idm.GIDs, err = userns.ParseRanges(m.GIDMap)
-	}
+	idm, err := metaIDMap(m)
 	if err != nil {
 		return err
 	}
 	return userns.WriteTarToContainer(w, idm, func(w io.Writer) error {
 		return archive.WriteTar(ctx, w, dir, archive.TarOptions{OverlayWhiteouts: true})
 	})
+}
+
+// IDMap implements storage.IDMapper.
+func (d *Driver) IDMap(ctx context.Context, key string) (userns.IDMap, error) {
+	d.mu.Lock()
+	m, err := d.snaps.Get(key)
+	d.mu.Unlock()
+	if err != nil {
+		return userns.IDMap{}, err
+	}
+	return metaIDMap(m)
+}
+
+func metaIDMap(m storage.Meta) (idm userns.IDMap, err error) {
+	if idm.UIDs, err = userns.ParseRanges(m.UIDMap); err == nil {
+		idm.GIDs, err = userns.ParseRanges(m.GIDMap)
+	}
+	return idm, err
 }
 
 // Status implements storage.Statuser with dockerd's overlay2 lines. New
