@@ -24,6 +24,7 @@ type BuildImages interface {
 	Commit(ctx context.Context, layerTar io.Reader, opts image.CommitOptions) (image.ID, error)
 	CommitConfig(ctx context.Context, opts image.CommitOptions) (image.ID, error)
 	Tag(ctx context.Context, ref, repo, tag string) error
+	DeleteDangling(ctx context.Context, id image.ID) error
 }
 
 // BuildLayers is what builds need from the layer store: writable layers
@@ -48,7 +49,10 @@ type BuildBackend struct {
 	layers BuildLayers
 }
 
-var _ builder.Backend = (*BuildBackend)(nil)
+var (
+	_ builder.Backend      = (*BuildBackend)(nil)
+	_ builder.ImageRemover = (*BuildBackend)(nil)
+)
 
 // NewBuildBackend returns the builder's backend over e and the stores e
 // uses.
@@ -89,7 +93,7 @@ func (b *BuildBackend) Run(ctx context.Context, req builder.RunRequest) (string,
 	if req.Created != nil {
 		req.Created(id)
 	}
-	code, err := b.runCreated(ctx, id, req.Out)
+	code, err := b.runCreated(ctx, id, req.Out, req.Stderr)
 	if err != nil {
 		if rerr := b.RemoveContainer(cleanupCtx(ctx), id); rerr != nil {
 			b.e.log.WithError(rerr).WithField("container", id).Warn("build: remove failed step container")
@@ -100,10 +104,13 @@ func (b *BuildBackend) Run(ctx context.Context, req builder.RunRequest) (string,
 }
 
 // runCreated attaches to container id, starts it and waits for its exit
-// and the end of its output.
-func (b *BuildBackend) runCreated(ctx context.Context, id string, out io.Writer) (int, error) {
+// and the end of its output (stderr to errOut if not nil, else to out).
+func (b *BuildBackend) runCreated(ctx context.Context, id string, out, errOut io.Writer) (int, error) {
 	if out == nil {
 		out = io.Discard
+	}
+	if errOut == nil {
+		errOut = out
 	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -112,7 +119,7 @@ func (b *BuildBackend) runCreated(ctx context.Context, id string, out io.Writer)
 	attached := make(chan error, 1)
 	go func() {
 		attached <- b.e.Attach(actx, id, containers.AttachOptions{
-			Stdout: out, Stderr: out, Stream: true,
+			Stdout: out, Stderr: errOut, Stream: true,
 			Ready: func() { once.Do(func() { close(ready) }) },
 		})
 	}()
@@ -191,6 +198,12 @@ func (b *BuildBackend) RemoveContainer(ctx context.Context, containerID string) 
 // CommitConfig makes a metadata-only step image on req.Parent's layers.
 func (b *BuildBackend) CommitConfig(ctx context.Context, req builder.CommitRequest) (image.ID, error) {
 	return b.images.CommitConfig(ctx, stepOptions(req, ""))
+}
+
+// RemoveBuildImage deletes an image a failed build made if it is
+// untagged, has no child and no container uses it; else it does nothing.
+func (b *BuildBackend) RemoveBuildImage(ctx context.Context, id image.ID) error {
+	return b.images.DeleteDangling(ctx, id)
 }
 
 // Tag points ref at id.

@@ -201,6 +201,31 @@ func TestIntermediateUntagAndPrune(t *testing.T) {
 	if _, err := e.images.Get(ctx, string(mid)); err != nil {
 		t.Fatal("the untagged parent went")
 	}
+	// A failed build's images: each deleted only when dangling and unused;
+	// no walk up the parents.
+	x := step(image.ID(base), "x")
+	y := step(x, "y")
+	exists := func(id image.ID) bool { _, err := e.images.Get(ctx, string(id)); return err == nil }
+	if err := e.images.DeleteDangling(ctx, x); err != nil || !exists(x) {
+		t.Fatalf("deleted an image with a child: %v", err)
+	}
+	e.images.SetInUse(func(id image.ID) (string, bool, bool) { return "c0ffee", false, id == y })
+	if err := e.images.DeleteDangling(ctx, y); err != nil || !exists(y) {
+		t.Fatalf("deleted an image a container uses: %v", err)
+	}
+	e.images.SetInUse(nil)
+	if err := e.images.DeleteDangling(ctx, y); err != nil || exists(y) || !exists(x) {
+		t.Fatalf("delete the leaf: %v", err)
+	}
+	if err := e.images.DeleteDangling(ctx, top); err != nil || !exists(top) {
+		t.Fatalf("deleted a tagged image: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := e.images.DeleteDangling(ctx, x); err != nil || exists(x) {
+			t.Fatalf("delete x (%d): %v", i, err)
+		}
+	}
+
 	// A dangling leaf on an untagged chain: prune takes the chain.
 	a := step(image.ID(base), "a")
 	b := step(a, "b")

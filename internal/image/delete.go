@@ -86,34 +86,57 @@ func (s *Store) Delete(ctx context.Context, ref string, force, prune bool) ([]ap
 // no container uses it; it stops quietly at the first that is not.
 func (s *Store) pruneParents(ctx context.Context, id ID, hook InUseFunc, out []apiimage.DeleteResponse) ([]apiimage.DeleteResponse, error) {
 	for id != "" {
-		if hook != nil {
-			if _, _, used := hook(id); used {
-				return out, nil
-			}
-		}
-		s.mu.Lock()
-		rec, ok := s.images[id]
-		if !ok || len(s.refsLocked(id)) > 0 || s.hasChildLocked(id) {
-			s.mu.Unlock()
-			return out, nil
-		}
-		err := s.removeLocked(rec)
-		s.mu.Unlock()
-		if err != nil {
+		parent, deleted, err := s.deleteDangling(ctx, id, hook, &out)
+		if err != nil || !deleted {
 			return out, err
 		}
-		s.logEvent(id, string(id), eventtypes.ActionDelete)
-		out = append(out, apiimage.DeleteResponse{Deleted: string(id)})
-		removed, err := s.layers.Release(ctx, rec.topLayer)
-		for _, c := range removed {
-			out = append(out, apiimage.DeleteResponse{Deleted: string(c)})
-		}
-		if err != nil {
-			return out, err
-		}
-		id = rec.parent
+		id = parent
 	}
 	return out, nil
+}
+
+// DeleteDangling deletes image id if it is dangling (no tag, no digest,
+// no child image) and no container uses it; otherwise, or if it is gone,
+// it does nothing. A failed build removes the images it made with it.
+func (s *Store) DeleteDangling(ctx context.Context, id ID) error {
+	s.mu.RLock()
+	hook := s.inUse
+	s.mu.RUnlock()
+	_, _, err := s.deleteDangling(ctx, id, hook, nil)
+	return err
+}
+
+// deleteDangling is one step of pruneParents: it returns id's parent and
+// whether id was deleted, appending what went to out (if not nil).
+func (s *Store) deleteDangling(ctx context.Context, id ID, hook InUseFunc, out *[]apiimage.DeleteResponse) (ID, bool, error) {
+	if hook != nil {
+		if _, _, used := hook(id); used {
+			return "", false, nil
+		}
+	}
+	s.mu.Lock()
+	rec, ok := s.images[id]
+	if !ok || len(s.refsLocked(id)) > 0 || s.hasChildLocked(id) {
+		s.mu.Unlock()
+		return "", false, nil
+	}
+	err := s.removeLocked(rec)
+	s.mu.Unlock()
+	if err != nil {
+		return "", false, err
+	}
+	s.logEvent(id, string(id), eventtypes.ActionDelete)
+	var removed []ChainID
+	if rec.topLayer != "" {
+		removed, err = s.layers.Release(ctx, rec.topLayer)
+	}
+	if out != nil {
+		*out = append(*out, apiimage.DeleteResponse{Deleted: string(id)})
+		for _, c := range removed {
+			*out = append(*out, apiimage.DeleteResponse{Deleted: string(c)})
+		}
+	}
+	return rec.parent, true, err
 }
 
 // removeLocked deletes an untagged image's config and metadata; the

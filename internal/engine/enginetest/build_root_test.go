@@ -41,18 +41,15 @@ func lastHistory(img *image.Image) (by string, empty bool) {
 func TestBuildRunAndCommitContainer(t *testing.T) {
 	v, b, base := buildSetup(t)
 	ctx := context.Background()
-	var out bytes.Buffer
+	var out, stderr bytes.Buffer
 	created := ""
 	cfg := ctypes.Config{Cmd: []string{"/bin/sh", "-c", "echo out; echo err >&2; echo data > /f; exit 3"}, Env: []string{"PATH=/bin", "A=b"}, WorkingDir: "/"}
-	id, code, err := b.Run(ctx, builder.RunRequest{Image: base.ID, Config: cfg, Out: &out, Created: func(id string) { created = id }})
+	id, code, err := b.Run(ctx, builder.RunRequest{Image: base.ID, Config: cfg, Out: &out, Stderr: &stderr, Created: func(id string) { created = id }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// stdout and stderr are two pipes: their relative order is not kept.
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	slices.Sort(lines)
-	if code != 3 || !slices.Equal(lines, []string{"err", "out"}) || created != id {
-		t.Fatalf("code %d output %q created %q", code, out.String(), created)
+	if code != 3 || out.String() != "out\n" || stderr.String() != "err\n" || created != id {
+		t.Fatalf("code %d output %q stderr %q created %q", code, out.String(), stderr.String(), created)
 	}
 	in, err := v.Inspect(ctx, id, false)
 	if err != nil || in.State.Status != "exited" {
@@ -150,6 +147,18 @@ func TestBuildRunFailures(t *testing.T) {
 	}
 	if _, _, err := b.Run(ctx, builder.RunRequest{Image: base.ID, Config: ctypes.Config{Cmd: []string{"nope"}}}); err == nil || !strings.Contains(err.Error(), "executable file not found") {
 		t.Fatalf("exec not found: %v", err)
+	}
+	// Without Stderr both streams go to Out (two pipes: their relative
+	// order is not kept).
+	var out bytes.Buffer
+	id, code, err := b.Run(ctx, builder.RunRequest{Image: base.ID, Config: ctypes.Config{Cmd: []string{"/bin/sh", "-c", "echo out; echo err >&2"}}, Out: &out})
+	if err != nil || code != 0 {
+		t.Fatalf("run: %d %v", code, err)
+	}
+	b.RemoveContainer(ctx, id)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if slices.Sort(lines); !slices.Equal(lines, []string{"err", "out"}) {
+		t.Fatalf("interleaved output %q", out.String())
 	}
 	// A cancelled build kills and removes its step's container.
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -267,6 +276,22 @@ func TestBuildCommitConfigAndTag(t *testing.T) {
 	}
 	if got, err := b.Image(ctx, "built:v1"); err != nil || got.ID != id {
 		t.Fatalf("tag: %v", err)
+	}
+	// A failed build removes what it made: only untagged leaves.
+	leaf, err := b.CommitConfig(ctx, builder.CommitRequest{Parent: id, Config: cfg, CreatedBy: "LABEL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rm := range []image.ID{id, leaf, leaf} {
+		if err := b.RemoveBuildImage(ctx, rm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Image(ctx, string(leaf)); !errdefs.Is(err, errdefs.NotFound) {
+		t.Fatalf("leaf kept: %v", err)
+	}
+	if _, err := b.Image(ctx, string(id)); err != nil {
+		t.Fatalf("tagged image removed: %v", err)
 	}
 	// FROM scratch + ENV: an image with no layers.
 	sid, err := b.CommitConfig(ctx, builder.CommitRequest{Config: cfg, CreatedBy: "ENV"})
