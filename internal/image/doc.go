@@ -30,7 +30,9 @@
 // intermediate image: docker images shows it only with -a, it is not
 // dangling (prune keeps it), deleting it by ID is a conflict, and it goes
 // when the last image built on it is deleted (Delete with prune walks up
-// the parents while they are untagged, childless and unused).
+// the parents while they are untagged, childless and unused). A failed
+// build removes the images it made with DeleteDangling (one image, only
+// if untagged, childless and unused).
 //
 // Commit, load and import follow the same order (layers, then config, then
 // tags), so a SIGKILL at any point leaves whole images only (e2e
