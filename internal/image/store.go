@@ -384,14 +384,18 @@ func parseTag(repo, tag string) (reference.NamedTagged, error) {
 // tagLocked points ref at id.
 func (s *Store) tagLocked(ref reference.Named, id ID) error {
 	old, had := s.refs[ref.String()]
-	s.refs[ref.String()] = id
-	if err := s.saveRefsLocked(); err != nil {
-		if had {
-			s.refs[ref.String()] = old
-		} else {
-			delete(s.refs, ref.String())
+	// Retagging to the same image (a cached rebuild) changes no
+	// reference: only the tag time below.
+	if !had || old != id {
+		s.refs[ref.String()] = id
+		if err := s.saveRefsLocked(); err != nil {
+			if had {
+				s.refs[ref.String()] = old
+			} else {
+				delete(s.refs, ref.String())
+			}
+			return err
 		}
-		return err
 	}
 	now := time.Now().UTC()
 	s.images[id].lastTag = now
