@@ -134,6 +134,20 @@ func TestUsernsRemap(t *testing.T) {
 		t.Errorf("host root's file shows as %q inside, want 65534", got)
 	}
 
+	// Read-only rootfs, tmpfs, read-only volume, a private cgroup
+	// namespace, a device and a terminal work remapped.
+	dev := "/dev/fuse"
+	if _, err := os.Stat(dev); err != nil {
+		dev = "/dev/zero"
+	}
+	if got := d.MustDocker("run", "--rm", "--read-only", "--tmpfs", "/t", "-v", "vol1:/ro:ro", "--cgroupns", "private", "--device", dev + ":/dev/extra",
+		"busybox", "sh", "-c", "touch /t/x && ! touch /ro/y 2>/dev/null && ! touch /z 2>/dev/null && ls /sys/fs/cgroup >/dev/null && test -c /dev/extra && echo ok"); got != "ok" {
+		t.Errorf("flags remapped: %q", got)
+	}
+	if got := d.MustDocker("run", "--rm", "-t", "busybox", "sh", "-c", "stat -c %u $(tty)"); strings.TrimSpace(got) != "0" {
+		t.Errorf("tty owner %q", got)
+	}
+
 	// --userns=host runs as without remapping; --privileged needs it.
 	if got := strings.Fields(d.MustDocker("run", "--rm", "--userns=host", "busybox", "cat", "/proc/self/uid_map")); strings.Join(got, " ") != "0 0 4294967295" {
 		t.Errorf("--userns=host map: %q", got)
