@@ -51,5 +51,6 @@
 // WORKDIR-relative and symlinked destinations; it matches except that
 // setuid/setgid bits survive (dockerd's chown after copying clears them,
 // BuildKit keeps them). Where dockerd silently drops escaping entries of
-// a context tar, Extract refuses the context.
+// a context tar, Extract refuses the context. testdata/dockerd-diff.sh
+// repeats the comparison.
 package buildctx
