@@ -423,3 +423,66 @@ func BenchmarkExtract10kFiles(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+func TestExtractOddButValidTars(t *testing.T) {
+	tests := []struct {
+		name string
+		ents []tent
+		want string // listTree, space-separated
+	}{
+		{"dot-slash names (tar -C dir .)", []tent{
+			{name: "./", typ: tar.TypeDir},
+			{name: "./Dockerfile", body: "FROM scratch"},
+			{name: "./d/", typ: tar.TypeDir},
+			{name: "./d/f", body: "f"},
+		}, "Dockerfile d d/f"},
+		{"inner dotdot staying inside", []tent{{name: "a/../b", body: "b"}}, "b"},
+		{"later entry replaces file with dir", []tent{
+			{name: "x", body: "file"},
+			{name: "x/", typ: tar.TypeDir},
+			{name: "x/y", body: "y"},
+		}, "x x/y"},
+		{"later entry replaces dir with file", []tent{
+			{name: "x/y", body: "y"},
+			{name: "x", body: "file"},
+		}, "x"},
+		{"later entry replaces symlink", []tent{
+			{name: "l", typ: tar.TypeSymlink, body: "/etc"},
+			{name: "l/", typ: tar.TypeDir},
+			{name: "l/f", body: "inside"},
+		}, "l l/f"},
+		{"devices and fifos skipped", []tent{
+			{name: "fifo", typ: tar.TypeFifo},
+			{name: "null", typ: tar.TypeChar},
+			{name: "f", body: "f"},
+		}, "f"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Extract(context.Background(), bytes.NewReader(mkTar(t, tt.ents...)), t.TempDir(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := strings.Join(listTree(t, c.Root), " "); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+			if fi, err := os.Lstat(filepath.Join(c.Root, "l")); err == nil && !fi.IsDir() {
+				t.Fatal("symlink kept")
+			}
+		})
+	}
+}
+
+func TestExtractCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tmp := t.TempDir()
+	_, err := Extract(ctx, bytes.NewReader(mkTar(t, tent{name: "f", body: "x"})), tmp, "")
+	if err != context.Canceled {
+		t.Fatalf("err = %v", err)
+	}
+	if got := listTree(t, tmp); len(got) != 0 {
+		t.Fatalf("left %v", got)
+	}
+}
