@@ -140,7 +140,7 @@ func TestUsernsRemap(t *testing.T) {
 	if _, err := os.Stat(dev); err != nil {
 		dev = "/dev/zero"
 	}
-	if got := d.MustDocker("run", "--rm", "--read-only", "--tmpfs", "/t", "-v", "vol1:/ro:ro", "--cgroupns", "private", "--device", dev + ":/dev/extra",
+	if got := d.MustDocker("run", "--rm", "--read-only", "--tmpfs", "/t", "-v", "vol1:/ro:ro", "--cgroupns", "private", "--device", dev+":/dev/extra",
 		"busybox", "sh", "-c", "touch /t/x && ! touch /ro/y 2>/dev/null && ! touch /z 2>/dev/null && ls /sys/fs/cgroup >/dev/null && test -c /dev/extra && echo ok"); got != "ok" {
 		t.Errorf("flags remapped: %q", got)
 	}

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -83,6 +84,34 @@ func createDevices(rootfs string, devs []specs.LinuxDevice) error {
 	return nil
 }
 
+// hostDevice finds the host's node of a device: at its container path,
+// else (--device /dev/x:/dev/y) the node under /dev with its type and
+// number.
+func hostDevice(path string, typ uint32, rdev uint64) (string, error) {
+	match := func(p string) bool {
+		var st unix.Stat_t
+		return unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == typ && st.Rdev == rdev
+	}
+	if match(path) {
+		return path, nil
+	}
+	found := ""
+	filepath.WalkDir("/dev", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || found != "" {
+			return filepath.SkipDir
+		}
+		if e.Type()&(fs.ModeDevice|fs.ModeCharDevice) != 0 && match(p) {
+			found = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if found == "" {
+		return "", fmt.Errorf("no host node of device %s (%d:%d) to bind", path, unix.Major(rdev), unix.Minor(rdev))
+	}
+	return found, nil
+}
+
 func createDevice(rootfs string, d specs.LinuxDevice) error {
 	typ, err := deviceType(d.Type)
 	if err != nil {
@@ -102,11 +131,16 @@ func createDevice(rootfs string, d specs.LinuxDevice) error {
 	os.Remove(dest) // an image may ship a stale node or a file
 	err = unix.Mknod(dest, typ|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
 	if err == unix.EPERM && typ != unix.S_IFIFO {
-		// No CAP_MKNOD (e.g. dropped by the caller): bind the host's node.
+		// No CAP_MKNOD (dropped by the caller, or in a user namespace):
+		// bind the host's node.
+		src, err := hostDevice(d.Path, typ, unix.Mkdev(uint32(d.Major), uint32(d.Minor)))
+		if err != nil {
+			return err
+		}
 		if err := mkTarget(dest, false); err != nil {
 			return err
 		}
-		return mount(d.Path, dest, "", unix.MS_BIND, "")
+		return mount(src, dest, "", unix.MS_BIND, "")
 	}
 	if err != nil {
 		return fmt.Errorf("mknod: %w", err)
