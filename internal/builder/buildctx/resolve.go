@@ -2,6 +2,7 @@ package buildctx
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -93,19 +94,9 @@ func resolve(root, src string, excluded func(string) bool, hashes *hashCache) ([
 }
 
 func notFound(name string) error {
-	return errdefs.With(errdefs.NotFound, &wrapped{
-		msg: "file not found in build context or excluded by .dockerignore",
-		err: &os.PathError{Op: "stat", Path: name, Err: os.ErrNotExist},
-	})
+	return errdefs.With(errdefs.NotFound, fmt.Errorf("file not found in build context or excluded by .dockerignore: %w",
+		&os.PathError{Op: "stat", Path: name, Err: os.ErrNotExist}))
 }
-
-type wrapped struct {
-	msg string
-	err error
-}
-
-func (w *wrapped) Error() string { return w.msg + ": " + w.err.Error() }
-func (w *wrapped) Unwrap() error { return w.err }
 
 // resolveOne follows rel's symlinks inside root.
 func resolveOne(root, rel, orig string, excluded func(string) bool, hashes *hashCache) (Source, error) {
@@ -134,11 +125,7 @@ func resolveOne(root, rel, orig string, excluded func(string) bool, hashes *hash
 		}
 		return Source{}, err
 	}
-	name := path.Base(rel)
-	if rel == "." {
-		name = "."
-	}
-	return Source{Root: root, Rel: real, Info: fi, Name: name, excluded: excluded, hashes: hashes}, nil
+	return Source{Root: root, Rel: real, Info: fi, Name: path.Base(rel), excluded: excluded, hashes: hashes}, nil
 }
 
 // containsWildcards is dockerd's test: an unescaped *, ? or [.
