@@ -303,4 +303,39 @@ func TestSecurityResourceFlagsInvalid(t *testing.T) {
 	if ids := d.MustDocker("ps", "-aq"); ids != "" {
 		t.Errorf("containers left after refused creates: %s", ids)
 	}
+
+	// A device that is not there fails the start, as with dockerd (whose
+	// create accepts it too): its message, and nothing runs.
+	r := d.Docker("", "run", "--name", "nodev", "--device", "/nonexistent/berth-dev", "busybox", "true")
+	if want := `error gathering device information while adding custom device "/nonexistent/berth-dev": no such file or directory`; r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("--device /nonexistent/berth-dev: want %q, got %s", want, r)
+	}
+	if out := d.MustDocker("ps", "-q"); out != "" {
+		t.Errorf("running after a missing device: %s", out)
+	}
+	d.MustDocker("rm", "-f", "nodev")
+
+	// docker update refuses the same values and changes nothing.
+	d.MustDocker("run", "-d", "--name", "upd", "--cpu-shares", "512", "busybox", "sleep", "60")
+	before := d.MustDocker("inspect", "-f", "{{json .HostConfig.Resources}}", "upd")
+	for _, c := range []struct {
+		flags []string
+		msg   string
+	}{
+		{[]string{"--cpus", "99"}, fmt.Sprintf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)},
+		{[]string{"--cpuset-cpus", "7"}, "Requested CPUs are not available - requested 7, available: " + avail},
+		{[]string{"--cpuset-mems", "63"}, "Requested memory nodes are not available - requested 63, available: "},
+		{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
+		{[]string{"--memory-reservation", "1m"}, "Minimum memory reservation allowed is 6MB"},
+		{[]string{"--cpu-quota", "500"}, "CPU cfs quota can not be less than 1ms (i.e. 1000)"},
+	} {
+		r := d.Docker("", append(append([]string{"update"}, c.flags...), "upd")...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.msg) {
+			t.Errorf("update %v: want %q, got %s", c.flags, c.msg, r)
+		}
+	}
+	if after := d.MustDocker("inspect", "-f", "{{json .HostConfig.Resources}}", "upd"); after != before {
+		t.Errorf("refused updates changed the container:\n%s\n%s", before, after)
+	}
+	d.MustDocker("rm", "-f", "upd")
 }

@@ -88,6 +88,9 @@ func devicesUnder(root string, skipOwn bool) ([]specs.LinuxDevice, error) {
 // deviceFromPath turns a --device mapping into devices and cgroup rules
 // (moby's DevicesFromPath): a device node, or every node under a
 // directory.
+//
+// Errors name the errno alone, as dockerd's ("...: no such file or
+// directory"), not the syscall and path.
 func deviceFromPath(dm container.DeviceMapping) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup, error) {
 	perms := dm.CgroupPermissions
 	if perms == "" {
@@ -102,7 +105,7 @@ func deviceFromPath(dm container.DeviceMapping) ([]specs.LinuxDevice, []specs.Li
 	}
 	resolved, err := filepath.EvalSymlinks(dm.PathOnHost)
 	if err != nil {
-		return nil, nil, errdefs.InvalidArgumentf("error gathering device information while adding custom device %q: %s", dm.PathOnHost, err)
+		return nil, nil, errdefs.InvalidArgumentf("error gathering device information while adding custom device %q: %s", dm.PathOnHost, bareErr(err))
 	}
 	add := func(d specs.LinuxDevice, at string, devs []specs.LinuxDevice, rules []specs.LinuxDeviceCgroup) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup) {
 		d.Path = at
@@ -126,5 +129,14 @@ func deviceFromPath(dm container.DeviceMapping) ([]specs.LinuxDevice, []specs.Li
 		}
 		return devs, rules, nil
 	}
-	return nil, nil, errdefs.InvalidArgumentf("error gathering device information while adding custom device %q: %s", dm.PathOnHost, err)
+	return nil, nil, errdefs.InvalidArgumentf("error gathering device information while adding custom device %q: %s", dm.PathOnHost, bareErr(err))
+}
+
+// bareErr is a *fs.PathError's errno, else err.
+func bareErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -38,3 +38,11 @@ func TestValidateNegativeCPUShares(t *testing.T) {
 		t.Errorf("CpuShares -1: %v, want %q", err, want)
 	}
 }
+
+func TestDeviceErrorText(t *testing.T) {
+	_, _, err := deviceFromPath(container.DeviceMapping{PathOnHost: "/nonexistent/berth-dev"})
+	want := `error gathering device information while adding custom device "/nonexistent/berth-dev": no such file or directory`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q (dockerd's)", err, want)
+	}
+}
