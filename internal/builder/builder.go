@@ -23,37 +23,22 @@ type Config struct {
 	// TmpDir is where build contexts are unpacked (<data-root>/builder/tmp);
 	// a build writes nowhere else.
 	TmpDir string
-	// MemTmpDir, if set and on tmpfs, takes small uncompressed contexts
-	// instead of TmpDir (see contextSource); MemContextMax bounds them
-	// (0 = 32 MiB).
-	MemTmpDir     string
-	MemContextMax int64
 }
 
 // Builder runs classic builds. It holds no per-build state: concurrent
 // builds are independent.
 type Builder struct {
 	cfg     Config
-	memDir  string         // cfg.MemTmpDir if it is on tmpfs, else ""
 	cleanup sync.WaitGroup // contexts being removed after their builds
 }
 
 // New returns a Builder. It empties cfg.TmpDir: contexts left there by
 // builds a crash interrupted (New runs once, before any build).
 func New(cfg Config) *Builder {
-	b := &Builder{cfg: cfg}
 	if cfg.TmpDir != "" {
 		_ = os.RemoveAll(cfg.TmpDir)
 	}
-	if cfg.MemTmpDir != "" {
-		_ = os.RemoveAll(cfg.MemTmpDir)
-		if os.MkdirAll(cfg.MemTmpDir, 0o700) == nil && isTmpfs(cfg.MemTmpDir) {
-			b.memDir = cfg.MemTmpDir
-		} else {
-			_ = os.Remove(cfg.MemTmpDir)
-		}
-	}
-	return b
+	return &Builder{cfg: cfg}
 }
 
 // wait waits for the removal of finished builds' contexts.
@@ -75,14 +60,10 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if err := checkPlatform(opts.Platform); err != nil {
 		return "", err
 	}
-	body, tmpDir, err := b.contextSource(contextTar)
-	if err != nil {
-		return "", fmt.Errorf("build: read context: %w", err)
-	}
-	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+	if err := os.MkdirAll(b.cfg.TmpDir, 0o700); err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
-	bctx, err := buildctx.Extract(ctx, body, tmpDir, opts.Dockerfile)
+	bctx, err := buildctx.Extract(ctx, contextTar, b.cfg.TmpDir, opts.Dockerfile)
 	if err != nil {
 		return "", err
 	}
