@@ -112,7 +112,13 @@ func (c *copier) copySource(s Source, destPath string, toDir bool) error {
 		}
 	}
 	if toDir {
-		target = filepath.Join(destPath, s.name())
+		// Resolve's names are one element; a hand-made one must not
+		// climb out of dest either.
+		name := path.Base(path.Clean("/" + s.name()))
+		if name == "/" {
+			return errdefs.InvalidArgumentf("cannot name a copy of %q in %s", s.name(), c.inRootfs(destPath))
+		}
+		target = filepath.Join(destPath, name)
 	}
 	if err := c.mkdirAll(filepath.Dir(target), c.opts.UID, c.opts.GID); err != nil {
 		return err

@@ -183,6 +183,26 @@ func TestCopyRules(t *testing.T) {
 	}
 }
 
+func TestCopyHandMadeNameStaysInDest(t *testing.T) {
+	needRoot(t)
+	ctxRoot := ctxTree(t)
+	base := t.TempDir()
+	rootfs := filepath.Join(base, "rootfs")
+	os.Mkdir(rootfs, 0o755)
+	srcs := resolveAll(t, ctxRoot, "a.txt")
+	srcs[0].Name = "../../../escaped"
+	if err := Copy(rootfs, "/", srcs, "/d/", CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(listTree(t, base), " "); got != "rootfs rootfs/d rootfs/d/escaped" {
+		t.Fatalf("tree: %s", got)
+	}
+	srcs[0].Name = ".."
+	if err := Copy(rootfs, "/", srcs, "/d/", CopyOptions{}); !errdefs.Is(err, errdefs.InvalidArgument) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestCopyOwnerModeTimes(t *testing.T) {
 	needRoot(t)
 	ctxRoot := ctxTree(t)
