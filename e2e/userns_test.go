@@ -176,6 +176,15 @@ func TestUsernsRemap(t *testing.T) {
 	if hostOwner(t, filepath.Join(d.MustDocker("inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", "rc"), "tmp/cp-in")) != remapRoot {
 		t.Errorf("copied-in file not the remapped root's on the host")
 	}
+	// cp -a keeps the tar's IDs as the container's: on disk, its host IDs.
+	os.Lchown(in, 1000, 1000)
+	d.MustDocker("cp", "-a", in, "rc:/tmp/cp-a")
+	if got := d.MustDocker("exec", "rc", "stat", "-c", "%u:%g", "/tmp/cp-a"); got != "1000:1000" {
+		t.Errorf("cp -a: %q inside", got)
+	}
+	if got := hostOwner(t, filepath.Join(d.MustDocker("inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", "rc"), "tmp/cp-a")); got != remapRoot+1000 {
+		t.Errorf("cp -a: %d on the host", got)
+	}
 	r := d.Docker("", "cp", "rc:/tmp/by-exec", "-")
 	if h, err := tar.NewReader(strings.NewReader(r.Stdout)).Next(); err != nil || h.Uid != 0 || h.Gid != 0 {
 		t.Errorf("cp out: %+v, %v (%s)", h, err, r.Stderr)

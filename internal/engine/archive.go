@@ -182,11 +182,18 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts container
 			return errdefs.InvalidArgumentf("extraction point is not a directory")
 		}
 		ao := archive.Options{Whiteouts: archive.WhiteoutNone, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
+		m := e.remapIDs(ctx, c)
 		if !opts.CopyUIDGID {
 			ao.Owner = &archive.Owner{}
-			if m := e.remapIDs(ctx, c); !m.Empty() {
+			if !m.Empty() {
 				ao.Owner.UID, ao.Owner.GID = m.Root() // the container's root
 			}
+		} else if !m.Empty() {
+			// -a: the tar's IDs are the container's; on disk they are
+			// its host IDs.
+			rc := userns.TarToHost(r, m)
+			defer rc.Close()
+			r = rc
 		}
 		if _, err := archive.Apply(ctx, dir, r, ao); err != nil {
 			return err

@@ -1,6 +1,9 @@
 package userns
 
 import (
+	"archive/tar"
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +116,49 @@ func TestCloneIDMapped(t *testing.T) {
 	st := fi.Sys().(*syscall.Stat_t)
 	if st.Uid != 100000 || st.Gid != 200000 {
 		t.Errorf("idmapped owner = %d:%d, want 100000:200000", st.Uid, st.Gid)
+	}
+}
+
+func TestTarMapping(t *testing.T) {
+	m := IDMap{UIDs: []Range{{ContainerID: 0, HostID: 100000, Size: 65536}}, GIDs: []Range{{ContainerID: 0, HostID: 200000, Size: 65536}}}
+	var in bytes.Buffer
+	tw := tar.NewWriter(&in)
+	for _, h := range []tar.Header{{Name: "a", Uid: 0, Gid: 0, Size: 1}, {Name: "b", Uid: 1000, Gid: 70000, Size: 1}} {
+		tw.WriteHeader(&h)
+		tw.Write([]byte("x"))
+	}
+	tw.Close()
+	toHost := TarToHost(bytes.NewReader(in.Bytes()), m)
+	var back bytes.Buffer
+	err := WriteTarToContainer(&back, m, func(w io.Writer) error {
+		tr := tar.NewReader(toHost)
+		tw := tar.NewWriter(w)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return tw.Close()
+			}
+			if err != nil {
+				return err
+			}
+			if h.Name == "a" && (h.Uid != 100000 || h.Gid != 200000) || h.Name == "b" && (h.Uid != 101000 || h.Gid != 65534) {
+				t.Errorf("to host: %s %d:%d", h.Name, h.Uid, h.Gid)
+			}
+			tw.WriteHeader(h)
+			io.Copy(tw, tr)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&back)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Name == "a" && (h.Uid != 0 || h.Gid != 0) || h.Name == "b" && (h.Uid != 1000 || h.Gid != 65534) {
+			t.Errorf("back: %s %d:%d", h.Name, h.Uid, h.Gid)
+		}
 	}
 }
