@@ -23,6 +23,9 @@
 //	      COPY / ADD        -> buildctx.Resolve + Checksum; WorkLayer: buildctx.Copy, Commit
 //	      RUN               -> Backend.Run; CommitContainer; RemoveContainer (rm / forcerm)
 //	  Aux(ID), "Successfully built <id12>", Backend.Tag + "Successfully tagged <ref>"
+//	  on failure: the images this build made are removed, newest first, through
+//	  the optional ImageRemover (kept with rm=false, or while tagged, parents or
+//	  used, e.g. by the failed RUN's container, which stays unless forcerm)
 //
 // Every step prints dockerd's "Step n/N : <instruction>" and ends with
 // " ---> <id12>"; RUN adds " ---> Running in <id12>", its output and
