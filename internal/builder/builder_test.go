@@ -776,3 +776,17 @@ func TestEscapeDirectiveAndIgnoredSource(t *testing.T) {
 		t.Errorf("COPY ../: %v", err)
 	}
 }
+
+func TestCancelledRunRemovesContainer(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.be.cancel = cancel
+	_, err := h.b.Build(ctx, contextTar(t, df("FROM busybox", "RUN cancel")), Options{Remove: true}, &recOutput{})
+	if err == nil {
+		t.Fatal("cancelled build succeeded")
+	}
+	if len(h.be.ctrs) != 0 {
+		t.Errorf("a cancelled RUN left its container")
+	}
+}

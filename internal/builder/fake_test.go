@@ -42,6 +42,7 @@ type fakeBackend struct {
 	seq    int
 	calls  map[string]int // method -> count
 	runs   []RunRequest
+	cancel func() // for RUN "cancel"
 }
 
 type fakeImage struct {
@@ -306,6 +307,11 @@ func (f *fakeBackend) Run(ctx context.Context, req RunRequest) (string, int, err
 		case "cat":
 			b, _ := os.ReadFile(filepath.Join(root, w[1]))
 			req.Out.Write(b)
+		case "cancel": // the client goes away mid-RUN
+			if f.cancel != nil {
+				f.cancel()
+			}
+			return id, 0, ctx.Err()
 		case "exit":
 			n, _ := strconv.Atoi(w[1])
 			return id, n, nil

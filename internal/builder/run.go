@@ -69,8 +69,9 @@ func (bd *build) dispatchRun(ctx context.Context, st *stage, c *instructions.Run
 		announce(cid)
 	}
 	removeOnFailure := func() {
-		if cid != "" && bd.opts.ForceRemove {
-			bd.removeContainer(ctx, cid)
+		// a cancelled build's container goes too, as in dockerd
+		if cid != "" && (bd.opts.ForceRemove || ctx.Err() != nil) {
+			bd.removeContainer(context.WithoutCancel(ctx), cid)
 		}
 	}
 	if err != nil {
