@@ -60,3 +60,60 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCopy: whatever a rootfs holds (any symlinks, made from tar bytes)
+// and whatever dest says, Copy writes only inside the rootfs.
+func FuzzCopy(f *testing.F) {
+	if os.Geteuid() != 0 {
+		f.Skip("needs root (chown)")
+	}
+	seeds := []struct {
+		ents []tent
+		dest string
+	}{
+		// c.Root is <base>/rootfs/context-*: "../../victim" from it is the victim.
+		{[]tent{{name: "up", typ: tar.TypeSymlink, body: "../../victim"}}, "/up/"},
+		{[]tent{{name: "up", typ: tar.TypeSymlink, body: "../../victim"}}, "/up/file"},
+		{[]tent{{name: "abs", typ: tar.TypeSymlink, body: "/"}}, "/abs/x"},
+		{[]tent{{name: "d/", typ: tar.TypeDir}, {name: "d/l", typ: tar.TypeSymlink, body: "../../../victim"}}, "d/l/"},
+		{[]tent{{name: "app/x.txt", typ: tar.TypeSymlink, body: "../../../victim/file"}}, "/app"},
+		{[]tent{{name: "app/sub", typ: tar.TypeSymlink, body: "../../../victim"}}, "/app"},
+		{[]tent{{name: "x.txt", typ: tar.TypeSymlink, body: "../../victim/file"}}, "/"},
+		{[]tent{{name: "f", body: "file"}}, "/f/"},
+		{nil, "../../victim/"},
+	}
+	for _, s := range seeds {
+		f.Add(mkTar(f, s.ents...), s.dest)
+	}
+	f.Fuzz(func(t *testing.T, rootTar []byte, dest string) {
+		base := t.TempDir()
+		victim := filepath.Join(base, "victim")
+		os.Mkdir(victim, 0o755)
+		os.WriteFile(filepath.Join(victim, "file"), []byte("v"), 0o644)
+		c, err := Extract(context.Background(), bytes.NewReader(rootTar), filepath.Join(base, "rootfs"), "")
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		src := mkTree(t, map[string]string{"app/x.txt": "x", "app/sub/y": "y", "app/l": "->/etc"})
+		srcs, err := Resolve(src, "app", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, _ := Resolve(src, "app/x.txt", nil)
+		_ = Copy(c.Root, "/w", srcs, dest, CopyOptions{UID: 1, GID: 1})
+		_ = Copy(c.Root, "/w", file, dest, CopyOptions{UID: 1, GID: 1})
+		if got := strings.Join(listTree(t, victim), ","); got != "file" {
+			t.Fatalf("victim dir now holds %s", got)
+		}
+		if b, _ := os.ReadFile(filepath.Join(victim, "file")); string(b) != "v" {
+			t.Fatalf("victim file changed: %q", b)
+		}
+		if entries, _ := os.ReadDir(base); len(entries) != 2 {
+			t.Fatalf("base holds %d entries", len(entries))
+		}
+		if entries, _ := os.ReadDir(filepath.Dir(c.Root)); len(entries) != 1 {
+			t.Fatalf("the rootfs's parent holds %d entries", len(entries))
+		}
+	})
+}
