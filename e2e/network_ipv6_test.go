@@ -229,6 +229,7 @@ func TestNetworkIPv6(t *testing.T) {
 		{[]string{"run", "--rm", "--network", "v4only", "--ip6", "fd00:6::7", "busybox", "true"}, "no configured subnet contains IP address fd00:6::7"},
 		{[]string{"run", "--rm", "--network", "v6b", "--ip6", "fd00:6::8", "busybox", "true"}, "no configured subnet contains IP address fd00:6::8"},
 		{[]string{"run", "--rm", "--ip6", "fd00:b0::9", "busybox", "true"}, "user specified IP address is supported on user defined networks only"},
+		{[]string{"network", "create", "--ipv6", "--ipv4=false", "v6only"}, "IPv6-only networks"},
 	} {
 		r := d.Docker("", c.args...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, c.msg) {

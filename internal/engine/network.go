@@ -278,6 +278,9 @@ func (e *Engine) NetworkCreate(ctx context.Context, req networks.CreateRequest) 
 	if req.Ingress || req.ConfigOnly {
 		return nettypes.CreateResponse{}, errdefs.NotImplementedf("ingress and config-only networks are not supported")
 	}
+	if (req.EnableIPv4 != nil && !*req.EnableIPv4) || req.Options["com.docker.network.bridge.enable_ipv4"] == "false" {
+		return nettypes.CreateResponse{}, errdefs.NotImplementedf("IPv6-only networks (--ipv4=false) are not supported by berth yet")
+	}
 	o := network.CreateOptions{
 		Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable,
 		Labels: req.Labels, Options: req.Options, EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6,
