@@ -3,6 +3,8 @@ package e2e
 import (
 	"archive/tar"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,5 +286,30 @@ func TestUsernsRemapToggle(t *testing.T) {
 	}
 	if got := strings.Fields(d.MustDocker("run", "--rm", "busybox", "cat", "/proc/self/uid_map")); strings.Join(got, " ") != "0 0 4294967295" {
 		t.Errorf("new container without remapping: %q", got)
+	}
+}
+
+// On the default bridge, a remapped container joins the network namespace
+// berthd prepared (owned by the host's user namespace): it has its
+// interfaces in /sys, Docker's network sysctls and a working network.
+func TestUsernsRemapBridge(t *testing.T) {
+	needRoot(t)
+	var b [4]byte
+	rand.Read(b[:])
+	netns := "berth-t-" + hex.EncodeToString(b[:])
+	if out, err := exec.Command("ip", "netns", "add", netns).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", netns).Run() })
+	exec.Command("ip", "-n", netns, "link", "set", "lo", "up").Run()
+	ns := remapNS(t, remapUser, remapGrp, remapIDs, remapIDs)
+	wrap := []string{"sh", "-c", `chmod 711 "$(dirname "$2")" && exec nsenter --mount=` + ns + ` --net=/run/netns/` + netns + ` -- "$0" "$@"`}
+	d := startDaemonWith(t, netns, wrap, "--userns-remap", "berthremap")
+	d.ImportBusybox()
+	got := d.MustDocker("run", "--rm", "busybox", "sh", "-c",
+		"id -u; cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range; ls /sys/class/net; ip -4 addr show eth0 | grep -c inet; nc -l -p 80 & sleep 0.2; kill $! && echo bound")
+	want := "0\n0\n0\t65535\neth0\nlo\n1\nbound"
+	if got != want {
+		t.Errorf("bridge container printed %q, want %q", got, want)
 	}
 }

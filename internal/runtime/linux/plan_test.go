@@ -187,3 +187,18 @@ func TestCapsWithin(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+func TestHostGIDRange(t *testing.T) {
+	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 231072, Size: 65536}, {ContainerID: 65536, HostID: 400000, Size: 10}}
+	for in, want := range map[string]string{
+		"0 65535":      "231072 296607",
+		"0 2147483647": "231072 296607",
+		"65536 65540":  "400000 400004",
+		"1 0":          "1 0",
+		"x":            "x",
+	} {
+		if got := hostGIDRange(in, maps); got != want {
+			t.Errorf("hostGIDRange(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -379,6 +379,11 @@ func hostNetSysctls(spec *specs.Spec, p nsPlan) map[string]string {
 			out[k] = v
 		}
 	}
+	if v, ok := out["net.ipv4.ping_group_range"]; ok {
+		// Written from the host's user namespace, the gids are the
+		// host's: those of the container's range.
+		out["net.ipv4.ping_group_range"] = hostGIDRange(v, spec.Linux.GIDMappings)
+	}
 	return out
 }
 

@@ -261,3 +261,27 @@ func execInUserNS(cmd *exec.Cmd, names []string, userNS *os.File, stateDir strin
 	cmd.Path, cmd.Args = nsenter, args
 	return left, closeAfter, nil
 }
+
+// hostGIDRange maps a "low high" range of container gids to the host's
+// through the range holding low (gids past its end are cut); a value it
+// cannot parse or map is returned as is.
+func hostGIDRange(v string, maps []specs.LinuxIDMapping) string {
+	f := strings.Fields(v)
+	if len(f) != 2 {
+		return v
+	}
+	low, err1 := strconv.ParseUint(f[0], 10, 32)
+	high, err2 := strconv.ParseUint(f[1], 10, 32)
+	if err1 != nil || err2 != nil || high < low {
+		return v
+	}
+	for _, m := range maps {
+		start, end := uint64(m.ContainerID), uint64(m.ContainerID)+uint64(m.Size)-1
+		if low < start || low > end {
+			continue
+		}
+		high = min(high, end)
+		return strconv.FormatUint(uint64(m.HostID)+low-start, 10) + " " + strconv.FormatUint(uint64(m.HostID)+high-start, 10)
+	}
+	return v
+}
