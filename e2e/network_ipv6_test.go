@@ -219,6 +219,14 @@ func TestNetworkIPv6(t *testing.T) {
 
 	// Bad input, nothing half made.
 	d.MustDocker("network", "create", "--subnet", "10.88.8.0/24", "v4only")
+	// As dockerd 26.0.2+: an interface with only an IPv4 address has
+	// IPv6 off (no link-local address, no router advertisements).
+	if out := d.MustDocker("run", "--rm", "--network", "v4only", "busybox", "sh", "-c", "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; ip -6 -o addr show eth0"); out != "1" {
+		t.Errorf("IPv6 on an IPv4-only interface: %q", out)
+	}
+	if out := d.MustDocker("run", "--rm", "--network", "v6a", "busybox", "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"); out != "0" {
+		t.Errorf("disable_ipv6 on an IPv6 interface: %q", out)
+	}
 	links := len(d.links(t))
 	for _, c := range []struct {
 		args []string

@@ -69,6 +69,33 @@ func removeNetNS(path string) error {
 	return nil
 }
 
+// inNS runs fn on a thread inside namespace ns (for /proc/sys/net,
+// which shows the namespace of whoever opens it). The thread goes back to
+// its namespace before it is unlocked; if it cannot, it stays locked and
+// the runtime ends it with the goroutine.
+func inNS(ns netns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("open own netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- fmt.Errorf("enter netns: %w", err)
+			return
+		}
+		ferr := fn()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- ferr
+	}()
+	return <-errc
+}
+
 // inNetNS opens a netlink handle inside the namespace at path.
 func inNetNS(path string) (*netlink.Handle, netns.NsHandle, error) {
 	ns, err := netns.GetFromPath(path)
@@ -256,6 +283,13 @@ func createVeth(nsPath string, p vethPlan) (err error) {
 		if err := h.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(p.Addr6, p.Bits6), Flags: unix.IFA_F_NODAD}); err != nil {
 			return fmt.Errorf("add %s to %s: %w", p.Addr6, p.IfName, err)
 		}
+	} else if err := inNS(ns, func() error {
+		// As dockerd 26.0.2+ (CVE-2024-32473): an interface given only an
+		// IPv4 address gets no IPv6 at all, so that no router
+		// advertisement on the bridge can configure it.
+		return writeSysctl("/proc/sys/net/ipv6/conf/"+p.IfName+"/disable_ipv6", "1")
+	}); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	if err := h.LinkSetUp(peer); err != nil {
 		return fmt.Errorf("set %s up: %w", p.IfName, err)
