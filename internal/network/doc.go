@@ -43,5 +43,7 @@
 // --ip-forward is set, and net.ipv6.conf.all.forwarding when an IPv6
 // network is made with --ip-forward and --ip6tables. berth sets no chain
 // policy (dockerd 28 sets the FORWARD policy to DROP; berth does not).
-// IPv6 bridges get disable_ipv6=0 and accept_ra=0, as dockerd sets them.
+// IPv6 bridges get disable_ipv6=0 and accept_ra=0, as dockerd sets them,
+// and accept_dad=0 (see ensureBridge). Inside containers, an interface
+// given only an IPv4 address gets disable_ipv6=1, as dockerd 26.0.2+.
 package network
