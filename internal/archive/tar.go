@@ -34,6 +34,9 @@ func WriteTar(ctx context.Context, w io.Writer, dir string, opts TarOptions) err
 	wr := &tarWriter{tw: tw, links: map[uint64]string{}, overlay: opts.OverlayWhiteouts}
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
+			if p != dir && errors.Is(err, fs.ErrNotExist) {
+				return nil // gone since its directory was listed (a running container's tree)
+			}
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -44,6 +47,9 @@ func WriteTar(ctx context.Context, w io.Writer, dir string, opts TarOptions) err
 			return err
 		}
 		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -72,7 +78,7 @@ func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
 	if fi.Mode()&fs.ModeSocket != 0 {
 		return nil // not content
 	}
-	hdr, err := tar.FileInfoHeader(fi, "")
+	hdr, err := tar.FileInfoHeader(noNames{fi}, "")
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
@@ -89,6 +95,9 @@ func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		if hdr.Linkname, err = os.Readlink(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // gone meanwhile
+			}
 			return err
 		}
 	case fi.Mode()&(fs.ModeDevice|fs.ModeCharDevice) != 0:
@@ -101,23 +110,34 @@ func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
 		}
 	}
 	if err := readXattrs(p, hdr); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // gone meanwhile
+		}
 		return err
 	}
-	if err := w.tw.WriteHeader(hdr); err != nil {
-		return err
-	}
+	// A file's content is opened before its header is written, so that a
+	// file removed meanwhile is left out rather than failing the tar.
+	var content *os.File
 	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
 		open := os.Open
 		if w.open != nil {
 			open = w.open
 		}
 		f, err := open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		_, err = io.CopyN(w.tw, f, hdr.Size)
-		f.Close()
-		if err != nil {
+		defer f.Close()
+		content = f
+	}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if content != nil {
+		if _, err := io.CopyN(w.tw, content, hdr.Size); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 	}
@@ -126,6 +146,15 @@ func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
 	}
 	return nil
 }
+
+// noNames keeps tar.FileInfoHeader from looking owners up in
+// /etc/passwd and /etc/group: the entries carry numeric ids only, and a
+// walk chrooted into a container (WriteTarInRoot) must not read the
+// container's files for the lookup.
+type noNames struct{ fs.FileInfo }
+
+func (noNames) Uname() (string, error) { return "", nil }
+func (noNames) Gname() (string, error) { return "", nil }
 
 func writeWhiteout(tw *tar.Writer, rel string, fi fs.FileInfo) error {
 	d, base := "", rel

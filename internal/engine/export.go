@@ -75,7 +75,9 @@ func (e *Engine) withRootfsOpt(ctx context.Context, ref string, freeze bool, fn 
 // Export writes the container's filesystem as a tar (docker export).
 func (e *Engine) Export(ctx context.Context, ref string, w io.Writer) error {
 	return e.withRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
-		if err := archive.WriteTar(ctx, w, rootfs, archive.TarOptions{}); err != nil {
+		// Walked chrooted: a running container's processes may swap
+		// directories for symlinks out of the rootfs meanwhile.
+		if err := archive.WriteTarInRoot(ctx, w, rootfs, archive.TarOptions{}); err != nil {
 			return fmt.Errorf("export %s: %w", c.Name[1:], err)
 		}
 		e.logEvent(c, eventtypes.ActionExport, nil)
