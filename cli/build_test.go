@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -429,5 +430,47 @@ func TestBuildContextLineBeforeDaemonOutput(t *testing.T) {
 	if !strings.HasPrefix(out, "Sending build context to Docker daemon ") || strings.Count(out, "Sending build context") != 1 ||
 		!strings.Contains(out, "B\r\r\nStep 1/1 : FROM busybox\n") {
 		t.Errorf("output %q: want the context line once, first", out[:min(len(out), 300)])
+	}
+}
+
+func TestBuildMissingDockerfileAndURLContext(t *testing.T) {
+	f := newFakeBuilder(t, okStream...)
+	dir := t.TempDir()
+	code, _, errOut := f.run(t, "", "build", dir)
+	if want := "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat " + filepath.Join(dir, "Dockerfile") + ": no such file or directory\n"; code != 1 || errOut != want {
+		t.Errorf("no Dockerfile: %d %q, want docker's %q", code, errOut, want)
+	}
+	// An http(s) context is downloaded by the CLI: a bare Dockerfile or a tar.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/Dockerfile":
+			io.WriteString(w, "FROM busybox\nLABEL from=url\n")
+		case "/ctx.tar":
+			var b bytes.Buffer
+			tw := tar.NewWriter(&b)
+			tw.WriteHeader(&tar.Header{Name: "df", Mode: 0o644, Size: 13, Typeflag: tar.TypeReg})
+			tw.Write([]byte("FROM busybox\n"))
+			tw.Close()
+			w.Write(b.Bytes())
+		default:
+			http.Error(w, "nope", http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	if code, _, errOut := f.run(t, "", "build", srv.URL+"/Dockerfile"); code != 0 {
+		t.Fatalf("build URL: %d %s", code, errOut)
+	}
+	if q, files := f.last(); q.Get("dockerfile") != "Dockerfile" || files["Dockerfile"] != "FROM busybox\nLABEL from=url\n" {
+		t.Errorf("URL Dockerfile: %v %v", q, files)
+	}
+	if code, _, errOut := f.run(t, "", "build", "-f", "df", srv.URL+"/ctx.tar"); code != 0 {
+		t.Fatalf("build URL tar: %d %s", code, errOut)
+	}
+	if q, files := f.last(); q.Get("dockerfile") != "df" || names(files) != "df" {
+		t.Errorf("URL tar: %v %v", q, files)
+	}
+	code, _, errOut = f.run(t, "", "build", srv.URL+"/missing")
+	if code != 1 || !strings.Contains(errOut, "unable to download remote context") || !strings.Contains(errOut, "404 Not Found: nope") {
+		t.Errorf("URL 404: %d %q", code, errOut)
 	}
 }

@@ -237,9 +237,6 @@ func dockerfileRelPath(absDir, dockerfile string) (string, error) {
 	}
 	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return "", fmt.Errorf("Cannot locate Dockerfile: %q", abs) //nolint:staticcheck // docker's text
-		}
 		return "", fmt.Errorf("unable to evaluate symlinks in Dockerfile path: %v", err)
 	}
 	rel, err := filepath.Rel(absDir, resolved)
