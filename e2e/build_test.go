@@ -582,6 +582,9 @@ func (b *buildCase) restartAndPrune(t *testing.T) {
 	if n := cacheRow(); n != "0" {
 		t.Errorf("system df counts %s build cache entries after builder prune -af", n)
 	}
+	if r := b.d.Berth("", "builder", "prune", "-af"); r.Code != 0 || r.Stdout != "Total reclaimed space: 0B\n" {
+		t.Errorf("berth builder prune -af of an empty cache: %s", r)
+	}
 	r = b.d.Docker("", "build", "--network", "none", dir)
 	if r.Code != 0 || strings.Contains(r.Stdout, "Using cache") {
 		t.Errorf("after builder prune -af, want no cache hit: %s", r)
