@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/apiserver/router/containers"
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
 )
@@ -165,7 +166,19 @@ func (e *Engine) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemCh
 	if err != nil {
 		return nil, err
 	}
-	ch, err := rd.ChangesRW(ctx, ent.ID())
+	var ch []archive.Change
+	list := func() (err error) {
+		ch, err = rd.ChangesRW(ctx, ent.ID())
+		return err
+	}
+	if ent.Snapshot().State.Status == ctypes.StateRunning {
+		// Frozen while its layer is walked, as for docker cp: a process
+		// swapping a directory for a symlink out of the rootfs made the
+		// walk list a host directory, and files it removed failed it.
+		err = e.withFrozenRootfs(ctx, ref, func(*container.Container, string) error { return list() })
+	} else {
+		err = list()
+	}
 	if err != nil {
 		return nil, err
 	}
