@@ -474,6 +474,42 @@ func TestCopyFromStageAndImage(t *testing.T) {
 	}
 }
 
+// COPY --from without --chown keeps the source's owners (dockerd's
+// preserveOwnership); with --chown, and from the context, the copy is
+// the given owner's or root's.
+func TestCopyFromKeepsOwners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	h := newHarness(t)
+	src := h.be.addImage("owned", dockerspec.DockerOCIImageConfig{}, map[string]string{"f": "f", "d/g": "g"})
+	root := h.be.get(src).root
+	os.Lchown(filepath.Join(root, "f"), 55, 66)
+	os.Lchown(filepath.Join(root, "d/g"), 77, 88)
+	files := df(
+		"FROM busybox",
+		"COPY --from=owned /f /kept",
+		"COPY --from=owned /d /dir",
+		"COPY --from=owned --chown=1:2 /f /chowned",
+		"COPY ctx.txt /ctx",
+	)
+	files["ctx.txt"] = "c"
+	img, out, err := h.build(files, Options{})
+	skipIfCopyMissing(t, err)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for p, want := range map[string][2]uint32{"kept": {55, 66}, "dir": {0, 0}, "dir/g": {77, 88}, "chowned": {1, 2}, "ctx": {0, 0}} {
+		fi, err := os.Lstat(filepath.Join(h.be.get(img.ID).root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != want[0] || st.Gid != want[1] {
+			t.Errorf("/%s owned by %d:%d, want %d:%d", p, st.Uid, st.Gid, want[0], want[1])
+		}
+	}
+}
+
 func TestCopyCacheInvalidation(t *testing.T) {
 	h := newHarness(t)
 	files := df(

@@ -42,6 +42,9 @@ type copyStep struct {
 type copyGroup struct {
 	srcs    []buildctx.Source
 	extract bool
+	// keepOwner: COPY --from without --chown keeps the source's owners,
+	// as dockerd's (its copy has no identity to impose then).
+	keepOwner bool
 }
 
 func (bd *build) dispatchCopy(ctx context.Context, st *stage, c *instructions.CopyCommand) error {
@@ -71,7 +74,9 @@ func (bd *build) dispatchCopy(ctx context.Context, st *stage, c *instructions.Co
 		}
 		// An image's content is fixed by its ID: the key needs no mount
 		// and no checksum, so a cache hit costs neither.
-		keyText := fmt.Sprintf("COPY --from=%s %q --chown=%s --chmod=%s %q %q", id, c.SourcePaths, c.Chown, c.Chmod, c.DestPath, contentsText(c.SourceContents))
+		// ("owners kept": entries made before --from kept owners copied
+		// as 0:0; their keys must not match.)
+		keyText := fmt.Sprintf("COPY --from=%s %q --chown=%s --chmod=%s %q %q owners kept", id, c.SourcePaths, c.Chown, c.Chmod, c.DestPath, contentsText(c.SourceContents))
 		cs.key = stepKey(st, keyText, "")
 		if hit, err := bd.cache.probe(ctx, bd.out, st, cs.key, keyText); err != nil || hit {
 			return err
@@ -80,6 +85,7 @@ func (bd *build) dispatchCopy(ctx context.Context, st *stage, c *instructions.Co
 		if err != nil {
 			return err
 		}
+		g.keepOwner = c.Chown == ""
 		for _, src := range c.SourcePaths {
 			s, err := buildctx.Resolve(root, src, nil)
 			if err != nil {
@@ -194,7 +200,7 @@ func (bd *build) performCopy(ctx context.Context, st *stage, cs copyStep) error 
 		if len(g.srcs) == 0 {
 			continue
 		}
-		opts := buildctx.CopyOptions{UID: uid, GID: gid, Mode: mode, Extract: g.extract}
+		opts := buildctx.CopyOptions{UID: uid, GID: gid, Mode: mode, Extract: g.extract, PreserveOwner: g.keepOwner}
 		if err := buildctx.Copy(wl.Path(), st.config.WorkingDir, g.srcs, cs.dest, opts); err != nil {
 			return fmt.Errorf("failed to copy files: %w", err)
 		}

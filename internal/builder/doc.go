@@ -21,6 +21,8 @@
 //	                HEALTHCHECK ONBUILD ARG MAINTAINER)  -> Backend.CommitConfig (empty layer)
 //	      WORKDIR           -> WorkLayer: mkdir, Commit
 //	      COPY / ADD        -> buildctx.Resolve + Checksum; WorkLayer: buildctx.Copy, Commit
+//	                           (owners 0:0 or --chown; COPY --from without --chown
+//	                           keeps the source's, as dockerd)
 //	      RUN               -> Backend.Run; CommitContainer; RemoveContainer (rm / forcerm)
 //	  Aux(ID), "Successfully built <id12>", Backend.Tag + "Successfully tagged <ref>"
 //	  on failure: the images this build made are removed, newest first, through

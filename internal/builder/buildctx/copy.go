@@ -25,6 +25,11 @@ import (
 type CopyOptions struct {
 	UID, GID int          // owner of everything copied (classic COPY: 0:0 unless --chown)
 	Mode     *os.FileMode // --chmod (nil = keep the source's)
+	// PreserveOwner keeps each copied entry's owner (uid:gid as the
+	// source tree has them) instead of UID:GID, as dockerd's COPY
+	// --from without --chown; the directories Copy makes (parents, a
+	// directory source's new dest) are then root's.
+	PreserveOwner bool
 	// Extract: ADD of a local tar (plain, gzip, bzip2, xz) unpacks it
 	// into dest instead of copying the file.
 	Extract bool
@@ -49,7 +54,9 @@ type CopyOptions struct {
 // one directory source stay hardlinks, modes (unless Mode) and mtimes
 // are kept, everything copied is owned by UID:GID. One difference on
 // purpose: setuid/setgid bits are kept (dockerd's chown after copying
-// clears them; BuildKit keeps them). With Extract, a source that is a
+// clears them; BuildKit keeps them). With PreserveOwner, UID:GID above
+// reads "each source entry's own owner" for what is copied and "root"
+// for what Copy makes. With Extract, a source that is a
 // tar (any compression) is unpacked into dest (made a directory, with
 // root-owned parents) with internal/archive's path rules; its entries
 // keep the tar's owners and modes whatever UID, GID and Mode say.
@@ -120,7 +127,11 @@ func (c *copier) copySource(s Source, destPath string, toDir bool) error {
 		}
 		target = filepath.Join(destPath, name)
 	}
-	if err := c.mkdirAll(filepath.Dir(target), c.opts.UID, c.opts.GID); err != nil {
+	puid, pgid := c.opts.UID, c.opts.GID
+	if c.opts.PreserveOwner {
+		puid, pgid = 0, 0 // dockerd: a plain MkdirAll
+	}
+	if err := c.mkdirAll(filepath.Dir(target), puid, pgid); err != nil {
 		return err
 	}
 	return c.copyEntry(s, "", srcPath, fi, target)
@@ -139,8 +150,10 @@ func (c *copier) copyDirInto(s Source, srcPath, destPath string) error {
 		if err := c.mkdirAll(destPath, 0, 0); err != nil {
 			return err
 		}
-		if err := os.Lchown(destPath, c.opts.UID, c.opts.GID); err != nil {
-			return err
+		if !c.opts.PreserveOwner {
+			if err := os.Lchown(destPath, c.opts.UID, c.opts.GID); err != nil {
+				return err
+			}
 		}
 	case err != nil:
 		return err
@@ -214,7 +227,8 @@ func (c *copier) copyEntry(s Source, rel, src string, fi fs.FileInfo, dst string
 		if err := os.Symlink(target, dst); err != nil {
 			return err
 		}
-		if err := os.Lchown(dst, c.opts.UID, c.opts.GID); err != nil {
+		uid, gid := c.owner(fi)
+		if err := os.Lchown(dst, uid, gid); err != nil {
 			return err
 		}
 		return setTimes(dst, fi.ModTime())
@@ -245,7 +259,8 @@ func (c *copier) copyFile(src string, fi fs.FileInfo, dst string) error {
 	// filesystem has them), else sendfile/splice.
 	_, err = io.Copy(out, in)
 	if err == nil {
-		err = out.Chown(c.opts.UID, c.opts.GID)
+		uid, gid := c.owner(fi)
+		err = out.Chown(uid, gid)
 	}
 	if err == nil {
 		err = out.Chmod(c.mode(fi.Mode()))
@@ -275,7 +290,8 @@ func copyCapability(in, out *os.File) error {
 // attrs gives a copied entry its owner, mode and mtime (owner first:
 // chown clears setuid bits).
 func (c *copier) attrs(p string, fi fs.FileInfo, times bool) error {
-	if err := os.Lchown(p, c.opts.UID, c.opts.GID); err != nil {
+	uid, gid := c.owner(fi)
+	if err := os.Lchown(p, uid, gid); err != nil {
 		return err
 	}
 	if err := os.Chmod(p, c.mode(fi.Mode())); err != nil {
@@ -285,6 +301,16 @@ func (c *copier) attrs(p string, fi fs.FileInfo, times bool) error {
 		return setTimes(p, fi.ModTime())
 	}
 	return nil
+}
+
+// owner is who owns the copy of the entry fi describes.
+func (c *copier) owner(fi fs.FileInfo) (uid, gid int) {
+	if c.opts.PreserveOwner {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return int(st.Uid), int(st.Gid)
+		}
+	}
+	return c.opts.UID, c.opts.GID
 }
 
 func (c *copier) mode(m os.FileMode) os.FileMode {

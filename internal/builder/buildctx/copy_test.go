@@ -292,6 +292,48 @@ func TestCopyOwnerModeTimes(t *testing.T) {
 	}
 }
 
+// TestCopyPreserveOwner: COPY --from without --chown keeps the owners
+// the source tree has (dockerd copies with the tar headers' owners);
+// what Copy makes is root's; an existing dest keeps its owner. The
+// expected trees were checked on dockerd 20.10.
+func TestCopyPreserveOwner(t *testing.T) {
+	needRoot(t)
+	src := mkTree(t, map[string]string{"d/f": "f", "d/sub/g": "g", "d/link": "->f", "file": "c"})
+	for rel, id := range map[string]int{"d": 102, "d/f": 100, "d/sub": 101, "d/sub/g": 102, "d/link": 103, "file": 300} {
+		if err := os.Lchown(filepath.Join(src, rel), id, id+100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Join(src, "file"), 0o755|os.ModeSetuid)
+	rootfs := t.TempDir()
+	os.Mkdir(filepath.Join(rootfs, "exist"), 0o755)
+	os.Lchown(filepath.Join(rootfs, "exist"), 5, 6)
+	keep := CopyOptions{PreserveOwner: true, UID: 7, GID: 8} // UID/GID ignored
+	for _, c := range []struct{ src, dest string }{{"file", "/new/dir/file"}, {"d", "/copied"}, {"d", "/exist"}} {
+		if err := Copy(rootfs, "/", resolveAll(t, src, c.src), c.dest, keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := strings.Join([]string{
+		"copied drwxr-xr-x 0:0",
+		"copied/f -rw-r--r-- 100:200 =f",
+		"copied/link Lrwxrwxrwx 103:203 -> f",
+		"copied/sub drwxr-xr-x 101:201",
+		"copied/sub/g -rw-r--r-- 102:202 =g",
+		"exist drwxr-xr-x 5:6",
+		"exist/f -rw-r--r-- 100:200 =f",
+		"exist/link Lrwxrwxrwx 103:203 -> f",
+		"exist/sub drwxr-xr-x 101:201",
+		"exist/sub/g -rw-r--r-- 102:202 =g",
+		"new drwxr-xr-x 0:0",
+		"new/dir drwxr-xr-x 0:0",
+		"new/dir/file urwxr-xr-x 300:400 =c",
+	}, "\n")
+	if got := describe(t, rootfs); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestCopyHonoursDockerignore(t *testing.T) {
 	needRoot(t)
 	c, err := Extract(context.Background(), bytes.NewReader(mkTar(t,

@@ -42,8 +42,10 @@
 // Copy writes them into a rootfs: the destination is resolved inside the
 // rootfs (a symlink to "/" means the rootfs), files inside a copied
 // directory never follow what is already at their place (a symlink there
-// is replaced). Chown resolves --chown against the rootfs's /etc/passwd
-// and /etc/group.
+// is replaced). Everything copied is owned by CopyOptions' UID:GID
+// (0:0 for a plain COPY, --chown's owner), or, with PreserveOwner (COPY
+// --from without --chown), by the owners the source tree has. Chown
+// resolves --chown against the rootfs's /etc/passwd and /etc/group.
 //
 // What Copy makes (owners, modes, which directories, error texts) was
 // compared side by side with dockerd 20.10's classic builder over
