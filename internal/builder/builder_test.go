@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -507,6 +508,30 @@ func TestCopyFromKeepsOwners(t *testing.T) {
 		if st := fi.Sys().(*syscall.Stat_t); st.Uid != want[0] || st.Gid != want[1] {
 			t.Errorf("/%s owned by %d:%d, want %d:%d", p, st.Uid, st.Gid, want[0], want[1])
 		}
+	}
+}
+
+// A RUN step's container has the stage's VOLUMEs (the base's and its
+// own), as dockerd's runConfig: what the command writes under them goes
+// to anonymous volumes, never into the committed layer.
+func TestRunGetsVolumes(t *testing.T) {
+	h := newHarness(t)
+	h.be.addImage("withvol", dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Volumes: map[string]struct{}{"/base": {}}}}, nil)
+	h.mustBuild(df(
+		"FROM withvol",
+		"RUN echo before",
+		"VOLUME /data",
+		"RUN echo after",
+	), Options{})
+	runs := h.be.runs
+	if len(runs) != 2 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	if got := slices.Sorted(maps.Keys(runs[0].Config.Volumes)); !slices.Equal(got, []string{"/base"}) {
+		t.Errorf("first RUN volumes %q, want [/base]", got)
+	}
+	if got := slices.Sorted(maps.Keys(runs[1].Config.Volumes)); !slices.Equal(got, []string{"/base", "/data"}) {
+		t.Errorf("RUN after VOLUME: volumes %q, want [/base /data]", got)
 	}
 }
 

@@ -57,8 +57,13 @@ func (e *StepError) Error() string { return e.Message }
 
 // RunRequest is one RUN step's container.
 type RunRequest struct {
-	Image      image.ID          // the step's parent image ("" = scratch)
-	Config     ctypes.Config     // Cmd = the command to run (Entrypoint is cleared), Env, User, WorkingDir, Shell, Labels of the stage
+	Image image.ID // the step's parent image ("" = scratch)
+	// Config: Cmd = the command to run (Entrypoint is cleared), and the
+	// stage's Env, User, WorkingDir, Shell, Labels and Volumes. The
+	// backend mounts Volumes as anonymous volumes (seeded from the
+	// image, removed with the container), so what RUN writes under them
+	// never reaches the committed layer, as with dockerd.
+	Config     ctypes.Config
 	HostConfig ctypes.HostConfig // Options.HostConfig
 	Out        io.Writer         // stdout and stderr, interleaved, as the process writes them
 	// Stderr, when the backend can keep the streams apart, takes the

@@ -23,7 +23,9 @@
 //	      COPY / ADD        -> buildctx.Resolve + Checksum; WorkLayer: buildctx.Copy, Commit
 //	                           (owners 0:0 or --chown; COPY --from without --chown
 //	                           keeps the source's, as dockerd)
-//	      RUN               -> Backend.Run; CommitContainer; RemoveContainer (rm / forcerm)
+//	      RUN               -> Backend.Run (the stage's VOLUMEs are anonymous volumes:
+//	                           writes there are not committed, as in dockerd);
+//	                           CommitContainer; RemoveContainer (rm / forcerm; its volumes too)
 //	  Aux(ID), "Successfully built <id12>", Backend.Tag + "Successfully tagged <ref>"
 //	  on failure: the images this build made are removed, newest first, through
 //	  the optional ImageRemover (kept with rm=false, or while tagged, parents or

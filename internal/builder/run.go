@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -40,6 +41,8 @@ func (bd *build) dispatchRun(ctx context.Context, st *stage, c *instructions.Run
 		return err
 	}
 
+	// As dockerd's runConfig, with the VOLUMEs: the step's writes under
+	// them go to anonymous volumes, not into its layer.
 	cfg := ctypes.Config{
 		Cmd:         cmd,
 		Env:         append(slices.Clone(st.config.Env), args...),
@@ -47,6 +50,7 @@ func (bd *build) dispatchRun(ctx context.Context, st *stage, c *instructions.Run
 		WorkingDir:  st.config.WorkingDir,
 		Shell:       slices.Clone(st.config.Shell),
 		Labels:      st.config.Labels,
+		Volumes:     maps.Clone(st.config.Volumes),
 		StopSignal:  st.config.StopSignal,
 		Healthcheck: &dockerspec.HealthcheckConfig{Test: []string{"NONE"}},
 	}
