@@ -204,7 +204,7 @@ func (bd *build) beginStage(ctx context.Context, st *stage, s *instructions.Stag
 		// checks that), and the backend's NotFound says which is missing.
 		img, err := bd.cfg.Backend.Image(ctx, name)
 		if err != nil {
-			return err
+			return notLocal(err)
 		}
 		st.id = img.ID
 		cfg = cloneConfig(img.Config.Config)
@@ -216,6 +216,16 @@ func (bd *build) beginStage(ctx context.Context, st *stage, s *instructions.Stag
 	}
 	st.config = cfg
 	return nil
+}
+
+// notLocal says why a missing image is missing: where dockerd would
+// pull it (and, offline, fail on the registry), a berth build only uses
+// local images.
+func notLocal(err error) error {
+	if !errdefs.Is(err, errdefs.NotFound) {
+		return err
+	}
+	return fmt.Errorf("%w: the image is not present locally and builds do not pull (docker pull or docker load it first)", err)
 }
 
 // stageImage returns stage j's image, building it now if the plan did
@@ -404,7 +414,7 @@ func (bd *build) fromImageID(ctx context.Context, st *stage, from string) (image
 	}
 	img, err := bd.cfg.Backend.Image(ctx, from)
 	if err != nil {
-		return "", fmt.Errorf("invalid from flag value %s: %w", from, err)
+		return "", fmt.Errorf("invalid from flag value %s: %w", from, notLocal(err))
 	}
 	return img.ID, nil
 }

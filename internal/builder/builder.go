@@ -47,6 +47,12 @@ func (b *Builder) wait() { b.cleanup.Wait() }
 // Build builds contextTar (the POST /build body) with opts, reporting to
 // out, and returns the built image's ID (tagged with opts.Tags).
 func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options, out Output) (id image.ID, err error) {
+	// The body is read to its end before returning, whatever happens: a
+	// full-duplex HTTP handler that returns with the request body unread
+	// makes net/http's server panic on the connection's next read
+	// ("invalid concurrent Body.Read call", golang/go#68560). After the
+	// tar's end marker only padding is left.
+	defer func() { _, _ = io.Copy(io.Discard, contextTar) }()
 	pr := &progress{out: out, quiet: opts.Quiet}
 	defer func() {
 		if err != nil {

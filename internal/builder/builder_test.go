@@ -1,8 +1,10 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -702,9 +704,57 @@ func TestParseErrors(t *testing.T) {
 
 func TestMissingBaseImage(t *testing.T) {
 	h := newHarness(t)
-	_, _, err := h.build(df("FROM nosuchimage:1.0"), Options{Pull: true})
-	if !errdefs.Is(err, errdefs.NotFound) || !strings.Contains(err.Error(), "nosuchimage:1.0") {
-		t.Errorf("err = %v", err)
+	for _, files := range []map[string]string{df("FROM nosuchimage:1.0"), df("FROM busybox", "COPY --from=nosuchimage:1.0 /x /x")} {
+		_, _, err := h.build(files, Options{Pull: true})
+		if !errdefs.Is(err, errdefs.NotFound) || !strings.Contains(err.Error(), "nosuchimage:1.0") ||
+			!strings.Contains(err.Error(), "not present locally and builds do not pull") {
+			t.Errorf("%s: err = %v", files["Dockerfile"], err)
+		}
+	}
+	// --pull with a local base: offline, berth checks it is there
+	if _, out := h.mustBuild(df("FROM busybox", "RUN echo pulled"), Options{Pull: true}); !strings.Contains(out, "pulled") {
+		t.Errorf("--pull with a local base:\n%s", out)
+	}
+}
+
+// eofReader records whether its reader was read to the end.
+type eofReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.eof = true
+	}
+	return n, err
+}
+
+// Build reads the whole body, even when it fails before the context or
+// the context's tar ends early: net/http panics on a full-duplex
+// request whose handler returned with its body unread.
+func TestBuildReadsWholeBody(t *testing.T) {
+	h := newHarness(t)
+	for name, c := range map[string]struct {
+		opts  Options
+		files map[string]string
+	}{
+		"ok":       {Options{}, df("FROM busybox", "ENV A=1")},
+		"bad tag":  {Options{Tags: []string{"Bad:Tag"}}, df("FROM busybox")},
+		"bad file": {Options{}, df("FROM busybox", "NOPE x")},
+	} {
+		var body bytes.Buffer
+		io.Copy(&body, contextTar(t, c.files))
+		body.Write(make([]byte, 10<<10)) // padding after the end marker, as tar writers add
+		r := &eofReader{r: &body}
+		_, err := h.b.Build(context.Background(), r, c.opts, &recOutput{})
+		if name == "ok" && err != nil {
+			t.Fatal(err)
+		}
+		if !r.eof {
+			t.Errorf("%s: Build returned (err %v) with the body unread", name, err)
+		}
 	}
 }
 
