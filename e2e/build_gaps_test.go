@@ -95,8 +95,8 @@ func (b *buildCase) runVolumes(t *testing.T) {
 		"RUN ls /data /vol2 /other; test ! -e /data/run && test ! -e /vol2/sub && test -e /other/run && echo VOLUMES-DISCARDED\n"})
 	defer b.d.Docker("", "rmi", tag)
 	for _, cli := range []func(string, ...string) Result{b.d.Docker, b.d.Berth} {
-		if b.reference && cli != nil {
-			cli = b.d.Docker
+		if b.reference {
+			cli = b.d.Docker // berth's CLI is berthd's
 		}
 		r := cli("", "build", "--no-cache", "--network", "none", "-t", tag, dir)
 		if r.Code != 0 || !strings.Contains(r.Stdout, "seen-base-9") || !strings.Contains(r.Stdout, "VOLUMES-DISCARDED") {
@@ -122,7 +122,8 @@ func (b *buildCase) missingBase(t *testing.T) {
 	dir := contextDir(t, map[string]string{"Dockerfile": "FROM nosuch-gaps-base:1\nRUN true\n"})
 	for _, cli := range []func(string, ...string) Result{b.d.Docker, b.d.Berth} {
 		r := cli("", "build", "--network", "none", dir)
-		if r.Code != 1 || !strings.Contains(r.Stderr, "nosuch-gaps-base:1") {
+		// dockerd offline names the registry it could not reach instead
+		if r.Code != 1 || !b.reference && !strings.Contains(r.Stderr, "nosuch-gaps-base:1") {
 			t.Errorf("missing base: want exit 1 and the image's name: %s", r)
 		}
 		if !b.reference && !strings.Contains(r.Stderr, "not present locally") {
