@@ -97,7 +97,7 @@ func hasAll(superOpts string, want []string) bool {
 // v1 or hybrid host gets a tmpfs at dest holding one directory per
 // hierarchy, as runc and Docker lay it out.
 func mountCgroups(dest string, o mountOpts, cgroupns bool) error {
-	own, err := os.ReadFile("/proc/self/cgroup")
+	own, err := os.ReadFile("/proc/thread-self/cgroup") // this thread's: init joins its v1 cgroups alone
 	if err != nil {
 		return err
 	}

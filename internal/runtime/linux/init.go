@@ -89,6 +89,7 @@ func runInit(m *message) (string, error) {
 		name string
 		do   func() error
 	}{
+		{"join cgroup", func() error { return joinTasks(m.Tasks) }}, // host paths: first
 		{"join namespaces", p.joinNamespaces},
 		{"prepare rootfs", p.prepareRootfs},
 		{"pivot root", func() error { return pivotRoot(p.rootfs) }},
@@ -142,6 +143,24 @@ func runInit(m *message) (string, error) {
 	}
 	err = unix.Exec(p.path, p.spec.Process.Args, p.env)
 	return "exec", &exec.Error{Name: p.spec.Process.Args[0], Err: err}
+}
+
+// joinTasks moves the calling thread into each v1 cgroup whose tasks file
+// is listed (writing 0 moves only the writer, without the lock a
+// whole-process move takes); its execve leaves the program there.
+func joinTasks(paths []string) error {
+	for _, path := range paths {
+		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		_, err = unix.Write(fd, []byte("0"))
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 type initProc struct {

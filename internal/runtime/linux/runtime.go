@@ -132,10 +132,21 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if err != nil {
 		return nil, err
 	}
-	t, err := r.startInit(id, b, opts)
+	cg, join, err := r.prepareCgroup(&b.spec, b.ns)
 	if err != nil {
 		return nil, err
 	}
+	if join.fd >= 0 {
+		defer unix.Close(join.fd)
+	}
+	t, err := r.startInit(id, b, opts, join.fd)
+	if err != nil {
+		if cg != nil {
+			cg.Destroy()
+		}
+		return nil, err
+	}
+	t.cg = cg
 	defer func() {
 		if retErr != nil {
 			t.destroy()
@@ -148,7 +159,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts runtime.CreateOpts
 	if err := r.place(t, &b.spec); err != nil {
 		return nil, err
 	}
-	if err := send(t.sock, &message{Type: msgConfig, Rootfs: b.rootfs, Spec: b.raw, SysfsFD: b.sysfsFD, Seccomp: prog}); err != nil {
+	if err := send(t.sock, &message{Type: msgConfig, Rootfs: b.rootfs, Spec: b.raw, SysfsFD: b.sysfsFD, Seccomp: prog, Tasks: join.tasks}); err != nil {
 		return nil, err
 	}
 	_, fds, err := expect(t.sock, msgReady)
@@ -206,9 +217,57 @@ func loadBundle(dir string) (*bundle, error) {
 	return b, nil
 }
 
-// startInit forks the init into its namespaces and returns the task that
-// owns it (pidfd) and the parent's end of the sync socket.
-func (r *Runtime) startInit(id string, b *bundle, opts runtime.CreateOpts) (*task, error) {
+// cgroupJoin is how init joins a cgroup made before the fork: the v1
+// tasks files it writes its thread into, and the unified directory it is
+// forked into (fd, -1 for none).
+type cgroupJoin struct {
+	tasks []string
+	fd    int
+}
+
+// prepareCgroup makes the container's cgroup and sets its resources
+// before the fork, so that init joins it itself as an exec'd process does
+// (see exec.go): a cgroup.procs write of another process takes the
+// kernel's threadgroup lock, whose first taker waits for an RCU grace
+// period (~10 ms here, most of the start). It returns a nil manager when
+// place must move init from outside instead: no cgroupsPath, a manager
+// without directories, or a user namespace (whose root may not write the
+// host's cgroup files).
+func (r *Runtime) prepareCgroup(spec *specs.Spec, ns nsPlan) (cgroups.Manager, cgroupJoin, error) {
+	join := cgroupJoin{fd: -1}
+	p := spec.Linux.CgroupsPath
+	if p == "" || ns.userns {
+		return nil, join, nil
+	}
+	cg, err := r.newCgroup(p)
+	if err != nil {
+		return nil, join, fmt.Errorf("cgroup %s: %w", p, err)
+	}
+	cd, ok := cg.(interface{ Dirs() ([]string, string) })
+	if !ok {
+		return nil, join, nil
+	}
+	if err := cg.Set(spec.Linux.Resources); err != nil { // creates it too
+		cg.Destroy()
+		return nil, join, fmt.Errorf("set cgroup %s resources: %w", p, err)
+	}
+	v1, unified := cd.Dirs()
+	for _, dir := range v1 {
+		join.tasks = append(join.tasks, filepath.Join(dir, "tasks"))
+	}
+	if unified != "" {
+		if join.fd, err = unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			cg.Destroy()
+			return nil, join, fmt.Errorf("open cgroup %s: %w", unified, err)
+		}
+	}
+	return cg, join, nil
+}
+
+// startInit forks the init into its namespaces (and into the unified
+// cgroup cgFD, if not -1) and returns the task that owns it (pidfd) and
+// the parent's end of the sync socket.
+func (r *Runtime) startInit(id string, b *bundle, opts runtime.CreateOpts, cgFD int) (*task, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sync socketpair: %w", err)
@@ -223,9 +282,11 @@ func (r *Runtime) startInit(id string, b *bundle, opts runtime.CreateOpts) (*tas
 		Dir:        opts.Bundle, // relative bind sources are relative to the bundle
 		ExtraFiles: []*os.File{childSock},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: b.ns.cloneFlags,
-			Setsid:     true,
-			PidFD:      &pidfd,
+			Cloneflags:  b.ns.cloneFlags,
+			Setsid:      true,
+			PidFD:       &pidfd,
+			UseCgroupFD: cgFD >= 0,
+			CgroupFD:    cgFD,
 		},
 	}
 	if !b.spec.Process.Terminal {
@@ -271,10 +332,10 @@ func (r *Runtime) startInit(id string, b *bundle, opts runtime.CreateOpts) (*tas
 	return t, nil
 }
 
-// place puts the init in its cgroup, with its resources, and sets its OOM
-// score adjustment.
+// place puts the init in its cgroup, with its resources, unless it joins
+// the one prepareCgroup made itself, and sets its OOM score adjustment.
 func (r *Runtime) place(t *task, spec *specs.Spec) error {
-	if p := spec.Linux.CgroupsPath; p != "" {
+	if p := spec.Linux.CgroupsPath; p != "" && t.cg == nil {
 		cg, err := r.newCgroup(p)
 		if err != nil {
 			return fmt.Errorf("cgroup %s: %w", p, err)

@@ -44,7 +44,8 @@ type message struct {
 	Seccomp []byte `json:"seccomp,omitempty"`
 	// exec: the namespaces whose fds follow the sync socket (fd 4, ...)
 	NS []string `json:"ns,omitempty"`
-	// exec: the v1 cgroup tasks files the process moves its thread into
+	// config, exec: the v1 cgroup tasks files the process moves its
+	// thread into
 	Tasks []string `json:"tasks,omitempty"`
 	// error
 	Step  string `json:"step,omitempty"`
