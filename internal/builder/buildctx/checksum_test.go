@@ -1,8 +1,11 @@
 package buildctx
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +179,51 @@ func BenchmarkChecksumCached100MB(b *testing.B) {
 		if _, err := Checksum(srcs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Extract digests each file as it writes it, so that Checksum of a
+// context reads no file again (a cached rebuild's COPY costs no
+// hashing), and the digests it leaves are the files' own.
+func TestExtractHashesFiles(t *testing.T) {
+	data := mkTar(t,
+		tent{name: "a.txt", body: "a"},
+		tent{name: "d/", typ: tar.TypeDir},
+		tent{name: "d/b.txt", body: strings.Repeat("b", 100000)},
+		tent{name: "d/dup", body: "old"},
+		tent{name: "d/dup", body: "new"}, // replaced: its digest is the new content's
+		tent{name: "d/ln", typ: tar.TypeSymlink, body: "b.txt"},
+	)
+	c, err := Extract(context.Background(), bytes.NewReader(data), t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for rel, content := range map[string]string{"a.txt": "a", "d/b.txt": strings.Repeat("b", 100000), "d/dup": "new"} {
+		p := filepath.Join(c.Root, rel)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := cacheKey(p, fi)
+		got, ok := c.hashes.get(key)
+		sum := sha256.Sum256([]byte(content))
+		if !ok || got != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: digest after Extract %q (cached %v), want its content's", rel, got, ok)
+		}
+	}
+	// and Checksum through the context agrees with one computed afresh
+	srcs, err := c.Resolve(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Resolve(c.Root, ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err1 := Checksum(srcs)
+	b, err2 := Checksum(fresh)
+	if err1 != nil || err2 != nil || a != b {
+		t.Errorf("Checksum via Extract's digests %s (%v), afresh %s (%v)", a, err1, b, err2)
 	}
 }

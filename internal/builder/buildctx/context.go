@@ -62,11 +62,12 @@ func Extract(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (_ *Co
 		dockerfile: dfRel,
 		seen:       map[string]kind{},
 		dirs:       map[string]dirAttrs{},
+		hashes:     newHashCache(),
 	}
 	if err := x.run(ctx, r); err != nil {
 		return nil, err
 	}
-	c := &Context{Root: root, hashes: newHashCache()}
+	c := &Context{Root: root, hashes: x.hashes}
 	if x.matcher != nil {
 		c.excluded = keptButExcluded(x.matcher, dfRel)
 	}

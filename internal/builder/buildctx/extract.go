@@ -5,8 +5,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -53,6 +56,11 @@ type extractor struct {
 	matcher    *patternmatcher.PatternMatcher
 	dirs       map[string]dirAttrs // modes and times, set last (deepest first)
 	buf        []byte
+	// hashes gets each written file's content digest, computed as the
+	// file is written: Checksum then reads no file twice, and on a
+	// cached rebuild the hashing overlaps the wait for the client's
+	// stream instead of following it.
+	hashes *hashCache
 }
 
 func (x *extractor) run(ctx context.Context, r io.Reader) error {
@@ -268,7 +276,13 @@ func (x *extractor) writeFile(p string, hdr *tar.Header, r io.Reader) error {
 		return err
 	}
 	src := &streamReader{r: r}
-	_, err = io.CopyBuffer(writerOnly{f}, src, x.buf)
+	var w io.Writer = f
+	var h hash.Hash
+	if x.hashes != nil {
+		h = sha256.New()
+		w = io.MultiWriter(f, h)
+	}
+	_, err = io.CopyBuffer(writerOnly{w}, src, x.buf)
 	if err != nil && src.err != nil {
 		// A bad stream (corrupt compression, cut short) is the client's.
 		err = errdefs.With(errdefs.InvalidArgument, err)
@@ -285,7 +299,21 @@ func (x *extractor) writeFile(p string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return setTimes(p, hdr.ModTime)
+	if err := setTimes(p, hdr.ModTime); err != nil {
+		return err
+	}
+	if h != nil {
+		// keyed by what Checksum will see: the file as left (a later
+		// hardlink to it or rewrite changes its ctime: a miss, rehashed)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if key, ok := cacheKey(p, fi); ok {
+			x.hashes.put(key, hex.EncodeToString(h.Sum(nil)))
+		}
+	}
+	return nil
 }
 
 // mkParents makes sure dir (slash-separated, relative) is a directory this
