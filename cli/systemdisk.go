@@ -180,7 +180,15 @@ func runSystemPrune(ctx context.Context, c *CLI, o *pruneOptions, all, volumes b
 		section(c, "Deleted Volumes:", vr.Report.VolumesDeleted)
 		total += vr.Report.SpaceReclaimed
 	}
-	ir, err := cl.ImagePrune(ctx, client.ImagePruneOptions{Filters: o.filter.Value().Add("dangling", fmt.Sprint(!all))})
+	// The build cache (builder prune, -a when all, same filters) goes
+	// before the images: berth's cache steps are images, and pruning the
+	// images first would remove them under the cache, which would then
+	// report nothing. Sections print in docker's order.
+	br, err := cl.BuildCachePrune(ctx, client.BuildCachePruneOptions{All: all, Filters: o.filter.Value().Clone()})
+	if err != nil {
+		return err
+	}
+	ir, err := cl.ImagePrune(ctx, client.ImagePruneOptions{Filters: o.filter.Value().Clone().Add("dangling", fmt.Sprint(!all))})
 	if err != nil {
 		return err
 	}
@@ -194,6 +202,8 @@ func runSystemPrune(ctx context.Context, c *CLI, o *pruneOptions, all, volumes b
 	}
 	section(c, "Deleted Images:", imgs)
 	total += ir.Report.SpaceReclaimed
+	section(c, "Deleted build cache objects:", br.Report.CachesDeleted)
+	total += br.Report.SpaceReclaimed
 	fmt.Fprintln(c.Out, "Total reclaimed space:", units.HumanSize(float64(total)))
 	return nil
 }

@@ -132,4 +132,11 @@ func TestBuildCachePruneReplacedBuild(t *testing.T) {
 	if got := d.MustDocker("run", "--rm", "--network", "none", "app:1", "sh", "-c", "cat /one; wc -c < /new"); got != "one\n100000" {
 		t.Errorf("app:1 runs: %q", got)
 	}
+	// berth system prune ends with the build cache, as docker's does: a
+	// replaced step goes.
+	write("RUN echo three > /three")
+	d.MustDocker("build", "--network", "none", "-t", "app:1", dir)
+	if r := d.Berth("", "system", "prune", "-f"); r.Code != 0 || !strings.Contains(r.Stdout, "Deleted build cache objects:") {
+		t.Errorf("berth system prune should prune the replaced build step: %s", r)
+	}
 }
