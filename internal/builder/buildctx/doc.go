@@ -16,6 +16,12 @@
 //	    <files and dirs>       as the tar has them: modes and mtimes kept,
 //	                           owned by berthd (COPY sets owners itself)
 //
+// Each file's content sha256 is computed as it is written (dockerd's
+// FromArchive does the same with tarsum) and kept in the Context's
+// digest cache, keyed by path, size, times and inode: Checksum of an
+// unchanged file reads nothing, so a cached rebuild's COPY costs no
+// hashing after the stream ends.
+//
 // The tar may be plain, gzip, bzip2, xz or zstd (told apart by magic
 // bytes; xz through the xz binary, as dockerd). A body that is not a tar
 // at all is the Dockerfile itself. Device nodes and fifos are skipped.
