@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"sync"
@@ -90,19 +89,13 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 	// (CLONE_INTO_CGROUP); neither waits for the RCU grace period that a
 	// cgroup.procs write of another process does. Without the directories
 	// the parent moves it after the fork (Apply).
-	var tasks []string
-	cgFD, selfPlaced := -1, false
-	if cd, ok := t.cg.(interface{ Dirs() ([]string, string) }); ok && userNS == nil {
-		v1, unified := cd.Dirs()
-		for _, dir := range v1 {
-			tasks = append(tasks, filepath.Join(dir, "tasks"))
+	join, selfPlaced := cgroupJoin{fd: -1}, false
+	if userNS == nil {
+		if join, selfPlaced, err = joinOf(t.cg); err != nil {
+			return nil, fmt.Errorf("exec %s: %w", execID, err)
 		}
-		selfPlaced = true
-		if unified != "" {
-			if cgFD, err = unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-				return nil, fmt.Errorf("exec %s: open cgroup: %w", execID, err)
-			}
-			defer unix.Close(cgFD)
+		if join.fd >= 0 {
+			defer unix.Close(join.fd)
 		}
 	}
 
@@ -122,8 +115,8 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 		SysProcAttr: &syscall.SysProcAttr{
 			Setsid:      true,
 			PidFD:       &childPidfd,
-			UseCgroupFD: cgFD >= 0,
-			CgroupFD:    cgFD,
+			UseCgroupFD: join.fd >= 0,
+			CgroupFD:    join.fd,
 		},
 	}
 	if userNS != nil {
@@ -177,7 +170,7 @@ func (t *task) Exec(ctx context.Context, execID string, opts runtime.ExecOpts) (
 			return nil, fmt.Errorf("exec %s: set oom_score_adj: %w", execID, err)
 		}
 	}
-	if err := send(p.sock, &message{Type: msgExec, Spec: spec, NS: names, Tasks: tasks}); err != nil {
+	if err := send(p.sock, &message{Type: msgExec, Spec: spec, NS: names, Tasks: join.tasks}); err != nil {
 		return nil, fmt.Errorf("exec %s: %w", execID, err)
 	}
 	_, fds, err := expect(p.sock, msgReady)
@@ -315,23 +308,6 @@ func runExec(m *message) (string, error) {
 		return "compile seccomp profile", err
 	}
 	loadSeccompEarly := filter != nil && !proc.NoNewPrivileges
-	// Writing 0 to a v1 tasks file moves the calling thread only, without
-	// the global lock a whole-process move takes; the execve from this
-	// thread leaves the program in those cgroups.
-	joinCgroup := func() error {
-		for _, path := range m.Tasks {
-			fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			_, err = unix.Write(fd, []byte("0"))
-			unix.Close(fd)
-			if err != nil {
-				return fmt.Errorf("write %s: %w", path, err)
-			}
-		}
-		return nil
-	}
 	join := func() error {
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			return fmt.Errorf("unshare fs: %w", err)
@@ -373,7 +349,7 @@ func runExec(m *message) (string, error) {
 		name string
 		do   func() error
 	}{
-		{"join cgroup", joinCgroup}, // host paths: before the mount namespace
+		{"join cgroup", func() error { return joinTasks(m.Tasks) }}, // host paths: before the mount namespace
 		{"join namespaces", join},
 		{"set rlimits", p.setRlimits},
 		{"set up console", console},

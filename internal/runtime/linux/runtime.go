@@ -47,11 +47,12 @@ type Runtime struct {
 	initPath     string
 	execInitPath string
 	newCgroup    func(string) (cgroups.Manager, error)
+	customCgroup bool // Options.NewCgroup was given
 }
 
 // New returns berth's own runtime, named "berth".
 func New(opts Options) runtime.Runtime {
-	r := &Runtime{initPath: opts.InitPath, newCgroup: opts.NewCgroup}
+	r := &Runtime{initPath: opts.InitPath, newCgroup: opts.NewCgroup, customCgroup: opts.NewCgroup != nil}
 	r.execInitPath = opts.ExecInitPath
 	if r.initPath == "" {
 		lean := leanInit()
@@ -225,6 +226,32 @@ type cgroupJoin struct {
 	fd    int
 }
 
+// cgroupDirs is a manager that names its directories: a process can then
+// join it itself.
+type cgroupDirs interface{ Dirs() ([]string, string) }
+
+// joinOf is how a process forked now joins cg itself (init and exec'd
+// processes alike, see joinTasks); ok is false when cg names no
+// directories and the parent must move the process (Apply). The caller
+// closes join.fd if it is not -1.
+func joinOf(cg cgroups.Manager) (join cgroupJoin, ok bool, err error) {
+	join.fd = -1
+	cd, ok := cg.(cgroupDirs)
+	if !ok {
+		return join, false, nil
+	}
+	v1, unified := cd.Dirs()
+	for _, dir := range v1 {
+		join.tasks = append(join.tasks, filepath.Join(dir, "tasks"))
+	}
+	if unified != "" {
+		if join.fd, err = unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return cgroupJoin{fd: -1}, false, fmt.Errorf("open cgroup %s: %w", unified, err)
+		}
+	}
+	return join, true, nil
+}
+
 // prepareCgroup makes the container's cgroup and sets its resources
 // before the fork, so that init joins it itself as an exec'd process does
 // (see exec.go): a cgroup.procs write of another process takes the
@@ -243,23 +270,16 @@ func (r *Runtime) prepareCgroup(spec *specs.Spec, ns nsPlan) (cgroups.Manager, c
 	if err != nil {
 		return nil, join, fmt.Errorf("cgroup %s: %w", p, err)
 	}
-	cd, ok := cg.(interface{ Dirs() ([]string, string) })
-	if !ok {
+	if _, ok := cg.(cgroupDirs); !ok {
 		return nil, join, nil
 	}
 	if err := cg.Set(spec.Linux.Resources); err != nil { // creates it too
 		cg.Destroy()
 		return nil, join, fmt.Errorf("set cgroup %s resources: %w", p, err)
 	}
-	v1, unified := cd.Dirs()
-	for _, dir := range v1 {
-		join.tasks = append(join.tasks, filepath.Join(dir, "tasks"))
-	}
-	if unified != "" {
-		if join.fd, err = unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			cg.Destroy()
-			return nil, join, fmt.Errorf("open cgroup %s: %w", unified, err)
-		}
+	if join, _, err = joinOf(cg); err != nil {
+		cg.Destroy()
+		return nil, join, err
 	}
 	return cg, join, nil
 }
