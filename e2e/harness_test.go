@@ -51,7 +51,11 @@ func binaries(t *testing.T) string {
 				return
 			}
 			for _, c := range []string{"berthd", "berth", "berth-init"} {
-				out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, c), "../cmd/"+c).CombinedOutput()
+				// Static, as make build: a dynamic berthd as --init in
+				// the busybox rootfs finds no libc.
+				cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, c), "../cmd/"+c)
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+				out, err := cmd.CombinedOutput()
 				if err != nil {
 					buildErr = fmt.Errorf("build %s: %v\n%s", c, err, out)
 					return
