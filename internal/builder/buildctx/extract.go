@@ -61,6 +61,12 @@ type extractor struct {
 	// cached rebuild the hashing overlaps the wait for the client's
 	// stream instead of following it.
 	hashes *hashCache
+	// inMem: root is on tmpfs until the files written add up to more
+	// than memMax bytes; then spill moves the tree under diskDir.
+	inMem    bool
+	memMax   int64
+	memBytes int64
+	diskDir  string
 }
 
 func (x *extractor) run(ctx context.Context, r io.Reader) error {
@@ -155,6 +161,12 @@ func isTarHeader(block []byte) bool {
 }
 
 func (x *extractor) plainDockerfile(r io.Reader) error {
+	if x.inMem {
+		// its size is not known ahead: never in memory
+		if err := x.spill(); err != nil {
+			return err
+		}
+	}
 	if err := x.mkParents(path.Dir(x.dockerfile)); err != nil {
 		return err
 	}
@@ -235,6 +247,14 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		x.dirs[rel] = dirAttrs{hdr.FileInfo().Mode() & modeBits, hdr.ModTime}
 		return nil
 	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives use TypeRegA
+		if x.inMem {
+			if x.memBytes += hdr.Size; x.memBytes > x.memMax {
+				if err := x.spill(); err != nil {
+					return err
+				}
+				p = filepath.Join(x.root, rel)
+			}
+		}
 		if err := x.writeFile(p, hdr, r); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -484,5 +485,78 @@ func TestExtractCancelled(t *testing.T) {
 	}
 	if got := listTree(t, tmp); len(got) != 0 {
 		t.Fatalf("left %v", got)
+	}
+}
+
+// A context unpacked in memory (MemOptions) is the same tree as one
+// unpacked on disk, wherever it spills: modes, times, hardlinks,
+// symlinks, digests; the memory directory is left empty.
+func TestExtractMemSpill(t *testing.T) {
+	data := mkTar(t,
+		tent{name: "ro/", typ: tar.TypeDir, mode: 0o555},
+		tent{name: "ro/a.txt", body: "aaaa", mode: 0o600},
+		tent{name: "implicit/deep/b.txt", body: "bbbbbbbb"},
+		tent{name: "hard", typ: tar.TypeLink, body: "ro/a.txt"},
+		tent{name: "ln", typ: tar.TypeSymlink, body: "ro/a.txt"},
+		tent{name: "big", body: strings.Repeat("c", 100)},
+		tent{name: "after/x", body: "x"},
+	)
+	describeDigests := func(c *Context) string {
+		srcs, err := c.Resolve(".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := Checksum(srcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fa, _ := os.Stat(filepath.Join(c.Root, "ro/a.txt"))
+		fh, _ := os.Stat(filepath.Join(c.Root, "hard"))
+		fi, _ := os.Stat(filepath.Join(c.Root, "ro"))
+		var times []string
+		for _, rel := range listTree(t, c.Root) {
+			li, _ := os.Lstat(filepath.Join(c.Root, rel))
+			if li.IsDir() && rel != "ro" {
+				continue // made for its children: the time it was made
+			}
+			times = append(times, rel+" "+li.ModTime().UTC().String())
+		}
+		return fmt.Sprintf("%s\n%s\nhardlinked=%v ro-mtime=%v\n%s", describe(t, c.Root), sum, os.SameFile(fa, fh), fi.ModTime().UTC(), strings.Join(times, "\n"))
+	}
+	ref, err := Extract(context.Background(), bytes.NewReader(data), t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	want := describeDigests(ref)
+	// max 0: spills at the first file; 10: after ro/a.txt and b.txt;
+	// 1000: never
+	for _, max := range []int64{0, 10, 1000} {
+		mem, disk := t.TempDir(), t.TempDir()
+		c, err := ExtractMem(context.Background(), bytes.NewReader(data), disk, "", MemOptions{Dir: mem, Max: max})
+		if err != nil {
+			t.Fatalf("max %d: %v", max, err)
+		}
+		inMem := strings.HasPrefix(c.Root, mem+string(filepath.Separator))
+		if inMem != (max == 1000) {
+			t.Errorf("max %d: context at %s (mem %s)", max, c.Root, mem)
+		}
+		if got := describeDigests(c); got != want {
+			t.Errorf("max %d: got\n%s\nwant\n%s", max, got, want)
+		}
+		c.Close()
+		if left := append(listTree(t, mem), listTree(t, disk)...); len(left) != 0 {
+			t.Errorf("max %d: left %q", max, left)
+		}
+	}
+	// a body that is no tar never stays in memory
+	mem, disk := t.TempDir(), t.TempDir()
+	c, err := ExtractMem(context.Background(), strings.NewReader("FROM scratch\n"), disk, "", MemOptions{Dir: mem, Max: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !strings.HasPrefix(c.Root, disk) {
+		t.Errorf("plain Dockerfile unpacked at %s", c.Root)
 	}
 }
