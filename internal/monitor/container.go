@@ -44,6 +44,9 @@ type container struct {
 	// the init is watched and signalled through pidfd.
 	orphan bool
 	pidfd  *os.File
+	// sentKill: this monitor sent the init SIGKILL (an orphan whose exit
+	// status cannot be read died of it).
+	sentKill bool
 
 	console *os.File   // our dup of the pty master (nonblocking), or nil
 	stdin   *os.File   // the pipe's write end, the console, or nil
@@ -507,9 +510,19 @@ func (c *container) kill(ctx context.Context, sig syscall.Signal) error {
 	return nil
 }
 
-// signal sends sig through the task, or an orphan's pidfd.
-func (c *container) signal(ctx context.Context, sig syscall.Signal, all bool) error {
-	if !c.orphan {
+// signal sends sig through the task, or the pidfd of an orphan without
+// one.
+func (c *container) signal(ctx context.Context, sig syscall.Signal, all bool) (err error) {
+	if c.orphan {
+		defer func() {
+			if err == nil && sig == unix.SIGKILL {
+				c.mu.Lock()
+				c.sentKill = true
+				c.mu.Unlock()
+			}
+		}()
+	}
+	if c.task != nil {
 		return c.task.Kill(ctx, sig, all)
 	}
 	rc, err := c.pidfd.SyscallConn()

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,30 +27,63 @@ import (
 type client struct {
 	sock string
 	hc   *http.Client
+	// spawn starts a monitor when none answers (Ensure's clients); nil
+	// for Dial's. spawnMu makes concurrent requests start one.
+	spawn   func(ctx context.Context) error
+	spawnMu sync.Mutex
 }
 
 // Dial connects to the monitor serving execRoot. It fails with an
 // errdefs.Unavailable error when no monitor answers.
 func Dial(execRoot string) (Client, error) {
+	c := newClient(execRoot)
+	if err := c.ping(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func newClient(execRoot string) *client {
 	sock := filepath.Join(execRoot, "monitor.sock")
 	c := &client{sock: sock}
 	c.hc = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
 		// A connection per request: connecting a unix socket is cheap, and
 		// a pooled one would go stale (and fail a POST) when the monitor
 		// restarts.
 		DisableKeepAlives: true,
 	}}
+	return c
+}
+
+func (c *client) ping() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.do(ctx, http.MethodGet, "/_ping", nil, nil); err != nil {
-		c.Close()
-		return nil, errdefs.Unavailablef("monitor at %s: %v", sock, err)
+		return errdefs.Unavailablef("monitor at %s: %v", c.sock, err)
 	}
-	return c, nil
+	return nil
+}
+
+// dial connects to the socket. When nobody listens (the monitor died) a
+// client from Ensure starts a new monitor, which adopts the running
+// containers (see "Restart" in the package doc), and connects to it.
+func (c *client) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.sock)
+	if err == nil || c.spawn == nil || !(errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)) {
+		return conn, err
+	}
+	c.spawnMu.Lock()
+	defer c.spawnMu.Unlock()
+	if conn, err := d.DialContext(ctx, "unix", c.sock); err == nil {
+		return conn, nil // another request started it
+	}
+	if err := c.spawn(ctx); err != nil {
+		return nil, err
+	}
+	return d.DialContext(ctx, "unix", c.sock)
 }
 
 // daemonizeEnv marks the short-lived intermediate process of Ensure's
@@ -57,16 +91,34 @@ func Dial(execRoot string) (Client, error) {
 const daemonizeEnv = "_BERTH_MONITOR_DAEMONIZE"
 
 // Ensure returns a client of the monitor serving execRoot, starting one
-// (selfExe monitor --exec-root ... --data-root ...) if none answers. The
-// monitor is double-forked: the direct child only starts it in a new
-// session and exits, and is waited for here, so the monitor is never
-// berthd's child (it is reparented to init, or the nearest subreaper) and
-// berthd neither reaps it nor leaves a zombie of it. Ensure waits for the
-// socket until ctx ends (10 seconds if ctx has no deadline).
+// (selfExe monitor --exec-root ... --data-root ...) if none answers, and
+// again whenever a request finds none answering. The monitor is
+// double-forked: the direct child only starts it in a new session and
+// exits, and is waited for here, so the monitor is never berthd's child
+// (it is reparented to init, or the nearest subreaper) and berthd neither
+// reaps it nor leaves a zombie of it. Ensure waits for the socket until
+// ctx ends (10 seconds if ctx has no deadline).
 func Ensure(ctx context.Context, execRoot, dataRoot, selfExe string) (Client, error) {
-	if c, err := Dial(execRoot); err == nil {
-		return c, nil
+	c := newClient(execRoot)
+	c.spawn = func(ctx context.Context) error { return spawnMonitor(ctx, execRoot, dataRoot, selfExe) }
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 	}
+	if err := c.do(ctx, http.MethodGet, "/_ping", nil, nil); err != nil {
+		c.Close()
+		if errdefs.ClassOf(err) == errdefs.Unknown {
+			err = errdefs.Unavailablef("monitor at %s: %v", c.sock, err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// spawnMonitor starts a monitor and waits until its socket answers (until
+// ctx ends, or for 10 seconds if ctx has no deadline).
+func spawnMonitor(ctx context.Context, execRoot, dataRoot, selfExe string) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
@@ -82,19 +134,20 @@ func Ensure(ctx context.Context, execRoot, dataRoot, selfExe string) (Client, er
 	cmd.Stderr = &stderr // the monitor itself gets /dev/null: this closes with the child
 	if err := cmd.Run(); err != nil && !errors.Is(err, syscall.ECHILD) {
 		// ECHILD: a reaper in this process collected it first.
-		return nil, fmt.Errorf("start monitor: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		return fmt.Errorf("start monitor: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	var lastErr error
+	sock := filepath.Join(execRoot, "monitor.sock")
+	var d net.Dialer
 	for {
-		c, err := Dial(execRoot)
+		conn, err := d.DialContext(ctx, "unix", sock)
 		if err == nil {
-			return c, nil
+			conn.Close()
+			return nil
 		}
-		lastErr = err
 		select {
 		case <-ctx.Done():
-			return nil, errdefs.Unavailablef("start monitor: no answer on %s (see %s): %v",
-				filepath.Join(execRoot, "monitor.sock"), filepath.Join(execRoot, "monitor.log"), lastErr)
+			return errdefs.Unavailablef("start monitor: no answer on %s (see %s): %v",
+				sock, filepath.Join(execRoot, "monitor.log"), err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -107,9 +107,10 @@ func (c *container) exec(ctx context.Context, req ExecRequest) (_ *container, re
 	if !running {
 		return nil, errdefs.Conflictf("container %s is not running", c.id)
 	}
+	// An orphan has a task when its runtime could rebuild it (see adopt).
 	ex, ok := c.task.(runtime.Execer)
-	if c.orphan || !ok {
-		return nil, errdefs.NotImplementedf("monitor: exec into container %s is not supported (its runtime cannot exec, or it was adopted after a monitor restart)", c.id)
+	if !ok {
+		return nil, errdefs.NotImplementedf("monitor: exec into container %s is not supported (its runtime cannot exec, or cannot adopt a container after a monitor restart)", c.id)
 	}
 	s := c.s
 	x := newContainer(s, req.ID)

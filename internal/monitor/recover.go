@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/cgroups"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/reaper"
 )
 
@@ -24,6 +27,10 @@ const UnknownExitCode = 255
 
 const stateFile = "state.json"
 
+// builtinRuntime is CreateRequest.Runtime's name of berth's own runtime,
+// which "" means too.
+const builtinRuntime = "berth"
+
 // stateRecord is <exec-root>/containers/<id>/state.json, written when the
 // task is created and again when it starts, so that a restarted monitor
 // still knows the containers of the one before.
@@ -33,11 +40,17 @@ type stateRecord struct {
 	PidTime uint64 `json:"pidStartTime"` // /proc/<pid>/stat starttime: tells a reused pid
 	Bundle  string `json:"bundle"`
 	Started bool   `json:"started"`
+	// Runtime and RuntimeArgs are the CreateRequest's, so that a later
+	// monitor can rebuild the task (runtime.Adopter). A record without
+	// Runtime (written before they were kept) is adopted without a task.
+	Runtime     string   `json:"runtime,omitempty"`
+	RuntimeArgs []string `json:"runtimeArgs,omitempty"`
 }
 
 func (c *container) writeState() error {
 	c.mu.Lock()
-	rec := stateRecord{ID: c.id, Pid: c.pid, PidTime: c.pidTime, Bundle: c.req.Bundle, Started: c.started}
+	rec := stateRecord{ID: c.id, Pid: c.pid, PidTime: c.pidTime, Bundle: c.req.Bundle, Started: c.started,
+		Runtime: cmp.Or(c.req.Runtime, builtinRuntime), RuntimeArgs: c.req.RuntimeArgs}
 	c.mu.Unlock()
 	return writeJSONFile(filepath.Join(c.s.containerDir(c.id), stateFile), rec)
 }
@@ -90,16 +103,21 @@ func (s *server) recover() {
 			continue
 		}
 		c.pid, c.pidTime, c.started, c.orphan = st.Pid, st.PidTime, st.Started, true
-		c.req = CreateRequest{ID: id, Bundle: st.Bundle}
+		c.req = CreateRequest{ID: id, Bundle: st.Bundle, Runtime: st.Runtime, RuntimeArgs: st.RuntimeArgs}
 		c.ready, c.outputEnded, c.pumping = true, true, 0
 		close(c.outDone) // its stdio died with the earlier monitor
 		s.containers[id] = c
+		// Watched before the pid is checked: an exit after the check
+		// is then recorded.
+		s.watchExit(c.pid)
 		if pidfd, err := openVerified(st.Pid, st.PidTime); err == nil {
 			c.pidfd = pidfd
 			s.byPid[c.pid] = c // if we are its reaper after all, the real status wins
-			s.log.Info("adopted orphan", "id", id, "pid", c.pid)
+			c.adopt(st)
+			s.log.Info("adopted orphan", "id", id, "pid", c.pid, "task", c.task != nil)
 			go c.watchOrphan()
 		} else {
+			s.unwatchExit(c.pid)
 			s.log.Info("orphan is gone", "id", id, "pid", c.pid)
 			go c.exited(reaper.Exit{Pid: c.pid, Status: UnknownExitCode, At: time.Now()})
 		}
@@ -141,8 +159,11 @@ func (c *container) watchOrphan() {
 		err = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 	})
 	if err == nil {
+		c.s.unwatchExit(c.pid)
 		return // our child: the reaper collects the real status
 	}
+	at := time.Now()
+	code := c.s.adoptedExitCode(c)
 	c.s.mu.Lock()
 	mine := c.s.byPid[c.pid] == c
 	if mine {
@@ -150,15 +171,107 @@ func (c *container) watchOrphan() {
 	}
 	c.s.mu.Unlock()
 	if mine {
-		c.exited(reaper.Exit{Pid: c.pid, Status: UnknownExitCode, At: time.Now()})
+		c.exited(reaper.Exit{Pid: c.pid, Status: code, At: at})
 	}
 }
 
-// releaseOrphan does the part of Task.Delete that needs no runtime state:
-// the container's cgroup is removed.
+// adopt rebuilds an orphan's task through its runtime (runtime.Adopter),
+// so that exec, kill --all and delete work as for a container this
+// monitor created. Without one it stays signalled through its pidfd.
+func (c *container) adopt(st stateRecord) {
+	if st.Runtime == "" || c.s.cfg.Runtimes == nil {
+		return
+	}
+	rt, err := c.s.cfg.Runtimes(st.Runtime, st.RuntimeArgs)
+	if err != nil {
+		c.s.log.Warn("adopt: runtime", "id", c.id, "runtime", st.Runtime, "err", err)
+		return
+	}
+	a, ok := rt.(runtime.Adopter)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.s.ctx, 30*time.Second)
+	defer cancel()
+	task, err := a.Adopt(ctx, c.id, runtime.AdoptOpts{
+		Bundle: st.Bundle, StateDir: filepath.Join(c.s.containerDir(c.id), "task"), Pid: c.pid, Pidfd: c.pidfd,
+	})
+	if err != nil {
+		c.s.log.Warn("adopt: rebuild task", "id", c.id, "err", err)
+		return
+	}
+	c.task = task
+}
+
+// adoptedExitCode is the exit status of an adopted init that has exited
+// (its pidfd is readable): from its taskstats record (see exitWatch), else,
+// if this monitor sent it SIGKILL, 128+SIGKILL (a process cannot survive
+// it, so it died of it unless it was exiting already), else unknown.
+func (s *server) adoptedExitCode(c *container) int {
+	s.mu.Lock()
+	w := s.exitWatch
+	s.mu.Unlock()
+	if w != nil {
+		code, ok, lost := w.code(c.pid, time.Second)
+		s.unwatchExit(c.pid)
+		if ok {
+			return code
+		}
+		s.log.Warn("no exit record of adopted init", "id", c.id, "pid", c.pid, "recordsLost", lost)
+	}
+	c.mu.Lock()
+	killed := c.sentKill
+	c.mu.Unlock()
+	if killed {
+		return 128 + int(unix.SIGKILL)
+	}
+	return UnknownExitCode
+}
+
+// watchExit starts collecting pid's exit status through taskstats,
+// opening the socket for the first adopted init.
+func (s *server) watchExit(pid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exitWatch == nil && !s.exitWatchFailed {
+		w, err := newExitWatch()
+		if err != nil {
+			s.exitWatchFailed = true // once per monitor: the namespaces do not change
+			s.log.Warn("exit statuses of adopted containers will be unknown", "err", err)
+			return
+		}
+		s.exitWatch = w
+	}
+	if s.exitWatch != nil {
+		s.exitWatch.watch(pid)
+		s.watched[pid] = true
+	}
+}
+
+// unwatchExit stops collecting pid's exit, closing the socket after the
+// last one.
+func (s *server) unwatchExit(pid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.watched[pid] {
+		return
+	}
+	delete(s.watched, pid)
+	if len(s.watched) == 0 && s.exitWatch != nil {
+		s.exitWatch.stop()
+		s.exitWatch = nil
+	}
+}
+
+// releaseOrphan closes an orphan's pidfd and, when it has no task (whose
+// Delete does it), removes its cgroup.
 func (c *container) releaseOrphan() {
+	c.s.unwatchExit(c.pid)
 	if c.pidfd != nil {
 		c.pidfd.Close()
+	}
+	if c.task != nil {
+		return
 	}
 	var spec specs.Spec
 	if err := readJSONFile(filepath.Join(c.req.Bundle, "config.json"), &spec); err != nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {

@@ -57,6 +57,12 @@ type server struct {
 	// init may die before its pid is registered.
 	creating  int
 	unclaimed map[int]reaper.Exit
+
+	// Exit statuses of adopted inits (see exitWatch): open while any is
+	// watched.
+	exitWatch       *exitWatch
+	exitWatchFailed bool
+	watched         map[int]bool
 }
 
 // Serve runs the monitor until ctx ends: it becomes a child subreaper,
@@ -93,6 +99,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		containers: map[string]*container{},
 		byPid:      map[int]*container{},
 		unclaimed:  map[int]reaper.Exit{},
+		watched:    map[int]bool{},
 	}
 	s.recover()
 

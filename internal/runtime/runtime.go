@@ -122,6 +122,31 @@ type ExecOpts struct {
 	StateDir string
 }
 
+// Adopter is implemented by a Runtime that can rebuild the Task of a
+// container it created earlier, in this process or in one that is gone (a
+// monitor that restarted while its containers ran on), from the bundle and
+// what Create kept in the state directory. Callers type-assert for it.
+type Adopter interface {
+	// Adopt returns the task of the running container id, created by
+	// this runtime (the same name and arguments) with opts.Bundle and
+	// opts.StateDir. The task is started; it has no console (the pty
+	// master died with the process that held it); Kill, Delete and, if
+	// the runtime's tasks implement Execer, Exec work as for a task from
+	// Create. The caller still reaps: the init is usually not its child,
+	// and learns of its exit some other way (Pidfd turns readable).
+	Adopt(ctx context.Context, id string, opts AdoptOpts) (Task, error)
+}
+
+// AdoptOpts are the inputs of Adopter.Adopt.
+type AdoptOpts struct {
+	Bundle, StateDir string
+	// Pid is the init's host pid and Pidfd a pidfd of it that the caller
+	// checked against pid reuse (start time). Adopt duplicates what it
+	// keeps; the caller keeps Pidfd.
+	Pid   int
+	Pidfd *os.File
+}
+
 // Process is one exec'd process of a task.
 type Process interface {
 	// Pid is the process's host pid; the caller reaps it.

@@ -131,6 +131,19 @@
 // Dockerfile parser, ...) runs in every re-exec, takes 5-7 ms; halving
 // docker exec's time in the monitor. Without it, /proc/self/exe.
 //
+// # Adoption
+//
+// Adopt (runtime.Adopter) rebuilds the task of a running container whose
+// creator is gone (the monitor restarted): nothing of the parent's side is
+// needed but the init's pidfd (given, checked by the caller against pid
+// reuse), its cgroup (read from /proc/<pid>/cgroup, since a relative
+// cgroupsPath resolved against the creator's own cgroup) and the state
+// directory, where Create kept the seccomp program (seccomp.bpf) that
+// exec'd processes load. Exec opens the init's namespaces by pid as for
+// any task, and the exec init binary is this process's. The adopted task
+// has no console and no sync socket (it is started); Kill, Delete (cgroup
+// and state dir), OOMKilled and Exec work as for a created task.
+//
 // # Not yet supported
 //
 // Time namespaces, joining a mount or user namespace by path and OCI

@@ -25,6 +25,9 @@
 //	                in a temporary directory if this path is too long)
 //	<verb>.log      the runtime's JSON log of the last run of each verb
 //	<verb>.stderr   its stderr (for verbs other than create)
+//
+// A task whose creator is gone (a restarted monitor) is rebuilt by Adopt
+// from the state directory and the runtime's own state under --root.
 package ocicli
 
 import (
@@ -396,4 +399,23 @@ func (t *task) Delete(ctx context.Context) error {
 	}
 	t.deleted = true
 	return nil
+}
+
+// Adopt implements runtime.Adopter: the runtime binary keeps the
+// container's state under --root, so a task needs only its id, its state
+// directory and its init's pid, which must be the one the runtime wrote
+// (init.pid). Exec, Kill and Delete then run the binary as for a created
+// task.
+func (r *Runtime) Adopt(ctx context.Context, id string, opts runtime.AdoptOpts) (runtime.Task, error) {
+	if opts.StateDir == "" || opts.Pid <= 0 {
+		return nil, errdefs.InvalidArgumentf("%s adopt %s: no state directory or pid", r.name, id)
+	}
+	b, err := os.ReadFile(filepath.Join(opts.StateDir, "init.pid"))
+	if err != nil {
+		return nil, fmt.Errorf("%s adopt %s: %w", r.name, id, err)
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || pid != opts.Pid {
+		return nil, errdefs.Conflictf("%s adopt %s: init.pid says %q, not %d", r.name, id, bytes.TrimSpace(b), opts.Pid)
+	}
+	return &task{r: r, id: id, pid: opts.Pid, stateDir: opts.StateDir}, nil
 }

@@ -167,6 +167,7 @@ func randHex(n int) string {
 // suite is one Run: a rootfs and a cgroup parent shared by its cases.
 type suite struct {
 	rt       runtime.Runtime
+	newRT    func(t *testing.T) runtime.Runtime
 	rootfs   string
 	cgParent string // relative cgroupsPath parent, "berth-test-<rand>"
 	n        atomic.Int64

@@ -25,7 +25,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		t.Skip("needs root")
 	}
 	startReaper()
-	s := &suite{rt: newRuntime(t), rootfs: Rootfs(t), cgParent: "berth-test-" + randHex(4)}
+	s := &suite{rt: newRuntime(t), newRT: newRuntime, rootfs: Rootfs(t), cgParent: "berth-test-" + randHex(4)}
 	t.Cleanup(func() {
 		for _, d := range cgroupDirs(t, s.cgParent) {
 			os.Remove(d)
@@ -69,6 +69,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"LargeSpec", testLargeSpec},
 		{"NoFdLeak", testNoFdLeak},
 		{"Exec", testExec},
+		{"ExecAfterReadoption", testExecAfterAdoption},
 		{"UserNamespace", testUserNamespace},
 		{"UserNamespaceNetByPath", testUserNamespaceNetByPath},
 		{"UserNamespaceExec", testUserNamespaceExec},
