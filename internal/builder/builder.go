@@ -23,22 +23,45 @@ type Config struct {
 	// TmpDir is where build contexts are unpacked (<data-root>/builder/tmp);
 	// a build writes nowhere else.
 	TmpDir string
+	// MemDir, if set (<data-root>/builder/mem), is a tmpfs New mounts
+	// (MemSize bytes, 0 = 256 MiB) and Close unmounts. A build's context
+	// starts there and moves to TmpDir once its files pass MemMax bytes
+	// (0 = 32 MiB); builds beyond MemSize/MemMax at once use TmpDir.
+	MemDir  string
+	MemSize int64
+	MemMax  int64
 }
 
 // Builder runs classic builds. It holds no per-build state: concurrent
 // builds are independent.
 type Builder struct {
-	cfg     Config
-	cleanup sync.WaitGroup // contexts being removed after their builds
+	cfg      Config
+	cleanup  sync.WaitGroup // contexts being removed after their builds
+	memDir   string         // cfg.MemDir once its tmpfs is mounted, else ""
+	memSlots chan struct{}  // one per build with a context in memDir
 }
 
 // New returns a Builder. It empties cfg.TmpDir: contexts left there by
-// builds a crash interrupted (New runs once, before any build).
-func New(cfg Config) *Builder {
+// builds a crash interrupted (New runs once, before any build); and
+// sets up cfg.MemDir (a failure to, say without the right to mount,
+// only leaves it unused: the error says why).
+func New(cfg Config) (*Builder, error) {
 	if cfg.TmpDir != "" {
 		_ = os.RemoveAll(cfg.TmpDir)
 	}
-	return &Builder{cfg: cfg}
+	if cfg.MemSize <= 0 {
+		cfg.MemSize = defaultMemSize
+	}
+	if cfg.MemMax <= 0 {
+		cfg.MemMax = defaultMemMax
+	}
+	b := &Builder{cfg: cfg}
+	if cfg.MemDir != "" {
+		if err := b.setupMemDir(); err != nil {
+			return b, fmt.Errorf("build: contexts unpack on disk only: %w", err)
+		}
+	}
+	return b, nil
 }
 
 // wait waits for the removal of finished builds' contexts.
@@ -69,8 +92,11 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if err := os.MkdirAll(b.cfg.TmpDir, 0o700); err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
-	bctx, err := buildctx.Extract(ctx, contextTar, b.cfg.TmpDir, opts.Dockerfile)
+	memDir, releaseMem := b.memSlot()
+	bctx, err := buildctx.ExtractMem(ctx, contextTar, b.cfg.TmpDir, opts.Dockerfile,
+		buildctx.MemOptions{Dir: memDir, Max: b.cfg.MemMax})
 	if err != nil {
+		releaseMem()
 		return "", err
 	}
 	// Removing the unpacked context is not the client's wait.
@@ -79,6 +105,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 		go func() {
 			defer b.cleanup.Done()
 			_ = bctx.Close()
+			releaseMem()
 		}()
 	}()
 	dt, err := bctx.Dockerfile(opts.Dockerfile)

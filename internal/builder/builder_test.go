@@ -16,6 +16,7 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
@@ -43,8 +44,11 @@ func newHarness(t *testing.T) *harness {
 	})
 	c := newFakeCache()
 	tmp := t.TempDir()
-	return &harness{t: t, be: be, cache: c, tmp: tmp, busybox: bb,
-		b: New(Config{Backend: be, Cache: c, TmpDir: filepath.Join(tmp, "builder")})}
+	b, err := New(Config{Backend: be, Cache: c, TmpDir: filepath.Join(tmp, "builder")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, be: be, cache: c, tmp: tmp, busybox: bb, b: b}
 }
 
 // build runs a build of files (with "Dockerfile" among them).
@@ -156,6 +160,56 @@ func TestNewEmptiesTmpDir(t *testing.T) {
 	New(Config{TmpDir: tmp})
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Errorf("leftovers of a crashed build survive New: %v", err)
+	}
+}
+
+// With MemDir, New mounts a tmpfs there (emptying one a crash left),
+// builds unpack their contexts in it and Close unmounts and removes it.
+func TestMemDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount)")
+	}
+	h := newHarness(t)
+	mem := filepath.Join(h.tmp, "mem")
+	var err error
+	if h.b, err = New(Config{Backend: h.be, Cache: h.cache, TmpDir: filepath.Join(h.tmp, "builder"), MemDir: mem}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(mem, unix.MNT_DETACH) })
+	if !isTmpfs(mem) {
+		t.Fatal("MemDir is no tmpfs")
+	}
+	files := df("FROM busybox", "COPY a.txt /a.txt")
+	files["a.txt"] = "a"
+	_, out := h.mustBuild(files, Options{})
+	if !strings.Contains(out, "Step 2/2 : COPY a.txt /a.txt") {
+		t.Fatal(out)
+	}
+	h.b.wait()
+	if left, _ := os.ReadDir(mem); len(left) != 0 {
+		t.Errorf("contexts left in MemDir: %v", left)
+	}
+	if left, _ := os.ReadDir(filepath.Join(h.tmp, "builder")); len(left) != 0 {
+		t.Errorf("a small context went to disk: %v", left)
+	}
+	// a restarted daemon finds the tmpfs a crash left and reuses it
+	os.WriteFile(filepath.Join(mem, "context-crashed"), nil, 0o600)
+	b2, err := New(Config{Backend: h.be, Cache: h.cache, TmpDir: filepath.Join(h.tmp, "builder"), MemDir: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(mem); len(left) != 0 {
+		t.Errorf("New kept a crashed context: %v", left)
+	}
+	if err := b2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if isTmpfs(mem) {
+		t.Error("the first mount is still there")
+		unix.Unmount(mem, unix.MNT_DETACH)
+	}
+	if _, err := os.Stat(mem); !os.IsNotExist(err) {
+		t.Errorf("MemDir after Close: %v", err)
 	}
 }
 

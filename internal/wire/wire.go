@@ -201,12 +201,18 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	}
 	images.SetInUse(eng.ImageUser)
 	// The classic builder: RUN steps are engine containers, COPY writes
-	// into work layers; contexts unpack under <data-root>/builder/tmp.
-	classic := builder.New(builder.Config{
+	// into work layers; contexts unpack in a tmpfs at
+	// <data-root>/builder/mem, big ones under <data-root>/builder/tmp.
+	classic, berr := builder.New(builder.Config{
 		Backend: engine.NewBuildBackend(eng, images, layers),
 		Cache:   buildCache,
 		TmpDir:  filepath.Join(cfg.DataRoot, "builder", "tmp"),
+		MemDir:  filepath.Join(cfg.DataRoot, "builder", "mem"),
 	})
+	if berr != nil {
+		logrus.WithError(berr).Warn("builder")
+	}
+	undo = append(undo, func() { classic.Close() })
 	images.SetPublisher(bus)
 	buildCache.SetPublisher(bus)
 	if err := eng.Restore(ctx); err != nil {

@@ -44,7 +44,8 @@ func Extract(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (*Cont
 // MemOptions let a small context unpack in memory.
 type MemOptions struct {
 	// Dir is a directory on tmpfs ("" = none). The context starts
-	// there; once its files add up to more than Max bytes it moves to
+	// there; once its files add up to more than Max bytes (in 4 KiB
+	// pages, as tmpfs counts them) it moves to
 	// tmpDir (what was written is copied once, as it was: modes, times,
 	// hardlinks, digests) and the rest streams there.
 	Dir string

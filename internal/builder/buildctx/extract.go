@@ -248,7 +248,8 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		return nil
 	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives use TypeRegA
 		if x.inMem {
-			if x.memBytes += hdr.Size; x.memBytes > x.memMax {
+			// counted in pages, as tmpfs fills
+			if x.memBytes += (hdr.Size + 4095) &^ 4095; x.memBytes > x.memMax {
 				if err := x.spill(); err != nil {
 					return err
 				}

@@ -529,16 +529,16 @@ func TestExtractMemSpill(t *testing.T) {
 	}
 	defer ref.Close()
 	want := describeDigests(ref)
-	// max 0: spills at the first file; 10: after ro/a.txt and b.txt;
-	// 1000: never
-	for _, max := range []int64{0, 10, 1000} {
+	// max 0: spills at the first file; 8192 (two pages): after ro/a.txt,
+	// b.txt and the links; 1 MiB: never
+	for _, max := range []int64{0, 8192, 1 << 20} {
 		mem, disk := t.TempDir(), t.TempDir()
 		c, err := ExtractMem(context.Background(), bytes.NewReader(data), disk, "", MemOptions{Dir: mem, Max: max})
 		if err != nil {
 			t.Fatalf("max %d: %v", max, err)
 		}
 		inMem := strings.HasPrefix(c.Root, mem+string(filepath.Separator))
-		if inMem != (max == 1000) {
+		if inMem != (max == 1<<20) {
 			t.Errorf("max %d: context at %s (mem %s)", max, c.Root, mem)
 		}
 		if got := describeDigests(c); got != want {
