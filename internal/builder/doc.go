@@ -8,7 +8,9 @@
 //
 //	Build(ctx, contextTar, opts, out)
 //	  parseTags              -t values validated before any work
-//	  buildctx.Extract       context tar -> <TmpDir>/context-*, .dockerignore applied
+//	  buildctx.ExtractMem    context tar -> <MemDir>/context-* (tmpfs; moved to
+//	                         <TmpDir>/context-* past MemMax), .dockerignore applied,
+//	                         every file's digest computed as it is written
 //	  planBuild              parse (escape/syntax directives, heredocs), meta ARGs,
 //	                         --label as LABEL steps on the target, target stage,
 //	                         the stages it needs (FROM <stage>, COPY --from=<stage|index>,
