@@ -24,17 +24,36 @@
 //
 // # Restart
 //
-// Containers keep running if the monitor dies. The next monitor reloads
-// every exit.json as an exited container, and every state.json without one
-// as an orphan: if its init still runs (a pidfd is opened and the pid's
-// start time checked against reuse) it is listed as running, Kill and
-// Delete signal it through the pidfd, and its exit is seen when the pidfd
-// turns readable; its status is then unknown (recorded as exit code 255,
-// UnknownExitCode, as Docker does for a lost shim) unless this monitor
-// happens to be its reaper. An orphan's stdio died with the old monitor:
-// attach streams end at once and nothing more is logged. An orphan that
-// exited meanwhile is recorded with code 255. Its cgroup is removed at
-// exit; other runtime state (runc's) is not.
+// Containers keep running if the monitor dies. berthd's client (Ensure)
+// starts a new monitor when a request finds the socket dead (berthd's
+// exit watchers poll it, so within ~0.1-5 s of the death), and a berthd
+// that starts runs Ensure too. The next monitor reloads every exit.json
+// as an exited container, and every state.json without one as an
+// orphan. If its init still runs (a pidfd is opened and the pid's start
+// time checked against reuse) it is listed as running and adopted: the
+// runtime named in state.json rebuilds its task (runtime.Adopter; berth's
+// runtime from the pidfd, the init's /proc cgroup and the seccomp
+// program kept in task/, runc from task/init.pid and its --root state),
+// so exec, kill (--all), OOM state and delete work as for a container
+// this monitor created. Without a task (a record without "runtime", a
+// runtime that cannot adopt) Kill and Delete signal it through the pidfd
+// and exec is NotImplemented. An orphan's stdio died with the old
+// monitor (its pty master too): attach streams end at once and nothing
+// more is logged; exec'd processes get new stdio as usual.
+//
+// The new monitor is not an adopted init's parent (it was reparented to
+// init or the nearest subreaper), so it cannot wait for it. Its exit is
+// seen when the pidfd turns readable, and its status is read from the
+// kernel's taskstats exit record (see exitWatch in taskstats.go: a
+// generic netlink socket, open only while adopted inits run, that gets a
+// record of every task exiting on the host, exit code included, before
+// the exit reaches the pidfd). Where taskstats is unavailable (no
+// CAP_NET_ADMIN, a monitor outside the initial user, pid or network
+// namespace) or a record was lost, the status is 137 if this monitor sent
+// the init SIGKILL, else unknown: 255 (UnknownExitCode, as Docker records
+// for a lost shim). If this monitor happens to be its reaper the reaped
+// status wins. An orphan that exited while no monitor ran is recorded
+// with 255. docker wait and restart policies see these statuses.
 //
 // # Files
 //
@@ -43,10 +62,15 @@
 //	  monitor.pid               pid of the monitor, flock'd while it runs
 //	  monitor.log               the monitor's log (and its stderr)
 //	  containers/<id>/          OCI bundle (config.json), written by berthd
-//	    task/                   runtime.CreateOpts.StateDir, removed by Task.Delete
+//	    task/                   runtime.CreateOpts.StateDir, removed by Task.Delete;
+//	                            also runtime.AdoptOpts.StateDir (berth: seccomp.bpf;
+//	                            runc: init.pid)
 //	    state.json              written at create and start (temp file, fsync, rename):
 //	                            {"id":"<id>","pid":1234,"pidStartTime":5678,
-//	                             "bundle":"...","started":true}
+//	                             "bundle":"...","started":true,
+//	                             "runtime":"berth"|"/usr/sbin/runc","runtimeArgs":[...]}
+//	                            (runtime: the CreateRequest's, "berth" for ""; what a
+//	                            later monitor adopts the task with)
 //	    exit.json               written (temp file, fsync, rename) when the init is reaped:
 //	                            {"id":"<id>","pid":1234,"exitCode":137,"oomKilled":false,
 //	                             "exitedAt":"2026-11-27T10:00:00.123456789Z"}
@@ -90,8 +114,9 @@
 // output is not logged and nothing of it is written to disk: berthd keeps
 // the exec records, the monitor only the running processes and their
 // exits until ExecWait. It dies with its container (pid namespace). Exec
-// into a container adopted after a monitor restart (an orphan, no task)
-// is NotImplemented; a berthd restart does not matter.
+// into a container adopted after a monitor restart works through its
+// rebuilt task (see Restart; NotImplemented only for an orphan without
+// one); a berthd restart does not matter.
 //
 // # Attach streams
 //
