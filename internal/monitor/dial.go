@@ -31,6 +31,7 @@ type client struct {
 	// for Dial's. spawnMu makes concurrent requests start one.
 	spawn   func(ctx context.Context) error
 	spawnMu sync.Mutex
+	closed  bool // under spawnMu: a closed client starts no monitor
 }
 
 // Dial connects to the monitor serving execRoot. It fails with an
@@ -77,8 +78,8 @@ func (c *client) dial(ctx context.Context) (net.Conn, error) {
 	}
 	c.spawnMu.Lock()
 	defer c.spawnMu.Unlock()
-	if conn, err := d.DialContext(ctx, "unix", c.sock); err == nil {
-		return conn, nil // another request started it
+	if conn, err := d.DialContext(ctx, "unix", c.sock); err == nil || c.closed {
+		return conn, err // another request started it, or we may not
 	}
 	if err := c.spawn(ctx); err != nil {
 		return nil, err
@@ -293,6 +294,9 @@ func (c *client) Delete(ctx context.Context, id string) error {
 }
 
 func (c *client) Close() error {
+	c.spawnMu.Lock()
+	c.closed = true
+	c.spawnMu.Unlock()
 	c.hc.CloseIdleConnections()
 	return nil
 }
