@@ -164,8 +164,8 @@ func checkAdopted(t *testing.T, d *Daemon, ctr string) {
 
 // TestMonitorRestartExec: containers whose monitor was SIGKILLed are
 // adopted by the next one with everything working: exec (plain, -t, -it),
-// top, stats, pause, stop with the container's own exit code, wait,
-// restart policies and restart; for berth's runtime and runc.
+// top, stats, pause, logging, stop with the container's own exit code,
+// wait, restart policies and restart; for berth's runtime and runc.
 func TestMonitorRestartExec(t *testing.T) {
 	d := StartDaemon(t)
 	d.ImportBusybox()
@@ -215,6 +215,10 @@ func TestMonitorRestartExec(t *testing.T) {
 			for _, n := range []string{"plain", "tty", "trap"} {
 				checkAdopted(t, d, n+"-"+sfx)
 			}
+			// The new monitor reads the init's stdout pipe again: the
+			// log goes on.
+			d.MustDocker("exec", "plain-"+sfx, "sh", "-c", "echo resumed > /proc/1/fd/1")
+			waitFor(t, func() bool { return strings.Contains(d.MustDocker("logs", "plain-"+sfx), "resumed") })
 			// docker wait: the exit status of an init whose parent is
 			// gone.
 			waitc := make(chan Result, 1)

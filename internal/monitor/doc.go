@@ -37,9 +37,15 @@
 // so exec, kill (--all), OOM state and delete work as for a container
 // this monitor created. Without a task (a record without "runtime", a
 // runtime that cannot adopt) Kill and Delete signal it through the pidfd
-// and exec is NotImplemented. An orphan's stdio died with the old
-// monitor (its pty master too): attach streams end at once and nothing
-// more is logged; exec'd processes get new stdio as usual.
+// and exec is NotImplemented. Its output is resumed (reopenStdio): the
+// pipes that are the init's stdout and stderr (and stdin with OpenStdin)
+// are opened again through /proc/<pid>/fd and pumped into the log (the
+// record keeps its path and rotation) and to attach clients as before.
+// What it wrote while no monitor held the read ends failed (EPIPE, or it
+// died of SIGPIPE: an exit recorded as 141). A terminal's pty master died
+// with the old monitor and cannot be reopened: attach streams of such an
+// orphan end at once and nothing more is logged. Exec'd processes get new
+// stdio as usual.
 //
 // The new monitor is not an adopted init's parent (it was reparented to
 // init or the nearest subreaper), so it cannot wait for it. Its exit is
@@ -68,9 +74,12 @@
 //	    state.json              written at create and start (temp file, fsync, rename):
 //	                            {"id":"<id>","pid":1234,"pidStartTime":5678,
 //	                             "bundle":"...","started":true,
-//	                             "runtime":"berth"|"/usr/sbin/runc","runtimeArgs":[...]}
-//	                            (runtime: the CreateRequest's, "berth" for ""; what a
-//	                            later monitor adopts the task with)
+//	                             "runtime":"berth"|"/usr/sbin/runc","runtimeArgs":[...],
+//	                             "terminal":false,"openStdin":false,"stdinOnce":false,
+//	                             "log":{"Path":"...","MaxSize":0,"MaxFiles":1}}
+//	                            (runtime: the CreateRequest's, "berth" for ""; the
+//	                            rest too: what a later monitor adopts the task and
+//	                            resumes the output with)
 //	    exit.json               written (temp file, fsync, rename) when the init is reaped:
 //	                            {"id":"<id>","pid":1234,"exitCode":137,"oomKilled":false,
 //	                             "exitedAt":"2026-11-27T10:00:00.123456789Z"}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/cgroups"
+	"github.com/berth-dev/berth/internal/containerlog"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/reaper"
 )
@@ -45,12 +47,22 @@ type stateRecord struct {
 	// Runtime (written before they were kept) is adopted without a task.
 	Runtime     string   `json:"runtime,omitempty"`
 	RuntimeArgs []string `json:"runtimeArgs,omitempty"`
+	// The stdio and log of the CreateRequest, with which a later monitor
+	// resumes an adopted container's output (see reopenStdio).
+	Terminal  bool       `json:"terminal,omitempty"`
+	OpenStdin bool       `json:"openStdin,omitempty"`
+	StdinOnce bool       `json:"stdinOnce,omitempty"`
+	Log       *LogConfig `json:"log,omitempty"`
 }
 
 func (c *container) writeState() error {
 	c.mu.Lock()
 	rec := stateRecord{ID: c.id, Pid: c.pid, PidTime: c.pidTime, Bundle: c.req.Bundle, Started: c.started,
-		Runtime: cmp.Or(c.req.Runtime, builtinRuntime), RuntimeArgs: c.req.RuntimeArgs}
+		Runtime: cmp.Or(c.req.Runtime, builtinRuntime), RuntimeArgs: c.req.RuntimeArgs,
+		Terminal: c.req.Terminal, OpenStdin: c.req.OpenStdin, StdinOnce: c.req.StdinOnce}
+	if c.req.Log.Path != "" {
+		rec.Log = &c.req.Log
+	}
 	c.mu.Unlock()
 	return writeJSONFile(filepath.Join(c.s.containerDir(c.id), stateFile), rec)
 }
@@ -103,9 +115,11 @@ func (s *server) recover() {
 			continue
 		}
 		c.pid, c.pidTime, c.started, c.orphan = st.Pid, st.PidTime, st.Started, true
-		c.req = CreateRequest{ID: id, Bundle: st.Bundle, Runtime: st.Runtime, RuntimeArgs: st.RuntimeArgs}
-		c.ready, c.outputEnded, c.pumping = true, true, 0
-		close(c.outDone) // its stdio died with the earlier monitor
+		c.req = CreateRequest{ID: id, Bundle: st.Bundle, Runtime: st.Runtime, RuntimeArgs: st.RuntimeArgs,
+			Terminal: st.Terminal, OpenStdin: st.OpenStdin, StdinOnce: st.StdinOnce}
+		if st.Log != nil {
+			c.req.Log = *st.Log
+		}
 		s.containers[id] = c
 		// Watched before the pid is checked: an exit after the check
 		// is then recorded.
@@ -114,14 +128,91 @@ func (s *server) recover() {
 			c.pidfd = pidfd
 			s.byPid[c.pid] = c // if we are its reaper after all, the real status wins
 			c.adopt(st)
-			s.log.Info("adopted orphan", "id", id, "pid", c.pid, "task", c.task != nil)
+			resumed := c.reopenStdio()
+			if resumed {
+				c.startPumps()
+			} else {
+				c.noStdio()
+			}
+			s.log.Info("adopted orphan", "id", id, "pid", c.pid, "task", c.task != nil, "output", resumed)
 			go c.watchOrphan()
 		} else {
+			c.noStdio()
 			s.unwatchExit(c.pid)
 			s.log.Info("orphan is gone", "id", id, "pid", c.pid)
 			go c.exited(reaper.Exit{Pid: c.pid, Status: UnknownExitCode, At: time.Now()})
 		}
 	}
+}
+
+// noStdio marks an adopted container's output as ended: its stdio died
+// with the earlier monitor.
+func (c *container) noStdio() {
+	c.ready, c.outputEnded, c.pumping = true, true, 0
+	close(c.outDone)
+}
+
+// reopenStdio resumes an adopted container's output: the pipes that were
+// the init's stdout and stderr (and stdin, with OpenStdin) are opened
+// again through /proc/<pid>/fd, as a FIFO is, and the log is reopened for
+// appending. Output written while no monitor held the pipes' read ends
+// was refused (EPIPE, or the writer died of SIGPIPE). A terminal's master
+// cannot be reopened: false then, as when the init's fds are no pipes
+// any more.
+func (c *container) reopenStdio() bool {
+	if c.req.Terminal {
+		return false
+	}
+	var outs []*os.File
+	var inos []uint64
+	fail := func(err error) bool {
+		for _, f := range outs {
+			f.Close()
+		}
+		c.s.log.Warn("adopt: output not resumed", "id", c.id, "err", err)
+		return false
+	}
+	for _, fd := range []int{1, 2} {
+		f, ino, err := openPipeOf(c.pid, fd, unix.O_RDONLY)
+		if err != nil {
+			return fail(err)
+		}
+		if slices.Contains(inos, ino) {
+			f.Close() // one pipe for both: pumped once
+			continue
+		}
+		outs, inos = append(outs, f), append(inos, ino)
+	}
+	if c.req.Log.Path != "" {
+		lw, err := containerlog.NewWriter(containerlog.Config{Path: c.req.Log.Path, MaxSize: c.req.Log.MaxSize, MaxFiles: c.req.Log.MaxFiles})
+		if err != nil {
+			return fail(err)
+		}
+		c.logw = lw
+	}
+	if c.req.OpenStdin {
+		if f, _, err := openPipeOf(c.pid, 0, unix.O_WRONLY); err == nil {
+			c.stdin = f
+		}
+	}
+	c.outputs = outs
+	return true
+}
+
+// openPipeOf opens the pipe that is fd of process pid (nonblocking) and
+// returns its inode.
+func openPipeOf(pid, fd, mode int) (*os.File, uint64, error) {
+	p := "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)
+	n, err := unix.Open(p, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(n, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(n)
+		return nil, 0, fmt.Errorf("%s is not a pipe", p)
+	}
+	return os.NewFile(uintptr(n), p), st.Ino, nil
 }
 
 // openVerified returns a pidfd of pid if it still is the process that

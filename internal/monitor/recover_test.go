@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,13 +64,22 @@ func TestMonitorRestartAdoptsOrphans(t *testing.T) {
 	if ex := waitExit(t, b.client, "gone"); ex.Code != UnknownExitCode {
 		t.Errorf("gone exit %+v, want %d", ex, UnknownExitCode)
 	}
-	// Attaching to an orphan ends at once: its stdio died with monitor a.
+	// The orphan's output is resumed: what its stdout pipe gets now
+	// reaches an attached client.
 	conn, err := b.client.Attach(ctx, "orphan", AttachOptions{Stdout: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if data := readWithTimeout(t, conn, 5*time.Second); len(data) != 0 {
-		t.Errorf("orphan attach read %q", data)
+	out, err := os.OpenFile("/proc/"+strconv.Itoa(after["orphan"].Pid)+"/fd/1", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.WriteString("resumed\n")
+	out.Close()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	frame := make([]byte, 8+len("resumed\n"))
+	if _, err := io.ReadFull(conn, frame); err != nil || frame[0] != 1 || string(frame[8:]) != "resumed\n" {
+		t.Errorf("orphan attach read %q, %v; want a stdout frame of %q", frame, err, "resumed\n")
 	}
 	conn.Close()
 	// Signals reach it; being its reaper too, b gets the real status.

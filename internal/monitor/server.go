@@ -130,9 +130,23 @@ func Serve(ctx context.Context, cfg Config) error {
 		hs.Close()
 		<-errc
 		os.Remove(sock)
+		s.dropStdio()
 		return nil
 	case err := <-errc:
 		return fmt.Errorf("monitor: serve: %w", err)
+	}
+}
+
+// dropStdio closes the containers' output pipes as the monitor's exit
+// would, so that a next monitor (in this process, in tests) is their only
+// reader.
+func (s *server) dropStdio() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.containers {
+		for _, f := range c.outputs {
+			f.Close()
+		}
 	}
 }
 
