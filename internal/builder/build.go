@@ -95,6 +95,7 @@ func (bd *build) release() {
 }
 
 func (bd *build) printStep(text string) {
+	bd.out.hold() // until the step needs work (see progress)
 	bd.step++
 	bd.out.printf("Step %d/%d : %s\n", bd.step, bd.plan.steps, text)
 }

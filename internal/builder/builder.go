@@ -79,6 +79,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	pr := &progress{out: out, quiet: opts.Quiet}
 	defer func() {
 		if err != nil {
+			pr.flush()
 			pr.flushHeld()
 		}
 	}()
@@ -123,6 +124,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 		bd.removeMade(ctx)
 		return "", err
 	}
+	pr.flush() // before the aux message
 	if err := out.Aux(string(id)); err != nil {
 		return "", err
 	}

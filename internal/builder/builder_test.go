@@ -213,6 +213,39 @@ func TestMemDir(t *testing.T) {
 	}
 }
 
+// A step's lines wait until it needs work: a fully cached rebuild goes
+// out as one message before the aux ID, while a step that runs shows
+// its "Step" line before its command's output.
+func TestOutputBatchesCachedSteps(t *testing.T) {
+	h := newHarness(t)
+	files := df("FROM busybox", "ENV A=1", "RUN echo ran-it", "LABEL l=1")
+	run := func() []string {
+		out := &recOutput{}
+		if _, err := h.b.Build(context.Background(), contextTar(t, files), Options{}, out); err != nil {
+			t.Fatal(err)
+		}
+		return out.msgs
+	}
+	msgs := run()
+	step, ran := -1, -1
+	for i, m := range msgs {
+		if strings.Contains(m, "Step 3/4 : RUN echo ran-it") {
+			step = i
+		}
+		if m == "ran-it\n" {
+			ran = i
+		}
+	}
+	if step < 0 || ran <= step {
+		t.Errorf("the RUN's output (message %d) did not follow its step line (%d): %q", ran, step, msgs)
+	}
+	msgs = run()
+	if len(msgs) != 3 || strings.Count(msgs[0], "Using cache") != 3 || !strings.HasPrefix(msgs[1], "aux:") ||
+		!strings.HasPrefix(msgs[2], "Successfully built") {
+		t.Errorf("cached rebuild messages: %q", msgs)
+	}
+}
+
 func TestRunStderrInRed(t *testing.T) {
 	h := newHarness(t)
 	_, out := h.mustBuild(df("FROM busybox", "RUN echo out; warn err"), Options{})

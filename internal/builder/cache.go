@@ -66,7 +66,12 @@ func (p *prober) sources(ctx context.Context) []*image.Image {
 // probe looks key up; on a hit it moves st to the cached image and
 // prints dockerd's " ---> Using cache". The first miss in a stage ends
 // lookups for the rest of it: everything after builds anew.
-func (p *prober) probe(ctx context.Context, out *progress, st *stage, key, createdBy string) (bool, error) {
+func (p *prober) probe(ctx context.Context, out *progress, st *stage, key, createdBy string) (hit bool, _ error) {
+	defer func() {
+		if !hit {
+			out.flush() // the step has work to do: show it now
+		}
+	}()
 	if p.noCache || st.busted {
 		return false, nil
 	}

@@ -416,12 +416,27 @@ func (c *fakeCache) Put(ctx context.Context, key string, id image.ID, e CacheEnt
 
 // recOutput records the stream.
 type recOutput struct {
+	mu   sync.Mutex
 	buf  strings.Builder
 	auxs []string
+	msgs []string // each call: its text, or "aux:<id>"
 }
 
-func (o *recOutput) Stream(s string) error { o.buf.WriteString(s); return nil }
-func (o *recOutput) Aux(id string) error   { o.auxs = append(o.auxs, id); return nil }
+func (o *recOutput) Stream(s string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf.WriteString(s)
+	o.msgs = append(o.msgs, s)
+	return nil
+}
+
+func (o *recOutput) Aux(id string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.auxs = append(o.auxs, id)
+	o.msgs = append(o.msgs, "aux:"+id)
+	return nil
+}
 
 // contextTar makes a build context tar from files (path -> content;
 // a trailing "/" makes a directory).

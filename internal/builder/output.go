@@ -11,12 +11,19 @@ import (
 // failed one flushes what it held so the user sees where it broke (as
 // dockerd's notVerboseBuffer does). It is safe for concurrent use: a
 // backend may copy a RUN's stdout and stderr from two goroutines.
+//
+// Between hold and flush, lines wait in memory too: a step holds its
+// lines until it turns out to need work (a cache miss flushes), so a
+// cached rebuild's steps go out as one message, not three per step,
+// while a RUN's output still streams as it comes.
 type progress struct {
-	mu    sync.Mutex
-	out   Output
-	quiet bool
-	held  strings.Builder
-	err   error // the first write error (the client went away)
+	mu      sync.Mutex
+	out     Output
+	quiet   bool
+	held    strings.Builder
+	err     error // the first write error (the client went away)
+	batch   bool  // hold was called and flush not yet
+	pending strings.Builder
 }
 
 func (p *progress) stream(s string) {
@@ -29,7 +36,29 @@ func (p *progress) stream(s string) {
 		p.held.WriteString(s)
 		return
 	}
+	if p.batch {
+		p.pending.WriteString(s)
+		return
+	}
 	p.err = p.out.Stream(s)
+}
+
+// hold keeps lines back until flush.
+func (p *progress) hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batch = true
+}
+
+// flush sends what hold kept, and lines go out as they come again.
+func (p *progress) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batch = false
+	if p.pending.Len() > 0 && p.err == nil {
+		p.err = p.out.Stream(p.pending.String())
+	}
+	p.pending.Reset()
 }
 
 func (p *progress) printf(format string, args ...any) { p.stream(fmt.Sprintf(format, args...)) }
