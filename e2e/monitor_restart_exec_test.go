@@ -327,3 +327,22 @@ func TestMonitorRestartExecLatency(t *testing.T) {
 	}
 	t.Logf("docker exec true, median of 20: adopted %v, normal %v", med(times["adopted"]), med(times["normal"]))
 }
+
+// TestMonitorRestartNetNS: a daemon (and so its monitor) in a network
+// namespace of its own, containers on the default bridge: adopted after a
+// monitor SIGKILL, exec works and stop records the container's own exit
+// code (the exit record comes from the initial namespace's taskstats).
+func TestMonitorRestartNetNS(t *testing.T) {
+	d := StartDaemonNetNS(t)
+	d.ImportBusybox()
+	d.MustDocker("run", "-d", "--name", "trap", "busybox", "sh", "-c", `trap "exit 42" TERM; while :; do sleep 0.1; done`)
+	old := d.killMonitor(t)
+	d.waitNewMonitor(t, old)
+	if r := d.Docker("", "exec", "trap", "sh", "-c", "ip -o -4 addr show eth0 | grep -c inet"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "1" {
+		t.Errorf("exec in the adopted container's network: %s", r)
+	}
+	d.MustDocker("stop", "-t", "5", "trap")
+	if s := d.MustDocker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "trap"); s != "exited 42" {
+		t.Errorf("trap after stop: %s, want exited 42", s)
+	}
+}

@@ -53,11 +53,12 @@
 // kernel's taskstats exit record (see exitWatch in taskstats.go: a
 // generic netlink socket, open only while adopted inits run, that gets a
 // record of every task exiting on the host, exit code included, before
-// the exit reaches the pidfd). Where taskstats is unavailable (no
-// CAP_NET_ADMIN, a monitor outside the initial user, pid or network
-// namespace) or a record was lost, the status is 137 if this monitor sent
-// the init SIGKILL, else unknown: 255 (UnknownExitCode, as Docker records
-// for a lost shim). If this monitor happens to be its reaper the reaped
+// the exit reaches the pidfd; made in the initial network namespace, the
+// only one records go to, when the monitor runs in another). Where
+// taskstats is unavailable (no CAP_NET_ADMIN, a monitor outside the
+// initial user or pid namespace) or a record was lost, the status is 137
+// if this monitor sent the init SIGKILL, else unknown: 255
+// (UnknownExitCode, as Docker records for a lost shim). If this monitor happens to be its reaper the reaped
 // status wins. An orphan that exited while no monitor ran is recorded
 // with 255. docker wait and restart policies see these statuses.
 //

@@ -23,8 +23,9 @@ import (
 // the parent or through a pidfd; so by the time an adopted init's pidfd
 // turns readable its record is on the socket (or being read). Registering
 // needs CAP_NET_ADMIN and the initial user, pid and network namespaces (the
-// family is not per network namespace): elsewhere newExitWatch fails and
-// adopted exits stay unknown (UnknownExitCode). The socket receives every
+// family is not per network namespace; a monitor in another one makes the
+// socket from a thread that joined init's): elsewhere newExitWatch fails
+// and adopted exits stay unknown (UnknownExitCode). The socket receives every
 // exit on the host, so it is open only while adopted inits run. Records
 // lost to a full socket buffer (ENOBUFS) leave those exits unknown too.
 type exitWatch struct {
@@ -39,9 +40,19 @@ type exitWatch struct {
 var exitCodeOffset = int(unsafe.Offsetof(unix.Taskstats{}.Ac_exitcode))
 
 func newExitWatch() (*exitWatch, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	var fd int
+	var family uint16
+	var err error
+	if ns := initNetNS(); ns != "" {
+		// A monitor in a network namespace of its own (a daemon run so):
+		// the kernel sends exit records only to listeners in the initial
+		// one, where a socket can be made from a thread that joined it.
+		fd, family, err = taskstatsSocketIn(ns)
+	} else {
+		fd, family, err = taskstatsSocket()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("taskstats: socket: %w", err)
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -49,18 +60,7 @@ func newExitWatch() (*exitWatch, error) {
 			unix.Close(fd)
 		}
 	}()
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("taskstats: bind: %w", err)
-	}
-	// Every exit on the host lands here; room for bursts.
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
 	w := &exitWatch{pids: map[int]chan int{}}
-
-	family, err := genlFamily(fd, unix.TASKSTATS_GENL_NAME)
-	if err != nil {
-		return nil, err
-	}
 	cpus := "0-" + strconv.Itoa(goruntime.NumCPU()-1)
 	if b, err := os.ReadFile("/sys/devices/system/cpu/possible"); err == nil {
 		cpus = strings.TrimSpace(string(b))
@@ -93,6 +93,71 @@ func newExitWatch() (*exitWatch, error) {
 	ok = true
 	go w.read()
 	return w, nil
+}
+
+// taskstatsSocket opens a generic netlink socket and resolves the
+// TASKSTATS family on it (ENOENT: not in this network namespace).
+func taskstatsSocket() (fd int, family uint16, err error) {
+	fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	if err != nil {
+		return -1, 0, fmt.Errorf("taskstats: socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return -1, 0, fmt.Errorf("taskstats: bind: %w", err)
+	}
+	// Every exit on the host lands here; room for bursts.
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
+	if family, err = genlFamily(fd, unix.TASKSTATS_GENL_NAME); err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
+	return fd, family, nil
+}
+
+// initNetNS is the path of the initial network namespace when it is not
+// this process's, else "". Kernel threads live in it: kthreadd (pid 2)
+// where the pid namespace is the initial one, else init's.
+func initNetNS() string {
+	path := "/proc/1/ns/net"
+	if b, err := os.ReadFile("/proc/2/comm"); err == nil && strings.TrimSpace(string(b)) == "kthreadd" {
+		path = "/proc/2/ns/net"
+	}
+	var theirs, ours unix.Stat_t
+	if unix.Stat(path, &theirs) != nil || unix.Stat("/proc/self/ns/net", &ours) != nil ||
+		theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
+		return ""
+	}
+	return path
+}
+
+// taskstatsSocketIn is taskstatsSocket in the network namespace at path,
+// made on a thread that joins it and is thrown away after (a socket
+// stays in the namespace it was made in).
+func taskstatsSocketIn(path string) (fd int, family uint16, err error) {
+	type result struct {
+		fd     int
+		family uint16
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread dies with us
+		ns, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Setns(ns, unix.CLONE_NEWNET)
+			unix.Close(ns)
+		}
+		if err != nil {
+			ch <- result{-1, 0, fmt.Errorf("taskstats: join %s: %w", path, err)}
+			return
+		}
+		fd, family, err := taskstatsSocket()
+		ch <- result{fd, family, err}
+	}()
+	r := <-ch
+	return r.fd, r.family, r.err
 }
 
 // watch starts collecting pid's exit.
