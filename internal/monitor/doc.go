@@ -58,9 +58,10 @@
 // taskstats is unavailable (no CAP_NET_ADMIN, a monitor outside the
 // initial user or pid namespace) or a record was lost, the status is 137
 // if this monitor sent the init SIGKILL, else unknown: 255
-// (UnknownExitCode, as Docker records for a lost shim). If this monitor happens to be its reaper the reaped
-// status wins. An orphan that exited while no monitor ran is recorded
-// with 255. docker wait and restart policies see these statuses.
+// (UnknownExitCode, as Docker records for a lost shim). If this monitor
+// happens to be its reaper the reaped status wins. An orphan that exited
+// while no monitor ran is recorded with 255. docker wait and restart
+// policies see these statuses.
 //
 // # Files
 //
