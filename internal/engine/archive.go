@@ -105,45 +105,52 @@ func statIn(rootfs string, c *container.Container, cp containerPath, p string) (
 
 // StatPath stats a path in the container (docker cp's HEAD).
 func (e *Engine) StatPath(ctx context.Context, ref, p string) (st ctypes.PathStat, err error) {
-	err = e.withRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
-		cp, err := resolveContainerPath(rootfs, p)
-		if err != nil {
+	err = e.withContainerFS(ctx, ref, false, func(c *container.Container, v *containerFS) error {
+		return v.do(func() error {
+			cp, err := resolveContainerPath(v.rootfs, p)
+			if err != nil {
+				return err
+			}
+			st, err = statIn(v.rootfs, c, cp, p)
 			return err
-		}
-		st, err = statIn(rootfs, c, cp, p)
-		return err
+		})
 	})
 	return st, err
 }
 
 // ArchivePath writes a path of the container as a tar (docker cp out).
 func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctypes.PathStat), w io.Writer) error {
-	return e.withFrozenRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
-		cp, err := resolveContainerPath(rootfs, p)
-		if err != nil {
+	return e.withContainerFS(ctx, ref, true, func(c *container.Container, v *containerFS) error {
+		rootfs := v.rootfs
+		var src string
+		var st ctypes.PathStat
+		if err := v.do(func() error {
+			cp, err := resolveContainerPath(rootfs, p)
+			if err != nil {
+				return err
+			}
+			if st, err = statIn(rootfs, c, cp, p); err != nil {
+				return err
+			}
+			src = cp.resolved
+			if st.Mode.IsDir() {
+				// A directory named through a symlink or a trailing "/"
+				// is read where it resolves, in scope.
+				src, err = securejoin.SecureJoin(rootfs, cp.abs)
+			}
 			return err
-		}
-		st, err := statIn(rootfs, c, cp, p)
-		if err != nil {
+		}); err != nil {
 			return err
 		}
 		stat(st)
-		src := cp.resolved
-		if st.Mode.IsDir() {
-			// A directory named through a symlink or a trailing "/" is
-			// read where it resolves, in scope.
-			if src, err = securejoin.SecureJoin(rootfs, cp.abs); err != nil {
-				return err
-			}
-		}
-		name := filepath.Base(cp.abs)
-		if strings.HasSuffix(cp.abs, "/.") {
+		abs := filepath.Join("/", p)
+		name := filepath.Base(abs)
+		if strings.HasSuffix(p, "/.") || abs == "/" {
 			name = "."
 		}
-		if cp.abs == "/" {
-			name = "."
+		write := func(w io.Writer) error {
+			return v.do(func() error { return archive.WriteTarRebased(ctx, w, rootfs, src, name) })
 		}
-		write := func(w io.Writer) error { return archive.WriteTarRebased(ctx, w, rootfs, src, name) }
 		if m := e.remapIDs(ctx, c); !m.Empty() {
 			// Files show the host IDs of a remapped container's root
 			// here; the tar says what the container sees.
@@ -161,26 +168,11 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string, stat func(ctype
 // ExtractToDir unpacks a tar into a directory of the container (docker
 // cp in). Entries are resolved inside that directory, so neither "../"
 // names nor symlinks (in the tar or in the container) can write outside
-// the container's root.
+// the container's root. A directory under a read-only mount is refused
+// as dockerd refuses it; one under a writable mount is accepted even in
+// a --read-only container.
 func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts containers.ExtractOptions, r io.Reader) error {
-	return e.withFrozenRootfs(ctx, ref, func(c *container.Container, rootfs string) error {
-		if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
-			return errdefs.Forbiddenf("container rootfs is marked read-only")
-		}
-		dir, err := securejoin.SecureJoin(rootfs, filepath.Join("/", p))
-		if err != nil {
-			return err
-		}
-		fi, err := os.Stat(dir)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return fileNotFound(p, c)
-			}
-			return err
-		}
-		if !fi.IsDir() {
-			return errdefs.InvalidArgumentf("extraction point is not a directory")
-		}
+	return e.withContainerFS(ctx, ref, true, func(c *container.Container, v *containerFS) error {
 		ao := archive.Options{Whiteouts: archive.WhiteoutNone, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
 		m := e.remapIDs(ctx, c)
 		if !opts.CopyUIDGID {
@@ -195,10 +187,49 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, opts container
 			defer rc.Close()
 			r = rc
 		}
-		if _, err := archive.Apply(ctx, dir, r, ao); err != nil {
+		if err := v.do(func() error {
+			dir, err := securejoin.SecureJoin(v.rootfs, filepath.Join("/", p))
+			if err != nil {
+				return err
+			}
+			fi, err := os.Stat(dir)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return fileNotFound(p, c)
+				}
+				return err
+			}
+			if !fi.IsDir() {
+				return errdefs.InvalidArgumentf("extraction point is not a directory")
+			}
+			if err := checkWritable(c, v.rootfs, dir); err != nil {
+				return err
+			}
+			_, err = archive.Apply(ctx, dir, r, ao)
+			return err
+		}); err != nil {
 			return err
 		}
 		e.logEvent(c, eventtypes.ActionExtractToDir, map[string]string{"path": p})
 		return nil
 	})
+}
+
+// checkWritable is dockerd's checkWritablePath for dir, a host path in
+// rootfs: the mount holding it decides, else the rootfs.
+func checkWritable(c *container.Container, rootfs, dir string) error {
+	rel, err := filepath.Rel(rootfs, dir)
+	if err != nil {
+		return err
+	}
+	if mp, ok := mountPointOf(c, filepath.Join("/", rel)); ok {
+		if !mp.RW {
+			return errdefs.Forbiddenf("mounted volume is marked read-only")
+		}
+		return nil
+	}
+	if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
+		return errdefs.Forbiddenf("container rootfs is marked read-only")
+	}
+	return nil
 }
