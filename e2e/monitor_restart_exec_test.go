@@ -152,6 +152,10 @@ func checkAdopted(t *testing.T, d *Daemon, ctr string) {
 	if st := d.MustDocker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", ctr); !strings.HasPrefix(st, ctr+" ") || strings.HasSuffix(st, " 0") {
 		t.Errorf("%s: stats: %q", ctr, st)
 	}
+	d.MustDocker("update", "--cpu-shares", "512", ctr)
+	if s := d.MustDocker("inspect", "-f", "{{.HostConfig.CPUShares}}", ctr); s != "512" {
+		t.Errorf("%s: cpu shares after update: %s", ctr, s)
+	}
 	d.MustDocker("pause", ctr)
 	if s := d.MustDocker("inspect", "-f", "{{.State.Status}}", ctr); s != "paused" {
 		t.Errorf("%s: after pause: %s", ctr, s)
@@ -198,9 +202,11 @@ func TestMonitorRestartExec(t *testing.T) {
 	}
 
 	old := d.killMonitor(t)
+	killed := time.Now()
 	// berthd starts the next monitor when it finds the socket dead (its
 	// exit watchers poll it); no request is needed.
 	d.waitNewMonitor(t, old)
+	t.Logf("new monitor serving %v after the old one died", time.Since(killed).Round(time.Millisecond))
 	for _, n := range names {
 		if s := d.MustDocker("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", n); s != "running "+pids[n] {
 			t.Fatalf("%s after the monitor restart: %s (pid was %s)", n, s, pids[n])
