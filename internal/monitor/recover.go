@@ -84,8 +84,9 @@ func pidStartTime(pid int) (uint64, error) {
 
 // recover restores what an earlier monitor left in <exec-root>: recorded
 // exits as exited containers, and containers it was supervising when it
-// died as orphans (still running: watched through a pidfd, signalled
-// through it; gone: exited with UnknownExitCode).
+// died as orphans (still running: adopted with a rebuilt task where the
+// runtime can, their output resumed, their exit watched through a pidfd
+// and taskstats; gone: exited with UnknownExitCode).
 func (s *server) recover() {
 	dir := filepath.Join(s.cfg.ExecRoot, "containers")
 	ents, err := os.ReadDir(dir)
