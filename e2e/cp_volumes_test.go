@@ -202,6 +202,19 @@ func TestCpVolumes(t *testing.T) {
 		t.Errorf("copied while stopped, read after start: %q", got)
 	}
 
+	// --volumes-from and a volume subpath (vol's sub/, made for the
+	// nested bind) lead to the same volume.
+	d.MustDocker("run", "-d", "--name", "cpfrom", "--volumes-from", "cpv", "--mount", "type=volume,src=vol,dst=/sp,volume-subpath=sub",
+		"busybox", "sleep", "1000")
+	d.MustDocker("cp", src, "cpfrom:/sp/")
+	d.MustDocker("cp", filepath.Join(host, "g"), "cpfrom:/data/")
+	if got := d.MustDocker("run", "--rm", "-v", "vol:/v", "busybox", "cat", "/v/sub/f", "/v/g"); got != "copied-in\nwhile-stopped" {
+		t.Errorf("copies through --volumes-from and a subpath: the volume holds %q", got)
+	}
+	if r := d.Docker("", "cp", "cpfrom:/b/fromhost", "-"); !strings.Contains(r.Stdout, "host-side") {
+		t.Errorf("docker cp out of a bind had through --volumes-from: %v", r)
+	}
+
 	// Never started: the mount point is made, the copy reaches the volume.
 	d.MustDocker("create", "--name", "fresh", "-v", "vol2:/deep/data", "busybox", "true")
 	d.MustDocker("cp", src, "fresh:/deep/data/")
@@ -211,12 +224,20 @@ func TestCpVolumes(t *testing.T) {
 
 	// Nested read-only under writable: a tar reaching into it fails, the
 	// bind source stays empty; --read-only takes writable volumes.
-	d.MustDocker("run", "-d", "--name", "cpro", "--read-only", "-v", "vol3:/n", "-v", robind+":/n/ro:ro", "busybox", "sleep", "1000")
+	// --tmpfs is no mount point to dockerd (--mount type=tmpfs is), both
+	// checked on dockerd 20.10.
+	d.MustDocker("run", "-d", "--name", "cpro", "--read-only", "-v", "vol3:/n", "-v", robind+":/n/ro:ro",
+		"--tmpfs", "/t", "--mount", "type=tmpfs,dst=/mt", "busybox", "sleep", "1000")
 	if r := d.Docker("", "cp", src, "cpro:/n/"); r.Code != 0 {
 		t.Errorf("docker cp into a writable volume of a --read-only container: %v", r)
 	}
-	if r := d.Docker("", "cp", src, "cpro:/"); r.Code == 0 || !strings.Contains(r.Stderr, "container rootfs is marked read-only") {
-		t.Errorf("docker cp into a --read-only rootfs: %v", r)
+	for _, dest := range []string{"/", "/t/"} {
+		if r := d.Docker("", "cp", src, "cpro:"+dest); r.Code == 0 || !strings.Contains(r.Stderr, "container rootfs is marked read-only") {
+			t.Errorf("docker cp into %s of a --read-only rootfs: %v", dest, r)
+		}
+	}
+	if r := d.Docker("", "cp", src, "cpro:/mt/"); r.Code != 0 {
+		t.Errorf("docker cp into a --mount tmpfs of a --read-only container: %v", r)
 	}
 	req, _ := http.NewRequest(http.MethodPut, "http://berth/containers/cpro/archive?path=/n",
 		strings.NewReader(tarOf(t, map[string]string{"ro/x": "escape\n"})))
@@ -232,7 +253,7 @@ func TestCpVolumes(t *testing.T) {
 	if ents, _ := os.ReadDir(robind); len(ents) != 0 {
 		t.Errorf("a copy wrote into the nested read-only bind's source: %v", ents)
 	}
-	d.MustDocker("rm", "-f", "cpv", "cpro", "fresh")
+	d.MustDocker("rm", "-f", "cpv", "cpro", "fresh", "cpfrom")
 	noLeakedMounts(t, d, "at the end")
 }
 

@@ -69,13 +69,14 @@ func viewMounts(c *container.Container) []viewMount {
 }
 
 // mountPointOf returns the container's mount point that holds the
-// container path p (the deepest), if any: dockerd's HasResource.
+// container path p (the deepest), if any: dockerd's HasResource over its
+// MountPoints, which have no --tmpfs entry (--mount type=tmpfs is one).
 func mountPointOf(c *container.Container, p string) (container.MountPoint, bool) {
 	var best container.MountPoint
 	found := false
 	for _, mp := range c.Mounts {
 		dest := filepath.Clean(mp.Destination)
-		if p != dest && !strings.HasPrefix(p, strings.TrimSuffix(dest, "/")+"/") {
+		if p != dest && !strings.HasPrefix(p, strings.TrimSuffix(dest, "/")+"/") || mp.Type == mount.TypeTmpfs && isTmpfsFlag(c, dest) {
 			continue
 		}
 		if !found || len(dest) > len(filepath.Clean(best.Destination)) {
@@ -83,6 +84,18 @@ func mountPointOf(c *container.Container, p string) (container.MountPoint, bool)
 		}
 	}
 	return best, found
+}
+
+func isTmpfsFlag(c *container.Container, dest string) bool {
+	if c.HostConfig == nil {
+		return false
+	}
+	for d := range c.HostConfig.Tmpfs {
+		if filepath.Clean(d) == dest {
+			return true
+		}
+	}
+	return false
 }
 
 // containerFS is a container's rootfs as docker cp sees it: its volumes
