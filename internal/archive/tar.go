@@ -132,12 +132,23 @@ func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
 		}
 		defer f.Close()
 		content = f
+		// In a running container's tree the name may be another file
+		// by now (removed and made again, still empty): the header
+		// says what is read.
+		if cur, err := f.Stat(); err == nil {
+			hdr.Size = cur.Size()
+		}
 	}
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
 	if content != nil {
-		if _, err := io.CopyN(w.tw, content, hdr.Size); err != nil {
+		n, err := io.CopyN(w.tw, content, hdr.Size)
+		if errors.Is(err, io.EOF) {
+			// Truncated while read: padded, so that the tar stays whole.
+			_, err = io.CopyN(w.tw, zeros{}, hdr.Size-n)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 	}
@@ -145,6 +156,13 @@ func (w *tarWriter) entry(p, rel string, fi fs.FileInfo) error {
 		return w.tw.WriteHeader(&tar.Header{Name: rel + "/" + WhiteoutOpaque, Typeflag: tar.TypeReg, Mode: 0o644, ModTime: fi.ModTime(), Format: tar.FormatPAX})
 	}
 	return nil
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // noNames keeps tar.FileInfoHeader from looking owners up in
