@@ -73,8 +73,8 @@
 // crossing. A view costs ~0.6 ms per call (HEAD of a file: 0.2 -> 0.8
 // ms median). A copy in under a read-only mount fails with dockerd's
 // "mounted volume is marked read-only" (the mount holding the resolved
-// directory decides, else --read-only's "container rootfs is marked
-// read-only"); entries a tar places under a nested read-only mount fail
+// directory decides, a --tmpfs being none to dockerd, else --read-only's
+// "container rootfs is marked read-only"); entries a tar places under a nested read-only mount fail
 // on the read-only bind (EROFS).
 //
 // Restart policies (always, unless-stopped, on-failure[:N]) follow
