@@ -277,14 +277,16 @@ func mountTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 }
 
 // withContainerFS is withRootfsOpt with the container's filesystem view
-// (containerFS): the volumes it names are mounted for the call
-// (Volumes.WithMounted: a typed volume of a stopped container is not).
+// (containerFS). Each volume it binds is mounted for the call through
+// Volumes.WithMounted: a typed volume of a stopped container is mounted
+// by nothing else.
 func (e *Engine) withContainerFS(ctx context.Context, ref string, freeze bool, fn func(c *container.Container, v *containerFS) error) error {
 	return e.withRootfsOpt(ctx, ref, freeze, func(c *container.Container, rootfs string) error {
 		ms := viewMounts(c)
 		var mountSources func(i int) error
 		mountSources = func(i int) error {
-			for ; i < len(ms) && ms[i].volume == ""; i++ {
+			for i < len(ms) && ms[i].volume == "" {
+				i++
 			}
 			if i == len(ms) {
 				v, err := openContainerFS(rootfs, ms)
