@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/distribution/reference"
 
@@ -23,10 +24,11 @@ type Config struct {
 	// TmpDir is where build contexts are unpacked (<data-root>/builder/tmp);
 	// a build writes nowhere else.
 	TmpDir string
-	// MemDir, if set (<data-root>/builder/mem), is a tmpfs New mounts
-	// (MemSize bytes, 0 = 256 MiB) and Close unmounts. A build's context
-	// starts there and moves to TmpDir once its files pass MemMax bytes
-	// (0 = 32 MiB); builds beyond MemSize/MemMax at once use TmpDir.
+	// MemDir, if set (<data-root>/builder/mem), is where each build
+	// mounts a tmpfs for its context, unmounted when the build ends. The
+	// context moves to TmpDir once its files pass MemMax bytes (0 = 32
+	// MiB); builds beyond MemSize/MemMax (0 = 256 MiB) at once, or
+	// without the right to mount, use TmpDir only.
 	MemDir  string
 	MemSize int64
 	MemMax  int64
@@ -37,14 +39,15 @@ type Config struct {
 type Builder struct {
 	cfg      Config
 	cleanup  sync.WaitGroup // contexts being removed after their builds
-	memDir   string         // cfg.MemDir once its tmpfs is mounted, else ""
-	memSlots chan struct{}  // one per build with a context in memDir
+	memDir   string         // cfg.MemDir once set up, else ""
+	memSlots chan struct{}  // one per build with a tmpfs in memDir
+	memOff   atomic.Bool    // a mount was refused: no more tries
 }
 
-// New returns a Builder. It empties cfg.TmpDir: contexts left there by
-// builds a crash interrupted (New runs once, before any build); and
-// sets up cfg.MemDir (a failure to, say without the right to mount,
-// only leaves it unused: the error says why).
+// New returns a Builder. It empties cfg.TmpDir and cfg.MemDir of what
+// builds a crash interrupted left (New runs once, before any build). A
+// MemDir it cannot set up is left unused (the error says why; the
+// Builder works).
 func New(cfg Config) (*Builder, error) {
 	if cfg.TmpDir != "" {
 		_ = os.RemoveAll(cfg.TmpDir)

@@ -43,6 +43,7 @@ type fakeBackend struct {
 	calls  map[string]int // method -> count
 	runs   []RunRequest
 	cancel func() // for RUN "cancel"
+	onRun  func(RunRequest)
 }
 
 type fakeImage struct {
@@ -259,6 +260,9 @@ func (f *fakeBackend) CommitConfig(ctx context.Context, req CommitRequest) (imag
 
 func (f *fakeBackend) Run(ctx context.Context, req RunRequest) (string, int, error) {
 	f.called("Run")
+	if f.onRun != nil {
+		f.onRun(req)
+	}
 	f.mu.Lock()
 	f.runs = append(f.runs, req)
 	f.mu.Unlock()

@@ -16,24 +16,17 @@ const (
 	defaultMemMax  = 32 << 20
 )
 
-// setupMemDir makes cfg.MemDir a tmpfs of cfg.MemSize bytes for small
-// contexts: one a crash left is emptied and reused, else a new one is
-// mounted (nosuid, nodev, noexec, 0700). Unpacking there costs no disk
-// inode allocation, which on a busy ext4 costs up to ~1 ms a file and was
-// most of a fully cached rebuild. Without the right to mount, builds
-// unpack in TmpDir only.
+// setupMemDir prepares cfg.MemDir, where each build mounts a tmpfs of
+// its own for its context (memSlot). Unpacking there costs no disk inode
+// allocation, which on a busy ext4 costs up to ~1 ms a file and was most
+// of a fully cached rebuild. What a crash left there (mounted or not) is
+// removed.
 func (b *Builder) setupMemDir() error {
 	dir := b.cfg.MemDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if !isTmpfs(dir) {
-		opts := "mode=0700,size=" + strconv.FormatInt(b.cfg.MemSize, 10)
-		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
-			_ = os.Remove(dir)
-			return &os.PathError{Op: "mount tmpfs", Path: dir, Err: err}
-		}
-	} else if err := emptyDir(dir); err != nil {
+	if err := clearMemDir(dir); err != nil {
 		return err
 	}
 	b.memDir = dir
@@ -41,40 +34,65 @@ func (b *Builder) setupMemDir() error {
 	return nil
 }
 
-func isTmpfs(dir string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(dir, &st) == nil && st.Type == unix.TMPFS_MAGIC
-}
-
-func emptyDir(dir string) error {
+// clearMemDir unmounts and removes whatever is in dir.
+func clearMemDir(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, e := range entries {
-		errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+		p := filepath.Join(dir, e.Name())
+		_ = unix.Unmount(p, unix.MNT_DETACH) // EINVAL: not a mount
+		errs = append(errs, os.RemoveAll(p))
 	}
 	return errors.Join(errs...)
 }
 
-// memSlot takes a share of the tmpfs for one build's context, if one is
-// free; release gives it back (after the context is removed). Shares
-// are MemMax bytes each and never add up to more than the tmpfs holds.
+func isTmpfs(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.TMPFS_MAGIC
+}
+
+// memSlot gives a build a tmpfs of its own under MemDir (nosuid, nodev,
+// noexec, 0700; sized at twice MemMax, the context moving to disk past
+// MemMax), if fewer than MemSize/MemMax builds have one. release
+// unmounts it, freeing its memory at once; it runs after the context is
+// removed. A mount refused (no right to mount) stops further tries.
 func (b *Builder) memSlot() (dir string, release func()) {
-	if b.memDir == "" {
-		return "", func() {}
+	none := func() {}
+	if b.memOff.Load() || b.memDir == "" {
+		return "", none
 	}
 	select {
 	case b.memSlots <- struct{}{}:
-		return b.memDir, func() { <-b.memSlots }
 	default:
-		return "", func() {}
+		return "", none
+	}
+	free := func() { <-b.memSlots }
+	dir, err := os.MkdirTemp(b.memDir, "ctx-")
+	if err != nil {
+		free()
+		return "", none
+	}
+	opts := "mode=0700,size=" + strconv.FormatInt(2*b.cfg.MemMax, 10)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			b.memOff.Store(true)
+		}
+		_ = os.Remove(dir)
+		free()
+		return "", none
+	}
+	return dir, func() {
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+		_ = os.Remove(dir)
+		free()
 	}
 }
 
-// Close waits for finished builds' contexts to be removed and unmounts
-// the tmpfs of MemDir. Builds must have ended.
+// Close waits for finished builds' contexts to be removed and removes
+// MemDir. Builds must have ended.
 func (b *Builder) Close() error {
 	b.cleanup.Wait()
 	if b.memDir == "" {
@@ -82,8 +100,8 @@ func (b *Builder) Close() error {
 	}
 	dir := b.memDir
 	b.memDir = ""
-	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("build: unmount %s: %w", dir, err)
+	if err := clearMemDir(dir); err != nil {
+		return fmt.Errorf("build: %w", err)
 	}
 	return os.Remove(dir)
 }

@@ -201,7 +201,7 @@ func Run(ctx context.Context, cfg *config.Config) (err error) {
 	}
 	images.SetInUse(eng.ImageUser)
 	// The classic builder: RUN steps are engine containers, COPY writes
-	// into work layers; contexts unpack in a tmpfs at
+	// into work layers; contexts unpack in a tmpfs of each build's under
 	// <data-root>/builder/mem, big ones under <data-root>/builder/tmp.
 	classic, berr := builder.New(builder.Config{
 		Backend: engine.NewBuildBackend(eng, images, layers),
