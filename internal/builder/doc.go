@@ -8,7 +8,8 @@
 //
 //	Build(ctx, contextTar, opts, out)
 //	  parseTags              -t values validated before any work
-//	  buildctx.ExtractMem    context tar -> <MemDir>/context-* (tmpfs; moved to
+//	  buildctx.ExtractMem    context tar -> <MemDir>/ctx-*/context-* (the build's own
+//	                         tmpfs, unmounted when it ends; moved to
 //	                         <TmpDir>/context-* past MemMax), .dockerignore applied,
 //	                         every file's digest computed as it is written
 //	  planBuild              parse (escape/syntax directives, heredocs), meta ARGs,
