@@ -227,7 +227,12 @@ func TestNetworkIPv6(t *testing.T) {
 	if out := d.MustDocker("run", "--rm", "--network", "v6a", "busybox", "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"); out != "0" {
 		t.Errorf("disable_ipv6 on an IPv6 interface: %q", out)
 	}
-	links := len(d.links(t))
+	// The --rm runs above may still be removing their veths: what the
+	// failures must not do is add links.
+	before := map[string]bool{}
+	for _, l := range d.links(t) {
+		before[l] = true
+	}
 	for _, c := range []struct {
 		args []string
 		msg  string
@@ -244,8 +249,10 @@ func TestNetworkIPv6(t *testing.T) {
 			t.Errorf("docker %s: want failure with %q, got %s", strings.Join(c.args, " "), c.msg, r)
 		}
 	}
-	if n := len(d.links(t)); n != links {
-		t.Errorf("links after failures: %d, before %d: %v", n, links, d.links(t))
+	for _, l := range d.links(t) {
+		if !before[l] {
+			t.Errorf("a failed command left link %s", l)
+		}
 	}
 
 	// kill -9: the running container keeps its IPv6 port; after removal
@@ -289,13 +296,20 @@ func TestNetworkIPv6Pools(t *testing.T) {
 	if out := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "p1"); out != "10.77.0.0/24 fd00:77:0:1::/64" {
 		t.Fatalf("p1 subnets: %q", out)
 	}
-	links := len(d.links(t))
+	// The --rm runs above may still be removing their veths: what the
+	// failures must not do is add links.
+	before := map[string]bool{}
+	for _, l := range d.links(t) {
+		before[l] = true
+	}
 	r := d.Docker("", "network", "create", "--ipv6", "p2")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network") {
 		t.Fatalf("second v6 network: %s", r)
 	}
-	if n := len(d.links(t)); n != links {
-		t.Errorf("links after the failure: %v", d.links(t))
+	for _, l := range d.links(t) {
+		if !before[l] {
+			t.Errorf("the failure left link %s", l)
+		}
 	}
 	if out := d.MustDocker("network", "ls", "-q", "--filter", "name=p2"); out != "" {
 		t.Errorf("p2 exists: %q", out)
