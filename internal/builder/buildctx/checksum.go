@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -86,24 +85,9 @@ func (s Source) hashTree(h io.Writer, rel, p string, fi fs.FileInfo, buf *[]byte
 	if typ != 'd' {
 		return nil
 	}
-	entries, err := os.ReadDir(p)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		childRel := path.Join(rel, e.Name())
-		if s.excluded != nil && s.excluded(path.Join(s.Rel, childRel)) {
-			continue
-		}
-		ci, err := e.Info()
-		if err != nil {
-			return err
-		}
-		if err := s.hashTree(h, childRel, filepath.Join(p, e.Name()), ci, buf); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.eachChild(rel, p, func(childRel, cp string, ci fs.FileInfo) error {
+		return s.hashTree(h, childRel, cp, ci, buf)
+	})
 }
 
 func (s Source) fileDigest(p string, fi fs.FileInfo, buf *[]byte) (string, error) {

@@ -162,24 +162,9 @@ func (c *copier) copyDirInto(s Source, srcPath, destPath string) error {
 }
 
 func (c *copier) copyChildren(s Source, rel, srcDir, destDir string) error {
-	entries, err := os.ReadDir(srcDir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		childRel := path.Join(rel, e.Name())
-		if s.excluded != nil && s.excluded(path.Join(s.Rel, childRel)) {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		if err := c.copyEntry(s, childRel, filepath.Join(srcDir, e.Name()), fi, filepath.Join(destDir, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.eachChild(rel, srcDir, func(childRel, src string, fi fs.FileInfo) error {
+		return c.copyEntry(s, childRel, src, fi, filepath.Join(destDir, path.Base(childRel)))
+	})
 }
 
 // copyEntry copies one entry (recursively for a directory) to dst,

@@ -37,6 +37,31 @@ func (s Source) name() string {
 	return path.Base(s.Rel)
 }
 
+// eachChild calls fn, in name order, for each entry of the directory
+// dir (the source's rel below it) that .dockerignore keeps, with the
+// entry's rel, path and Lstat info: what hashing and copying a
+// directory source both walk.
+func (s Source) eachChild(rel, dir string, fn func(childRel, p string, fi fs.FileInfo) error) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		childRel := path.Join(rel, e.Name())
+		if s.excluded != nil && s.excluded(path.Join(s.Rel, childRel)) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if err := fn(childRel, filepath.Join(dir, e.Name()), fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Resolve expands one COPY/ADD source (wildcards as filepath.Match,
 // inside root only; symlinks inside root are followed but never out of
 // it). Errors (as dockerd's classic builder words them):
