@@ -472,7 +472,7 @@ func connectEtcFiles(c *container.Container, name string, ip, ip6 netip.Addr) er
 	}
 	hc := c.HostConfig
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
-	resolv := ocispec.ResolvConf(hostResolv, []string{network.ResolverAddr}, hc.DNSSearch, append([]string{"ndots:0"}, hc.DNSOptions...))
+	resolv := ocispec.ResolvConf(hostResolv, []string{network.ResolverAddr}, hc.DNSSearch, append([]string{"ndots:0"}, hc.DNSOptions...), ip6.IsValid())
 	return editFileInPlace(c.ResolvConfPath, func([]byte) []byte { return resolv })
 }
 

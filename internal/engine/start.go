@@ -270,11 +270,12 @@ func writeEtcFiles(c *container.Container, att network.Attached) error {
 		for _, a := range hc.DNS {
 			dns = append(dns, a.String())
 		}
-		resolv = ocispec.ResolvConf(hostResolv, dns, hc.DNSSearch, hc.DNSOptions)
+		resolv = ocispec.ResolvConf(hostResolv, dns, hc.DNSSearch, hc.DNSOptions, att.IP6.IsValid())
 		if att.EmbeddedDNS {
 			// The embedded resolver forwards to the --dns servers or the
-			// host's; dockerd writes ndots:0 the same way.
-			resolv = ocispec.ResolvConf(hostResolv, []string{network.ResolverAddr}, hc.DNSSearch, append([]string{"ndots:0"}, hc.DNSOptions...))
+			// host's (IPv6 ones included, from berthd's namespace);
+			// dockerd writes ndots:0 the same way.
+			resolv = ocispec.ResolvConf(hostResolv, []string{network.ResolverAddr}, hc.DNSSearch, append([]string{"ndots:0"}, hc.DNSOptions...), att.IP6.IsValid())
 		}
 	}
 	for _, f := range []struct {

@@ -56,30 +56,40 @@ func HostsFileWithIP(hostname, domainname string, ip netip.Addr, extra []string)
 }
 
 // DefaultDNS are the nameservers dockerd falls back to when the host's
-// resolv.conf leaves a container with its own network namespace none.
-var DefaultDNS = []string{"8.8.8.8", "8.8.4.4"}
+// resolv.conf leaves a container with its own network namespace none;
+// DefaultDNS6 are added to them for a container with IPv6.
+var (
+	DefaultDNS  = []string{"8.8.8.8", "8.8.4.4"}
+	DefaultDNS6 = []string{"2001:4860:4860::8888", "2001:4860:4860::8844"}
+)
 
 // ResolvConf is the /etc/resolv.conf of a container with a network
-// namespace of its own, derived from the host's (host) as dockerd does:
-// --dns, --dns-search and --dns-option replace the host's nameservers,
-// search domains and options; loopback nameservers (127.0.0.53 and the
-// like), unreachable from the container, are dropped, and so are IPv6
-// ones, as dockerd does for a network without IPv6; when none remain,
-// DefaultDNS is used. A --dns-search of "." means no search domains.
-// (With --network host, dockerd copies the host file as it is.)
-func ResolvConf(host []byte, dns, search, opts []string) []byte {
+// namespace of its own, derived from the host's (host) as dockerd 28
+// does for a network without the embedded resolver (libnetwork's
+// TransformForLegacyNw): --dns, --dns-search and --dns-option replace
+// the host's nameservers, search domains and options, as given; of the
+// host's nameservers, loopback ones (127.0.0.53 and the like),
+// unreachable from the container, are dropped, and so are IPv6 ones
+// unless the container has IPv6 (ipv6); when none remain, DefaultDNS
+// (and DefaultDNS6 with ipv6) are used. A --dns-search of "." means no
+// search domains. (With --network host, dockerd copies the host file as
+// it is.)
+func ResolvConf(host []byte, dns, search, opts []string, ipv6 bool) []byte {
 	hostNS, hostSearch, hostOpts := parseResolvConf(host)
 	ns := dns
 	if len(ns) == 0 {
 		for _, n := range hostNS {
 			a, err := netip.ParseAddr(n)
-			if err == nil && (a.Unmap().IsLoopback() || a.Unmap().Is6()) {
+			if err == nil && (a.Unmap().IsLoopback() || (a.Unmap().Is6() && !ipv6)) {
 				continue
 			}
 			ns = append(ns, n)
 		}
 		if len(ns) == 0 {
 			ns = DefaultDNS
+			if ipv6 {
+				ns = append(append([]string(nil), DefaultDNS...), DefaultDNS6...)
+			}
 		}
 	}
 	if len(search) == 0 {

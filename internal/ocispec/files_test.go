@@ -54,22 +54,31 @@ func TestResolvConf(t *testing.T) {
 		name              string
 		host              string
 		dns, search, opts []string
+		ipv6              bool
 		want              string
 	}{
 		{"systemd stub falls back to Docker's", systemd, nil, nil, nil,
-			"nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch corp.example\noptions edns0 trust-ad\n"},
+			false, "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch corp.example\noptions edns0 trust-ad\n"},
+		{"systemd stub, IPv6 container: IPv6 defaults too", systemd, nil, nil, nil,
+			true, "nameserver 8.8.8.8\nnameserver 8.8.4.4\nnameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844\nsearch corp.example\noptions edns0 trust-ad\n"},
 		{"loopback and IPv6 dropped, rest kept", mixed, nil, nil, nil,
-			"nameserver 192.168.1.1\nsearch home.arpa\noptions ndots:2 timeout:1\n"},
-		{"empty host file", "", nil, nil, nil, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
+			false, "nameserver 192.168.1.1\nsearch home.arpa\noptions ndots:2 timeout:1\n"},
+		{"IPv6 container keeps IPv6 nameservers, not ::1", mixed, nil, nil, nil,
+			true, "nameserver 192.168.1.1\nnameserver 2001:db8::53\nsearch home.arpa\noptions ndots:2 timeout:1\n"},
+		{"only IPv6 nameservers, no IPv6: defaults", "nameserver 2001:db8::53\n", nil, nil, nil,
+			false, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
+		{"empty host file", "", nil, nil, nil, false, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
 		{"--dns --dns-search --dns-option", mixed, []string{"1.1.1.1"}, []string{"a.example", "b.example"}, []string{"rotate"},
-			"nameserver 1.1.1.1\nsearch a.example b.example\noptions rotate\n"},
+			false, "nameserver 1.1.1.1\nsearch a.example b.example\noptions rotate\n"},
+		{"--dns IPv6 is kept as given, IPv6 or not", mixed, []string{"2001:db8::1", "1.1.1.1"}, nil, nil,
+			false, "nameserver 2001:db8::1\nnameserver 1.1.1.1\nsearch home.arpa\noptions ndots:2 timeout:1\n"},
 		{"--dns 127.0.0.1 is the user's choice", systemd, []string{"127.0.0.1"}, nil, nil,
-			"nameserver 127.0.0.1\nsearch corp.example\noptions edns0 trust-ad\n"},
+			false, "nameserver 127.0.0.1\nsearch corp.example\noptions edns0 trust-ad\n"},
 		{"--dns-search . clears", systemd, nil, []string{"."}, nil,
-			"nameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0 trust-ad\n"},
+			false, "nameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0 trust-ad\n"},
 	}
 	for _, tc := range cases {
-		got := string(ResolvConf([]byte(tc.host), tc.dns, tc.search, tc.opts))
+		got := string(ResolvConf([]byte(tc.host), tc.dns, tc.search, tc.opts, tc.ipv6))
 		if got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}

@@ -50,10 +50,11 @@ func FuzzTmpfsOptions(f *testing.F) {
 }
 
 func FuzzResolvConf(f *testing.F) {
-	f.Add("nameserver 127.0.0.53\nsearch a b\noptions ndots:1\n")
-	f.Add("domain x\nnameserver ::1 # c\n")
-	f.Fuzz(func(t *testing.T, host string) {
-		out := string(ResolvConf([]byte(host), nil, nil, nil))
+	f.Add("nameserver 127.0.0.53\nsearch a b\noptions ndots:1\n", false)
+	f.Add("domain x\nnameserver ::1 # c\n", false)
+	f.Add("nameserver 2001:db8::1\n", true)
+	f.Fuzz(func(t *testing.T, host string, ipv6 bool) {
+		out := string(ResolvConf([]byte(host), nil, nil, nil, ipv6))
 		if !strings.HasPrefix(out, "nameserver ") {
 			t.Errorf("no nameserver in %q (from %q)", out, host)
 		}

@@ -80,7 +80,7 @@ func runcRun(t *testing.T, in Input) string {
 	writes := map[string][]byte{
 		in.Files.Hostname:   HostnameFile(in.Config.Hostname),
 		in.Files.Hosts:      HostsFile(in.Config.Hostname, []string{"db:10.1.2.3"}),
-		in.Files.ResolvConf: ResolvConf([]byte("nameserver 127.0.0.53\n"), nil, nil, nil),
+		in.Files.ResolvConf: ResolvConf([]byte("nameserver 127.0.0.53\n"), nil, nil, nil, false),
 	}
 	for p, b := range writes {
 		if err := os.WriteFile(p, b, 0o644); err != nil {

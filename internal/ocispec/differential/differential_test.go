@@ -159,7 +159,7 @@ func run(t *testing.T, rt runtime.Runtime, in ocispec.Input) string {
 	for p, b := range map[string][]byte{
 		in.Files.Hostname:   ocispec.HostnameFile(in.Config.Hostname),
 		in.Files.Hosts:      ocispec.HostsFile(in.Config.Hostname, []string{"db:10.1.2.3"}),
-		in.Files.ResolvConf: ocispec.ResolvConf([]byte("nameserver 127.0.0.53\nsearch example.org\n"), nil, nil, nil),
+		in.Files.ResolvConf: ocispec.ResolvConf([]byte("nameserver 127.0.0.53\nsearch example.org\n"), nil, nil, nil, false),
 	} {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
