@@ -22,20 +22,7 @@ import (
 // process spec's user, env, cwd and terminal, and its own exit code.
 func testExec(t *testing.T, s *suite) {
 	spec := s.spec("sh", "-c", "echo ready; exec sleep 100")
-	c, err := s.create(t, spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		c.task.Kill(context.Background(), unix.SIGKILL, true)
-		c.wait(t)
-		s.delete(t, c)
-	}()
-	ex, ok := c.task.(runtime.Execer)
-	if !ok {
-		t.Skip("the runtime's tasks do not implement runtime.Execer")
-	}
-	startAndWaitReady(t, c)
+	c, ex := s.startForExec(t, spec)
 	proc := func(args ...string) *specs.Process {
 		p := *spec.Process
 		p.Args = args
@@ -141,6 +128,29 @@ func testExec(t *testing.T, s *suite) {
 			t.Errorf("exit %d, console output %q", code, text)
 		}
 	})
+}
+
+// startForExec creates and starts a container from spec, whose process
+// prints "ready" and stays up, for processes to be exec'd in it; the
+// test is skipped if the runtime's tasks lack runtime.Execer. The
+// container is killed and deleted when the test ends.
+func (s *suite) startForExec(t *testing.T, spec *specs.Spec) (*container, runtime.Execer) {
+	t.Helper()
+	c, err := s.create(t, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.task.Kill(context.Background(), unix.SIGKILL, true)
+		c.wait(t)
+		s.delete(t, c)
+	})
+	ex, ok := c.task.(runtime.Execer)
+	if !ok {
+		t.Skip("the runtime's tasks do not implement runtime.Execer")
+	}
+	startAndWaitReady(t, c)
+	return c, ex
 }
 
 // exec starts pr in c with its stdout and stderr collected (stdout is

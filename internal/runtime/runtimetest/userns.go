@@ -12,9 +12,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
-
-	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // The user namespace cases run with container IDs 0-65535 mapped to host
@@ -144,20 +141,7 @@ func testUserNamespaceNetByPath(t *testing.T, s *suite) {
 func testUserNamespaceExec(t *testing.T, s *suite) {
 	spec, rootfs := usernsSpec(t, "sh", "-c", "echo ready; exec sleep 100")
 	spec.Linux.Seccomp = nil
-	c, err := s.create(t, spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		c.task.Kill(context.Background(), unix.SIGKILL, true)
-		c.wait(t)
-		s.delete(t, c)
-	}()
-	ex, ok := c.task.(runtime.Execer)
-	if !ok {
-		t.Skip("the runtime's tasks do not implement runtime.Execer")
-	}
-	startAndWaitReady(t, c)
+	c, ex := s.startForExec(t, spec)
 	pr := *spec.Process
 	pr.Args = []string{"sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/by-exec; grep ^CapEff /proc/self/status; for n in user net mnt; do readlink /proc/self/ns/$n; done"}
 	p, out := s.exec(t, c, ex, &pr)
