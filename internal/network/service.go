@@ -426,16 +426,21 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (id string, err e
 	if len(v4) > 0 {
 		c4 = v4[0]
 	}
-	if err := s.planSubnet(n, c4); err != nil {
+	p4, err := s.planSubnet(c4, false)
+	if err != nil {
 		return "", err
 	}
+	n.Subnet, n.SubnetGiven, n.IPRange, n.Gateway = p4.subnet, p4.given, p4.ipRange, p4.gateway
 	if o.EnableIPv6 {
+		n.EnableIPv6 = true
 		if len(v6) > 0 {
 			c6 = v6[0]
 		}
-		if err := s.planSubnet6(n, c6); err != nil {
+		p6, err := s.planSubnet(c6, true)
+		if err != nil {
 			return "", err
 		}
+		n.Subnet6, n.Subnet6Given, n.IPRange6, n.Gateway6 = p6.subnet, p6.given, p6.ipRange, p6.gateway
 	}
 	if err := ensureBridge(n); err != nil {
 		deleteLink(n.Bridge)
@@ -476,90 +481,63 @@ func (s *Service) enableForwarding(n *Network) error {
 	return nil
 }
 
-// planSubnet validates or picks the network's IPv4 subnet, range and
-// gateway.
-func (s *Service) planSubnet(n *Network, o IPAMConfig) error {
-	taken := s.takenLocked(false, "")
-	if !o.Subnet.IsValid() {
-		if o.IPRange.IsValid() || o.Gateway.IsValid() {
-			return errdefs.InvalidArgumentf("invalid pool request: ip-range and gateway require a subnet")
-		}
-		sub, err := nextSubnet(s.addrPools, false, taken)
-		if err != nil {
-			return err
-		}
-		n.Subnet, n.Gateway = sub, firstHost(sub)
-		return nil
-	}
-	sub := o.Subnet.Masked()
-	if sub.Bits() > 30 {
-		return errdefs.InvalidArgumentf("invalid subnet %s: too small for a bridge network", o.Subnet)
-	}
-	for _, t := range taken {
-		if overlaps(sub, t) {
-			return errdefs.Forbiddenf("invalid pool request: Pool overlaps with other one on this address space")
-		}
-	}
-	n.Subnet, n.SubnetGiven = sub, true
-	if o.IPRange.IsValid() {
-		if o.IPRange.Bits() < sub.Bits() || !sub.Contains(o.IPRange.Addr()) {
-			return errdefs.InvalidArgumentf("invalid ip-range %s: it must be within subnet %s", o.IPRange, sub)
-		}
-		n.IPRange = o.IPRange.Masked()
-	}
-	n.Gateway = firstHost(sub)
-	if o.Gateway.IsValid() {
-		if !sub.Contains(o.Gateway) || o.Gateway == sub.Addr() || o.Gateway == broadcast(sub) {
-			return errdefs.InvalidArgumentf("invalid gateway %s: it must be within subnet %s", o.Gateway, sub)
-		}
-		n.Gateway = o.Gateway
-	}
-	return nil
+// subnetPlan is one address family's subnet, range and gateway as
+// planSubnet validated or picked them.
+type subnetPlan struct {
+	subnet  netip.Prefix
+	given   bool // the subnet came from the request, not the pools
+	ipRange netip.Prefix
+	gateway netip.Addr
 }
 
-// planSubnet6 validates or picks an IPv6 network's subnet, range and
-// gateway.
-func (s *Service) planSubnet6(n *Network, o IPAMConfig) error {
-	n.EnableIPv6 = true
-	taken := s.takenLocked(true, "")
+// planSubnet validates o, or picks a free subnet from the address pools
+// when o names none, for the network's IPv4 (v6 false) or IPv6 side.
+func (s *Service) planSubnet(o IPAMConfig, v6 bool) (subnetPlan, error) {
+	taken := s.takenLocked(v6, "")
 	if !o.Subnet.IsValid() {
-		sub, err := nextSubnet(s.addrPools, true, taken)
-		if err != nil {
-			return err
+		if !v6 && (o.IPRange.IsValid() || o.Gateway.IsValid()) {
+			return subnetPlan{}, errdefs.InvalidArgumentf("invalid pool request: ip-range and gateway require a subnet")
 		}
-		n.Subnet6, n.Gateway6 = sub, firstHost(sub)
-		return nil
+		sub, err := nextSubnet(s.addrPools, v6, taken)
+		if err != nil {
+			return subnetPlan{}, err
+		}
+		return subnetPlan{subnet: sub, gateway: firstHost(sub)}, nil
 	}
 	sub := o.Subnet.Masked()
-	if sub.Bits() > 126 {
-		return errdefs.InvalidArgumentf("invalid subnet %s: too small for a bridge network", o.Subnet)
+	maxBits := 30
+	if v6 {
+		maxBits = 126
+	}
+	if sub.Bits() > maxBits {
+		return subnetPlan{}, errdefs.InvalidArgumentf("invalid subnet %s: too small for a bridge network", o.Subnet)
 	}
 	for _, t := range taken {
 		if overlaps(sub, t) {
-			return errdefs.Forbiddenf("invalid pool request: Pool overlaps with other one on this address space")
+			return subnetPlan{}, errdefs.Forbiddenf("invalid pool request: Pool overlaps with other one on this address space")
 		}
 	}
-	n.Subnet6, n.Subnet6Given = sub, true
+	p := subnetPlan{subnet: sub, given: true, gateway: firstHost(sub)}
 	if o.IPRange.IsValid() {
-		if !o.IPRange.Addr().Is6() {
-			return errdefs.InvalidArgumentf("invalid network config:\ninvalid ip-range %s: parent subnet is an IPv6 block", o.IPRange)
+		if v6 && !o.IPRange.Addr().Is6() {
+			return subnetPlan{}, errdefs.InvalidArgumentf("invalid network config:\ninvalid ip-range %s: parent subnet is an IPv6 block", o.IPRange)
 		}
 		if o.IPRange.Bits() < sub.Bits() || !sub.Contains(o.IPRange.Addr()) {
-			return errdefs.InvalidArgumentf("invalid ip-range %s: it must be within subnet %s", o.IPRange, sub)
+			return subnetPlan{}, errdefs.InvalidArgumentf("invalid ip-range %s: it must be within subnet %s", o.IPRange, sub)
 		}
-		n.IPRange6 = o.IPRange.Masked()
+		p.ipRange = o.IPRange.Masked()
 	}
-	n.Gateway6 = firstHost(sub)
 	if o.Gateway.IsValid() {
-		if !o.Gateway.Is6() {
-			return errdefs.InvalidArgumentf("invalid network config:\ninvalid gateway %s: parent subnet is an IPv6 block", o.Gateway)
+		if v6 && !o.Gateway.Is6() {
+			return subnetPlan{}, errdefs.InvalidArgumentf("invalid network config:\ninvalid gateway %s: parent subnet is an IPv6 block", o.Gateway)
 		}
-		if !sub.Contains(o.Gateway) || o.Gateway == sub.Addr() {
-			return errdefs.InvalidArgumentf("invalid gateway %s: it must be within subnet %s", o.Gateway, sub)
+		// IPv6 has no broadcast address.
+		if !sub.Contains(o.Gateway) || o.Gateway == sub.Addr() || (!v6 && o.Gateway == broadcast(sub)) {
+			return subnetPlan{}, errdefs.InvalidArgumentf("invalid gateway %s: it must be within subnet %s", o.Gateway, sub)
 		}
-		n.Gateway6 = o.Gateway
+		p.gateway = o.Gateway
 	}
-	return nil
+	return p, nil
 }
 
 // Remove deletes a user-defined network without endpoints.
