@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +35,7 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (apiimage.PruneReport
 	}
 	var until time.Time
 	for _, v := range f.Get("until") {
-		t, err := pruneUntil(v, time.Now())
+		t, err := filters.ParseUntil(v, time.Now())
 		if err != nil {
 			return rep, err
 		}
@@ -117,29 +116,6 @@ func anyLabel(fs []string, labels map[string]string) bool {
 		}
 	}
 	return false
-}
-
-// pruneUntil reads an "until" value: a duration before now, an RFC 3339
-// time or date, or a Unix timestamp.
-func pruneUntil(v string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	sec, frac, _ := strings.Cut(v, ".")
-	if s, err := strconv.ParseInt(sec, 10, 64); err == nil {
-		ns := int64(0)
-		if frac != "" {
-			frac = (frac + "000000000")[:9]
-			ns, _ = strconv.ParseInt(frac, 10, 64)
-		}
-		return time.Unix(s, ns), nil
-	}
-	return time.Time{}, errdefs.InvalidArgumentf("failed to parse value as time or duration: %q", v)
 }
 
 var _ images.ArchiveBackend = (*Store)(nil)

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/build"
@@ -18,6 +17,7 @@ import (
 	buildrouter "github.com/berth-dev/berth/internal/apiserver/router/build"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/events"
+	"github.com/berth-dev/berth/internal/filters"
 	"github.com/berth-dev/berth/internal/image"
 )
 
@@ -284,7 +284,7 @@ func newMatcher(opts buildrouter.PruneOptions, now time.Time) (*matcher, error) 
 		if !ok {
 			continue
 		}
-		t, err := parseTime(v, now)
+		t, err := filters.ParseUntil(v, now)
 		if err != nil {
 			return nil, errdefs.InvalidArgumentf("%q filter expects a duration (e.g., '24h') or a timestamp: %v", key, err)
 		}
@@ -354,29 +354,4 @@ func (m *matcher) match(e entry, parents []string, shared bool) bool {
 		}
 	}
 	return true
-}
-
-// parseTime reads an until value: a duration before now, an RFC 3339
-// time or date, or a Unix timestamp with an optional fraction.
-func parseTime(v string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	sec, frac, _ := strings.Cut(v, ".")
-	if n, err := strconv.ParseInt(sec, 10, 64); err == nil {
-		var ns int64
-		if frac != "" {
-			ns, err = strconv.ParseInt((frac + "000000000")[:9], 10, 64)
-			if err != nil || len(frac) > 9 {
-				return time.Time{}, fmt.Errorf("invalid timestamp %q", v)
-			}
-		}
-		return time.Unix(n, ns), nil
-	}
-	return time.Time{}, fmt.Errorf("failed to parse value as time or duration: %q", v)
 }
