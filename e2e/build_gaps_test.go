@@ -14,21 +14,14 @@ import (
 // Expectations were checked on dockerd 20.10 (BERTH_E2E_BUILD_REFERENCE,
 // see build_test.go); berth-only ones are skipped there.
 func TestBuildGaps(t *testing.T) {
-	var d *Daemon
-	if referenceDockerd != "" {
-		d = &Daemon{t: t, Host: "unix://" + referenceDockerd, Sock: referenceDockerd, bin: binaries(t)}
-	} else {
-		d = StartDaemon(t)
-		d.ImportBusybox()
-	}
-	b := &buildCase{d: d, reference: referenceDockerd != ""}
+	b := newBuildCase(t)
 	t.Run("CopyFromKeepsOwners", b.copyFromOwners)
 	t.Run("RunSeesVolumes", b.runVolumes)
 	t.Run("MissingBase", b.missingBase)
 	// POST /build is full duplex: a handler returning with the body
 	// unread made net/http panic on the connection (golang/go#68560).
-	if !b.reference && strings.Contains(d.Log(), "http: panic serving") {
-		t.Errorf("berthd panicked serving a build:\n%s", d.Log())
+	if !b.reference && strings.Contains(b.d.Log(), "http: panic serving") {
+		t.Errorf("berthd panicked serving a build:\n%s", b.d.Log())
 	}
 }
 

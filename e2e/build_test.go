@@ -24,14 +24,7 @@ import (
 var referenceDockerd = os.Getenv("BERTH_E2E_BUILD_REFERENCE") // unix socket path of a dockerd
 
 func TestBuild(t *testing.T) {
-	var d *Daemon
-	if referenceDockerd != "" {
-		d = &Daemon{t: t, Host: "unix://" + referenceDockerd, Sock: referenceDockerd, bin: binaries(t)}
-	} else {
-		d = StartDaemon(t)
-		d.ImportBusybox()
-	}
-	b := &buildCase{d: d, reference: referenceDockerd != ""}
+	b := newBuildCase(t)
 	t.Run("Instructions", b.instructions)
 	t.Run("Cache", b.cache)
 	t.Run("TargetAndArgs", b.targetAndArgs)
@@ -50,6 +43,19 @@ func TestBuild(t *testing.T) {
 type buildCase struct {
 	d         *Daemon
 	reference bool // d is a dockerd
+}
+
+// newBuildCase points the cases at referenceDockerd when it is set, else
+// at a berthd of the test's own with busybox imported.
+func newBuildCase(t *testing.T) *buildCase {
+	t.Helper()
+	if referenceDockerd != "" {
+		d := &Daemon{t: t, Host: "unix://" + referenceDockerd, Sock: referenceDockerd, bin: binaries(t)}
+		return &buildCase{d: d, reference: true}
+	}
+	d := StartDaemon(t)
+	d.ImportBusybox()
+	return &buildCase{d: d}
 }
 
 // docker runs the docker CLI and fails t on a non-zero exit.
