@@ -18,6 +18,57 @@ import (
 	"time"
 )
 
+// hostCanary is a host directory holding one file, canary, of secret
+// content: what a container's symlinks point at in the docker cp race
+// tests, to be neither read, changed nor written next to.
+type hostCanary struct {
+	dir    string // holds canary only
+	secret string // canary's content
+	// tag names what an escaped copy in would create: <tag>-in in dir,
+	// or at the host's / through a symlink to / (removed at the end).
+	tag string
+}
+
+func newHostCanary(t *testing.T, d *Daemon, secret string) *hostCanary {
+	t.Helper()
+	h := &hostCanary{dir: t.TempDir(), secret: secret, tag: filepath.Base(d.Root)}
+	if err := os.WriteFile(filepath.Join(h.dir, "canary"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove("/" + h.tag + "-in") })
+	return h
+}
+
+// swapLoop is a container's shell loop swapping dir/x, without end,
+// between a directory with a canary of its own, a symlink to h.dir and
+// a symlink to /.
+func (h *hostCanary) swapLoop(dir string) string {
+	return fmt.Sprintf(`cd %s; while :; do
+		rm -rf x; mkdir x; echo ctr > x/canary
+		rm -rf x; ln -s %s x
+		rm -f x; ln -s / x
+	done`, dir, h.dir)
+}
+
+// checkUntouched fails t if the canary changed, anything appeared next
+// to it, or a copy in wrote /<tag>-in through the symlink to /.
+func (h *hostCanary) checkUntouched(t *testing.T) {
+	t.Helper()
+	if b, err := os.ReadFile(filepath.Join(h.dir, "canary")); err != nil || string(b) != h.secret {
+		t.Errorf("host canary changed: %v", err)
+	}
+	if ents, _ := os.ReadDir(h.dir); len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files appeared in the host directory the container's symlink points to: %v", names)
+	}
+	if _, err := os.Lstat("/" + h.tag + "-in"); err == nil {
+		t.Errorf("docker cp wrote /%s-in on the host through the symlink to /", h.tag)
+	}
+}
+
 // pathStat decodes the X-Docker-Container-Path-Stat header.
 func pathStat(h http.Header) (st struct {
 	Name string
@@ -42,23 +93,9 @@ func pathStat(h http.Header) (st struct {
 func TestSecurityCpSymlinkRace(t *testing.T) {
 	d := StartDaemon(t)
 	d.ImportBusybox()
-	host := t.TempDir()
-	secret := "HOST-SECRET-" + strings.Repeat("s", 4321-len("HOST-SECRET-"))
-	canary := filepath.Join(host, "canary")
-	if err := os.WriteFile(canary, []byte(secret), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Whatever an escaped write could create: inside host, or at the host's
-	// root through the "/" symlink (removed if it ever appears).
-	tag := filepath.Base(d.Root)
-	t.Cleanup(func() { os.Remove("/" + tag + "-in") })
-
-	loop := fmt.Sprintf(`mkdir -p /w; cd /w; while :; do
-		rm -rf x; mkdir x; echo ctr > x/canary
-		rm -rf x; ln -s %s x
-		rm -f x; ln -s / x
-	done`, host)
-	d.MustDocker("run", "-d", "--name", "racer", "busybox", "sh", "-c", loop)
+	canary := newHostCanary(t, d, "HOST-SECRET-"+strings.Repeat("s", 4321-len("HOST-SECRET-")))
+	host, secret, tag := canary.dir, canary.secret, canary.tag
+	d.MustDocker("run", "-d", "--name", "racer", "busybox", "sh", "-c", "mkdir -p /w; "+canary.swapLoop("/w"))
 	merged := d.MustDocker("inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", "racer")
 
 	// Control: a host-side reader that follows the container's symlinks
@@ -176,19 +213,7 @@ func TestSecurityCpSymlinkRace(t *testing.T) {
 	}
 	d.MustDocker("rm", "-f", "racer")
 
-	if b, err := os.ReadFile(canary); err != nil || string(b) != secret {
-		t.Errorf("host canary changed: %v", err)
-	}
-	if ents, _ := os.ReadDir(host); len(ents) != 1 {
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		t.Errorf("files appeared in the host directory the container's symlink points to: %v", names)
-	}
-	if _, err := os.Lstat("/" + tag + "-in"); err == nil {
-		t.Errorf("docker cp wrote /%s-in on the host through the symlink to /", tag)
-	}
+	canary.checkUntouched(t)
 	filepath.WalkDir(outDir, func(p string, e os.DirEntry, err error) error {
 		if err == nil && !e.IsDir() {
 			if b, _ := os.ReadFile(p); strings.Contains(string(b), "HOST-SECRET") {
