@@ -472,16 +472,7 @@ func TestChown(t *testing.T) {
 // 100 MB of 1 MB files copied into a rootfs (copy_file_range on one
 // filesystem).
 func BenchmarkCopy100MB(b *testing.B) {
-	body := strings.Repeat("0123456789abcdef", 1<<16)
-	var ents []tent
-	for i := 0; i < 100; i++ {
-		ents = append(ents, tent{name: "d/" + string(rune('a'+i%26)) + string(rune('a'+i/26)), body: body})
-	}
-	c, err := Extract(context.Background(), bytes.NewReader(mkTar(b, ents...)), b.TempDir(), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := extract100MB(b)
 	srcs, err := c.Resolve("d")
 	if err != nil {
 		b.Fatal(err)
