@@ -19,6 +19,7 @@ import (
 	eventtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/term"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	execrouter "github.com/berth-dev/berth/internal/apiserver/router/exec"
 	"github.com/berth-dev/berth/internal/container"
@@ -281,12 +282,13 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		}
 		return err
 	}
+	pidfd := execPidfd(pid, c.ID)
 	x.mu.Lock()
 	x.pid = pid
 	x.mu.Unlock()
 	x.launch()
 	e.logEvent(c, eventtypes.Action(string(eventtypes.ActionExecStart)+": "+strings.Join(x.cfg.Cmd, " ")), map[string]string{"execID": x.id})
-	go e.watchExec(c, x, mon)
+	go e.watchExec(c, x, mon, pidfd)
 	if conn == nil {
 		return nil
 	}
@@ -314,20 +316,76 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 }
 
 // watchExec records the exec's exit code once the monitor reports it.
-func (e *Engine) watchExec(c *container.Container, x *execRecord, mon monitor.ExecClient) {
-	ex, err := mon.ExecWait(e.ctx, c.ID, x.id)
-	if errdefs.Is(err, errdefs.NotFound) {
-		// The monitor forgot it with its stopped container.
-		ex, err = monitor.Exit{Code: exitUnknown}, nil
+// A monitor that dies takes its execs with it (the exec keeps running,
+// the pid's parent gone): the wait is asked again until a monitor
+// answers (the client starts a new one). The new monitor never knew the
+// exec (NotFound, as when a monitor forgets the execs of a stopped
+// container), so the process is then watched through pidfd, taken at
+// launch, until it ends; its status died with the old monitor and the
+// exit is recorded as exitUnknown.
+func (e *Engine) watchExec(c *container.Container, x *execRecord, mon monitor.ExecClient, pidfd int) {
+	if pidfd >= 0 {
+		defer unix.Close(pidfd)
 	}
-	if err != nil {
-		if e.ctx.Err() == nil {
-			e.log.WithError(err).WithField("container", c.ID).WithField("exec", x.id).Warn("wait for exec exit")
+	retry := 50 * time.Millisecond
+	for {
+		ex, err := mon.ExecWait(e.ctx, c.ID, x.id)
+		if errdefs.Is(err, errdefs.NotFound) {
+			if !waitPidfd(e.ctx, pidfd) {
+				return
+			}
+			ex, err = monitor.Exit{Code: exitUnknown}, nil
 		}
-		return
+		if err == nil {
+			x.finish(ex.Code)
+			e.logEvent(c, eventtypes.ActionExecDie, map[string]string{"execID": x.id, "exitCode": strconv.Itoa(ex.Code)})
+			return
+		}
+		if e.ctx.Err() != nil {
+			return
+		}
+		e.log.WithError(err).WithField("container", c.ID).WithField("exec", x.id).Warn("wait for exec exit; asking again")
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, 2*time.Second)
 	}
-	x.finish(ex.Code)
-	e.logEvent(c, eventtypes.ActionExecDie, map[string]string{"execID": x.id, "exitCode": strconv.Itoa(ex.Code)})
+}
+
+// execPidfd pins the exec's process pid of container id, or returns -1:
+// the process is gone, or pid is not in the container's cgroup.
+func execPidfd(pid int, id string) int {
+	if pid <= 0 {
+		return -1
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil || !strings.Contains(string(b), id) {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
+}
+
+// waitPidfd waits until the process of pidfd (none: -1) has ended; false
+// if ctx ended first.
+func waitPidfd(ctx context.Context, pidfd int) bool {
+	for pidfd >= 0 {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 500)
+		if n > 0 || (err != nil && err != unix.EINTR) {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // execProcess builds the exec's OCI process from the container's spec

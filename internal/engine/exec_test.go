@@ -3,8 +3,10 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,10 @@ type fakeExec struct {
 	server net.Conn // the monitor's end of the stream
 	done   chan struct{}
 	code   int
+	// dies ends ExecWait calls with a lost connection (the monitor died);
+	// forgotten: the next monitor does not know the exec.
+	dies      chan struct{}
+	forgotten bool
 }
 
 var fakeExecs = struct {
@@ -58,7 +64,7 @@ func (m *fakeMonitor) Exec(_ context.Context, id string, req monitor.ExecRequest
 	if err := fakeExecs.fail[m]; err != nil {
 		return 0, nil, err
 	}
-	x := &fakeExec{req: req, pid: pid, done: make(chan struct{})}
+	x := &fakeExec{req: req, pid: pid, done: make(chan struct{}), dies: make(chan struct{})}
 	if fakeExecs.m[m] == nil {
 		fakeExecs.m[m] = map[string]*fakeExec{}
 	}
@@ -80,15 +86,36 @@ func (m *fakeMonitor) ExecResize(_ context.Context, id, execID string, h, w uint
 
 func (m *fakeMonitor) ExecWait(ctx context.Context, id, execID string) (monitor.Exit, error) {
 	x := m.exec(execID)
+	fakeExecs.Lock()
+	var dies chan struct{}
+	if x != nil && x.forgotten {
+		x = nil
+	}
+	if x != nil {
+		dies = x.dies
+	}
+	fakeExecs.Unlock()
 	if x == nil {
 		return monitor.Exit{}, errdefs.NotFoundf("monitor: no such exec: %s", execID)
 	}
 	select {
 	case <-x.done:
 		return monitor.Exit{Code: x.code}, nil
+	case <-dies:
+		return monitor.Exit{}, errors.New("read unix @->monitor.sock: read: connection reset by peer")
 	case <-ctx.Done():
 		return monitor.Exit{}, ctx.Err()
 	}
+}
+
+// monitorDies ends the ExecWait calls now waiting with a lost connection;
+// with forget, the monitor answering the next ones never knew the exec.
+func (x *fakeExec) monitorDies(forget bool) {
+	fakeExecs.Lock()
+	defer fakeExecs.Unlock()
+	x.forgotten = forget
+	close(x.dies)
+	x.dies = make(chan struct{})
 }
 
 func (m *fakeMonitor) exec(execID string) *fakeExec {
@@ -267,6 +294,50 @@ func TestExecRecordsGoWithTheContainer(t *testing.T) {
 		_, err := h.ExecInspect(bg, execID)
 		return errdefs.Is(err, errdefs.NotFound)
 	})
+}
+
+// A monitor that dies while an exec runs: the wait is asked again; the
+// same monitor (a lost connection) still reports the real code, a new one
+// (which never knew the exec) gets it recorded as ended, code unknown,
+// not "Running" forever.
+func TestExecSurvivesTheMonitorDying(t *testing.T) {
+	h := newHarness(t)
+	h.run("box", nil, nil)
+	start := func() (string, *fakeExec) {
+		t.Helper()
+		execID, err := h.ExecCreate(bg, "box", ctypes.ExecCreateRequest{Cmd: []string{"sleep", "9"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.ExecStart(bg, execID, ExecStartOptions{Detach: true}); err != nil {
+			t.Fatal(err)
+		}
+		var x *fakeExec
+		waitFor(t, "the monitor's exec", func() bool { x = h.mon.exec(execID); return x != nil })
+		return execID, x
+	}
+	ended := func(execID string, code int) {
+		t.Helper()
+		waitFor(t, "the exec's exit "+strconv.Itoa(code), func() bool {
+			insp, err := h.ExecInspect(bg, execID)
+			return err == nil && !insp.Running && insp.ExitCode != nil && *insp.ExitCode == code
+		})
+	}
+
+	execID, x := start()
+	time.Sleep(20 * time.Millisecond) // watchExec waits
+	x.monitorDies(false)
+	time.Sleep(100 * time.Millisecond)
+	if insp, _ := h.ExecInspect(bg, execID); !insp.Running {
+		t.Errorf("running exec after a lost connection: %+v", insp)
+	}
+	x.finish(t, "", 4)
+	ended(execID, 4)
+
+	execID, x = start()
+	time.Sleep(20 * time.Millisecond)
+	x.monitorDies(true)
+	ended(execID, exitUnknown)
 }
 
 type wrappedErr struct {
