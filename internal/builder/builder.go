@@ -10,8 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/distribution/reference"
-
+	buildrouter "github.com/berth-dev/berth/internal/apiserver/router/build"
 	"github.com/berth-dev/berth/internal/builder/buildctx"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
@@ -86,7 +85,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 			pr.flushHeld()
 		}
 	}()
-	tags, err := parseTags(opts.Tags)
+	tags, err := buildrouter.SanitizeTags(opts.Tags)
 	if err != nil {
 		return "", err
 	}
@@ -149,31 +148,6 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 		pr.printf("%s\n", id)
 	}
 	return id, pr.failed()
-}
-
-// parseTags validates -t values up front (dockerd's sanitizeRepoAndTags)
-// and returns them normalized to the familiar "name:tag".
-func parseTags(in []string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	for _, t := range in {
-		if t == "" {
-			continue
-		}
-		ref, err := reference.ParseNormalizedNamed(t)
-		if err != nil {
-			return nil, errdefs.InvalidArgumentf("invalid reference format: %s", t)
-		}
-		if _, ok := ref.(reference.Digested); ok {
-			return nil, errdefs.InvalidArgumentf("build tag cannot contain a digest")
-		}
-		s := reference.FamiliarString(reference.TagNameOnly(ref))
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }
 
 // checkPlatform accepts "" or "linux[/arch[/variant]]": berth builds

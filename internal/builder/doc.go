@@ -7,7 +7,7 @@
 // # Flow
 //
 //	Build(ctx, contextTar, opts, out)
-//	  parseTags              -t values validated before any work
+//	  SanitizeTags           -t values validated before any work (the router's check)
 //	  buildctx.ExtractMem    context tar -> <MemDir>/ctx-*/context-* (the build's own
 //	                         tmpfs, unmounted when it ends; moved to
 //	                         <TmpDir>/context-* past MemMax), .dockerignore applied,

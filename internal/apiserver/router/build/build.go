@@ -123,7 +123,7 @@ func decodeOptions(r *http.Request) (Options, error) {
 		}
 	}
 
-	tags, err := sanitizeTags(q["t"])
+	tags, err := SanitizeTags(q["t"])
 	if err != nil {
 		return opts, err
 	}
@@ -159,9 +159,10 @@ func decodeJSON(s string, dst any, what string) error {
 	return nil
 }
 
-// sanitizeTags checks the t values as dockerd does and returns them
-// normalised ("name:tag", familiar form), without duplicates.
-func sanitizeTags(in []string) ([]string, error) {
+// SanitizeTags checks the t values as dockerd does (sanitizeRepoAndTags)
+// and returns them normalised ("name:tag", familiar form), without
+// duplicates. The builder checks its Options.Tags with it too.
+func SanitizeTags(in []string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	for _, t := range in {
