@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,17 +38,8 @@ type fakeBuilder struct {
 
 func newFakeBuilder(t *testing.T, stream ...map[string]any) *fakeBuilder {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "berth-cli-build")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "api.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeBuilder{host: "unix://" + sock, stream: stream}
+	l, host := listenUnix(t)
+	f := &fakeBuilder{host: host, stream: stream}
 	srv := &http.Server{Handler: f}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })

@@ -98,6 +98,15 @@ var versionPrefix = regexp.MustCompile(`^/v[0-9.]+`)
 // the handlers see the script without racing the test.
 func newFakeEngine(t *testing.T, script ...func(*fakeEngine)) *fakeEngine {
 	t.Helper()
+	l, host := listenUnix(t)
+	return serveFakeEngine(t, l, host, script...)
+}
+
+// listenUnix listens on a socket in a new short-named temporary
+// directory (t.TempDir's paths can pass a socket path's 108 bytes),
+// removed when t ends, and returns the listener and its DOCKER_HOST.
+func listenUnix(t *testing.T) (net.Listener, string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "berth-cli")
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +117,7 @@ func newFakeEngine(t *testing.T, script ...func(*fakeEngine)) *fakeEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveFakeEngine(t, l, "unix://"+sock, script...)
+	return l, "unix://" + sock
 }
 
 // serveFakeEngine serves the fake on l, reachable at host.
