@@ -28,34 +28,18 @@ func newNetNS(path string) (err error) {
 			os.Remove(path)
 		}
 	}()
-	errc := make(chan error, 1)
-	go func() {
-		// The thread goes back to its namespace before it is unlocked;
-		// if it cannot, it stays locked and the runtime ends it with the
-		// goroutine (a wedged main thread would hold the namespace).
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("open own netns: %w", err)
-			return
-		}
-		defer orig.Close()
+	return onNSThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare net namespace: %w", err)
-			return
+			return fmt.Errorf("unshare net namespace: %w", err)
 		}
+		return nil
+	}, func() error {
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		err = unix.Mount(src, path, "", unix.MS_BIND, "")
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
+		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount netns on %s: %w", path, err)
 		}
-		if err != nil {
-			errc <- fmt.Errorf("bind mount netns on %s: %w", path, err)
-			return
-		}
-		errc <- nil
-	}()
-	return <-errc
+		return nil
+	})
 }
 
 // removeNetNS unmounts and removes a netns file; a missing one is fine.
@@ -70,10 +54,22 @@ func removeNetNS(path string) error {
 }
 
 // inNS runs fn on a thread inside namespace ns (for /proc/sys/net,
-// which shows the namespace of whoever opens it). The thread goes back to
-// its namespace before it is unlocked; if it cannot, it stays locked and
-// the runtime ends it with the goroutine.
+// which shows the namespace of whoever opens it).
 func inNS(ns netns.NsHandle, fn func() error) error {
+	return onNSThread(func() error {
+		if err := netns.Set(ns); err != nil {
+			return fmt.Errorf("enter netns: %w", err)
+		}
+		return nil
+	}, fn)
+}
+
+// onNSThread runs enter, which moves the thread to another network
+// namespace, then fn, on a locked thread of its own. The thread goes
+// back to its namespace before it is unlocked; if it cannot (or enter
+// failed), it stays locked and the runtime ends it with the goroutine (a
+// wedged main thread would hold the namespace).
+func onNSThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -83,8 +79,8 @@ func inNS(ns netns.NsHandle, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter netns: %w", err)
+		if err := enter(); err != nil {
+			errc <- err
 			return
 		}
 		ferr := fn()
