@@ -314,15 +314,7 @@ func TestBuildWorkLayerRemovedAtRestore(t *testing.T) {
 	if rws := v.layers.RWLayers(); len(rws) != 1 || !strings.HasPrefix(rws[0], "build-") {
 		t.Fatalf("work layer: %v", rws)
 	}
-	v.Engine.Close()
-	e2, err := engine.New(v.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.Engine = e2
-	if err := e2.Restore(ctx); err != nil {
-		t.Fatal(err)
-	}
+	v.restart(t)
 	if rws := v.layers.RWLayers(); len(rws) != 0 {
 		t.Fatalf("work layer left after restore: %v", rws)
 	}

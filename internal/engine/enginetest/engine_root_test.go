@@ -173,6 +173,21 @@ func setup(t *testing.T) *env {
 	return v
 }
 
+// restart closes the engine and opens a new one on the same
+// configuration, restored from disk, as a daemon restart does.
+func (v *env) restart(t *testing.T) {
+	t.Helper()
+	v.Engine.Close()
+	e2, err := engine.New(v.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Engine = e2
+	if err := e2.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (v *env) create(t *testing.T, name string, cfg *ctypes.Config, hc *ctypes.HostConfig) string {
 	t.Helper()
 	cfg.Image = "busybox"
@@ -328,23 +343,15 @@ func TestRestoreAdoptsRunningContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := v.Inspect(ctx, id, false)
-	v.Engine.Close()
-	e2, err := engine.New(v.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.Engine = e2
-	if err := e2.Restore(ctx); err != nil {
-		t.Fatal(err)
-	}
-	in, err := e2.Inspect(ctx, id, false)
+	v.restart(t)
+	in, err := v.Inspect(ctx, id, false)
 	if err != nil || !in.State.Running || in.State.Pid != before.State.Pid {
 		t.Fatalf("after restore %+v %v", in.State, err)
 	}
-	if err := e2.Kill(ctx, id, "KILL"); err != nil {
+	if err := v.Kill(ctx, id, "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	in, _ = e2.Inspect(ctx, id, false)
+	in, _ = v.Inspect(ctx, id, false)
 	if in.State.Status != "exited" || in.State.ExitCode != 137 {
 		t.Fatalf("exit not recorded by the new engine: %+v", in.State)
 	}
