@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // viewMount is a mount of a container's filesystem view: source (a host
@@ -25,8 +26,9 @@ import (
 type viewMount struct {
 	dest         string // clean, absolute in the container
 	source       string
-	sub          string // a volume's subpath, resolved in source's scope
-	volume       string // the volume to mount for the call, if any
+	sub          string      // a volume's subpath, resolved in source's scope
+	volume       string      // the volume to mount for the call, if any
+	user         volume.User // its mount event's container and mount
 	ro           bool
 	nonRecursive bool
 }
@@ -45,7 +47,7 @@ func viewMounts(c *container.Container) []viewMount {
 		have[dest] = true
 		switch mp.Type {
 		case mount.TypeVolume:
-			out = append(out, viewMount{dest: dest, source: mp.Source, sub: mp.Subpath, volume: mp.Name, ro: !mp.RW})
+			out = append(out, viewMount{dest: dest, source: mp.Source, sub: mp.Subpath, volume: mp.Name, user: mountUser(c.ID, mp), ro: !mp.RW})
 		case mount.TypeBind:
 			out = append(out, viewMount{dest: dest, source: mp.Source, ro: !mp.RW, nonRecursive: mp.NonRecursive})
 		}
@@ -278,8 +280,10 @@ func mountTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 
 // withContainerFS is withRootfsOpt with the container's filesystem view
 // (containerFS). Each volume it binds is mounted for the call through
-// Volumes.WithMounted: a typed volume of a stopped container is mounted
-// by nothing else.
+// Volumes.WithMountedFor (a typed volume of a stopped container is
+// mounted by nothing else), which publishes the volume's mount and
+// unmount events for the container, as dockerd does for every archive
+// call.
 func (e *Engine) withContainerFS(ctx context.Context, ref string, freeze bool, fn func(c *container.Container, v *containerFS) error) error {
 	return e.withRootfsOpt(ctx, ref, freeze, func(c *container.Container, rootfs string) error {
 		ms := viewMounts(c)
@@ -299,7 +303,7 @@ func (e *Engine) withContainerFS(ctx context.Context, ref string, freeze bool, f
 			if e.cfg.Volumes == nil {
 				return errdefs.NotImplementedf("volumes are not available in this daemon")
 			}
-			return e.cfg.Volumes.WithMounted(ctx, ms[i].volume, func(p string) error {
+			return e.cfg.Volumes.WithMountedFor(ctx, ms[i].volume, ms[i].user, func(p string) error {
 				ms[i].source = p
 				return mountSources(i + 1)
 			})

@@ -33,6 +33,9 @@ type Volumes interface {
 	Unmount(ctx context.Context, name, container string) error
 	// WithMounted runs f with the volume mounted for berthd itself.
 	WithMounted(ctx context.Context, name string, f func(path string) error) error
+	// WithMountedFor is WithMounted for a copy through u.Container's
+	// filesystem: mount and unmount events say u.
+	WithMountedFor(ctx context.Context, name string, u volume.User, f func(path string) error) error
 }
 
 // resolveMounts turns the host config's binds, --mount, --tmpfs and

@@ -53,5 +53,9 @@
 // destination, read/write, propagation) and unmount (driver, container)
 // go to the events bus as dockerd publishes them. The copy of image
 // content into a new volume mounts it through WithMounted, which
-// publishes nothing, as dockerd's copy at create does not.
+// publishes nothing, as dockerd's copy at create does not; docker cp's
+// view of a container mounts its volumes through WithMountedFor, which
+// publishes mount and unmount for the container, as dockerd's
+// openContainerFS does (setupMounts, UnmountVolumes) on every archive
+// call.
 package volume

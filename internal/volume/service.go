@@ -428,7 +428,21 @@ func (s *Service) Mount(ctx context.Context, name string, u User) (string, error
 
 // WithMounted runs f with volume name mounted for the daemon itself (the
 // copy of image content into a new volume); it publishes no event.
-func (s *Service) WithMounted(ctx context.Context, name string, f func(path string) error) (err error) {
+func (s *Service) WithMounted(ctx context.Context, name string, f func(path string) error) error {
+	return s.withMounted(ctx, name, nil, f)
+}
+
+// WithMountedFor runs f with volume name mounted for a copy through
+// container u.Container's filesystem (docker cp), publishing mount and
+// unmount events for u as dockerd's view of a container's filesystem
+// does. The mount is the daemon's own: a running container's mount of
+// the volume is left as it is.
+func (s *Service) WithMountedFor(ctx context.Context, name string, u User, f func(path string) error) error {
+	return s.withMounted(ctx, name, &u, f)
+}
+
+// withMounted mounts name under a user of its own; with u, events say u.
+func (s *Service) withMounted(ctx context.Context, name string, u *User, f func(path string) error) (err error) {
 	d, info, err := s.find(ctx, name)
 	if err != nil {
 		return err
@@ -438,9 +452,16 @@ func (s *Service) WithMounted(ctx context.Context, name string, f func(path stri
 	if err != nil {
 		return fmt.Errorf("error while mounting volume '%s': %w", info.Mountpoint, err)
 	}
+	if u != nil {
+		s.emit(Event{Action: "mount", Name: name, Driver: info.Driver, Container: u.Container, Mount: u})
+	}
 	defer func() {
-		if uerr := d.Unmount(context.WithoutCancel(ctx), name, user); uerr != nil && err == nil {
+		uerr := d.Unmount(context.WithoutCancel(ctx), name, user)
+		if uerr != nil && err == nil {
 			err = fmt.Errorf("unmount volume %s: %w", name, uerr)
+		}
+		if uerr == nil && u != nil {
+			s.emit(Event{Action: "unmount", Name: name, Driver: info.Driver, Container: u.Container})
 		}
 	}()
 	return f(p)

@@ -154,3 +154,46 @@ func TestServiceDiskUsage(t *testing.T) {
 		}
 	}
 }
+
+// WithMounted (berthd's own copy) publishes nothing; WithMountedFor (a
+// docker cp through a container) publishes mount and unmount for the
+// container.
+func TestServiceWithMountedEvents(t *testing.T) {
+	ctx := context.Background()
+	s, rec := newService(t)
+	if _, err := s.Create(ctx, vtypes.CreateRequest{Name: "vol"}); err != nil {
+		t.Fatal(err)
+	}
+	u := volume.User{Container: "c1", Destination: "/data", ReadWrite: true}
+	p, err := s.Mount(ctx, "vol", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.msgs = nil
+	if err := s.WithMounted(ctx, "vol", func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.msgs) != 0 {
+		t.Errorf("WithMounted published %+v", rec.msgs)
+	}
+	var got []string
+	if err := s.WithMountedFor(ctx, "vol", u, func(q string) error {
+		if q != p {
+			t.Errorf("path %s, the container's %s", q, p)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range rec.msgs {
+		a := m.Actor.Attributes
+		got = append(got, strings.Join([]string{string(m.Type), string(m.Action), m.Actor.ID, a["driver"], a["container"], a["destination"], a["read/write"]}, " "))
+	}
+	want := []string{"volume mount vol local c1 /data true", "volume unmount vol local c1  "}
+	if !slices.Equal(got, want) {
+		t.Errorf("WithMountedFor events %q, want %q", got, want)
+	}
+	if err := s.Unmount(ctx, "vol", "c1"); err != nil {
+		t.Fatal(err)
+	}
+}
