@@ -49,8 +49,10 @@
 // host:
 //
 //	mount      the layer (a stopped container's, for the call); each
-//	           volume through Volumes.WithMounted (a typed volume of a
-//	           stopped container is mounted for the call)
+//	           volume through Volumes.WithMountedFor (a typed volume of a
+//	           stopped container is mounted for the call), which publishes
+//	           volume mount and unmount for the container, as dockerd does
+//	           on every archive call
 //	thread     a goroutine locks its thread for good; unshare(CLONE_NEWNS);
 //	           mount --make-rslave / (nothing propagates to the host)
 //	bind       per mount, parents first: the destination opened inside the
