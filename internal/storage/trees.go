@@ -10,7 +10,7 @@ import (
 )
 
 // Trees is the read side shared by drivers whose snapshots are whole
-// directory trees (vfs copies, btrfs subvolumes): Stat, Walk, Usage, and the
+// directory trees (vfs copies, btrfs subvolumes): Stat, Walk, Usage, Mounts, and the
 // Applier and Differ capabilities, which work on the trees directly. A
 // driver embeds it, pointing it at its own lock, table and key -> directory
 // mapping.
@@ -39,6 +39,22 @@ func (t Trees) Usage(ctx context.Context, key string) (Usage, error) {
 		return Usage{}, err
 	}
 	return DirUsage(t.Dir(key))
+}
+
+// Mounts implements Driver: the tree bound in place, read-write for an
+// active snapshot, read-only for a view.
+func (t Trees) Mounts(ctx context.Context, key string) ([]Mount, error) {
+	i, err := t.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	switch i.Kind {
+	case KindActive:
+		return []Mount{{Type: "bind", Source: t.Dir(key), Options: []string{"rw", "rbind"}}}, nil
+	case KindView:
+		return []Mount{{Type: "bind", Source: t.Dir(key), Options: []string{"ro", "rbind"}}}, nil
+	}
+	return nil, errdefs.Conflictf("snapshot %s is committed: prepare a child or a view to mount it", key)
 }
 
 // UpperDir implements Applier: a layer is applied into the tree itself,

@@ -36,7 +36,7 @@ type Driver struct {
 
 	mu            sync.Mutex
 	snaps         storage.Snapshots
-	storage.Trees // Stat, Walk, Usage, UpperDir, Diff over mu, snaps and dir
+	storage.Trees // Stat, Walk, Usage, Mounts, UpperDir, Diff over mu, snaps and dir
 }
 
 var (
@@ -152,21 +152,6 @@ func (d *Driver) create(ctx context.Context, key, parent string, kind storage.Ki
 	_ = os.Remove(tmp)
 	d.snaps.Put(key, m)
 	return nil
-}
-
-// Mounts implements storage.Driver.
-func (d *Driver) Mounts(ctx context.Context, key string) ([]storage.Mount, error) {
-	i, err := d.Stat(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	switch i.Kind {
-	case storage.KindActive:
-		return []storage.Mount{{Type: "bind", Source: d.dir(key), Options: []string{"rw", "rbind"}}}, nil
-	case storage.KindView:
-		return []storage.Mount{{Type: "bind", Source: d.dir(key), Options: []string{"ro", "rbind"}}}, nil
-	}
-	return nil, errdefs.Conflictf("snapshot %s is committed: prepare a child or a view to mount it", key)
 }
 
 // Commit implements storage.Driver.
