@@ -3,11 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
@@ -131,37 +126,8 @@ func runExec(ctx context.Context, c *CLI, o *execOptions) error {
 // monitorExecTTYSize sends the terminal size to the exec now (retrying
 // while the process starts) and on every SIGWINCH.
 func monitorExecTTYSize(ctx context.Context, c *CLI, cl *client.Client, id string) {
-	fd, _ := c.outFd()
-	resize := func() error {
-		ws, err := term.GetWinsize(fd)
-		if err != nil || ws.Height == 0 || ws.Width == 0 {
-			return err
-		}
-		_, err = cl.ExecResize(ctx, id, client.ExecResizeOptions{Height: uint(ws.Height), Width: uint(ws.Width)})
+	watchTTYSize(ctx, c, func(h, w uint) error {
+		_, err := cl.ExecResize(ctx, id, client.ExecResizeOptions{Height: h, Width: w})
 		return err
-	}
-	if err := resize(); err != nil {
-		go func() {
-			for i := 1; i < 10; i++ {
-				time.Sleep(time.Duration(i*10) * time.Millisecond)
-				if resize() == nil {
-					return
-				}
-			}
-			fmt.Fprintln(c.Err, "failed to resize tty, using default size")
-		}()
-	}
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGWINCH)
-	go func() {
-		defer signal.Stop(sigc)
-		for {
-			select {
-			case <-sigc:
-				_ = resize()
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	})
 }

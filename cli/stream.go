@@ -214,17 +214,25 @@ func waitExitOrRemoved(ctx context.Context, c *CLI, cl *client.Client, id string
 	return status
 }
 
-// monitorTTYSize sends the terminal size now (retrying briefly while the
-// process starts) and again on every SIGWINCH.
+// monitorTTYSize sends a container's terminal size now (retrying briefly
+// while the process starts) and again on every SIGWINCH.
 func monitorTTYSize(ctx context.Context, c *CLI, cl *client.Client, id string) {
+	watchTTYSize(ctx, c, func(h, w uint) error {
+		_, err := cl.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})
+		return err
+	})
+}
+
+// watchTTYSize calls send with the CLI's terminal size now (retrying
+// while the process starts) and on every SIGWINCH, until ctx ends.
+func watchTTYSize(ctx context.Context, c *CLI, send func(height, width uint) error) {
 	fd, _ := c.outFd()
 	resize := func() error {
 		ws, err := term.GetWinsize(fd)
 		if err != nil || ws.Height == 0 || ws.Width == 0 {
 			return err
 		}
-		_, err = cl.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(ws.Height), Width: uint(ws.Width)})
-		return err
+		return send(uint(ws.Height), uint(ws.Width))
 	}
 	if err := resize(); err != nil {
 		go func() {
